@@ -1,0 +1,278 @@
+"""The decision: SPEC.md's rule table as data, and the pure functions that apply it.
+
+``RULES`` is the table: each row's verdict and reasons are read from here (``decide`` builds its
+outcomes from it, the docs render it, the tests walk it). The conditions are tested in one
+function in row order, first match wins; each branch names its row. Evaluating a predicate per
+row would cost a Python call per rule on every call, several times the whole decision.
+
+Nothing here does I/O, reads the clock or changes the book.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+import attrs
+
+from ._errors import InvalidValueError
+from ._index import DECISION_CACHE_LIMIT, CodeBook, _Group
+from ._model import (
+    Call,
+    CallType,
+    CodeEntry,
+    Decision,
+    Mode,
+    Need,
+    Reason,
+    Requirement,
+    Verdict,
+    is_code,
+)
+
+__all__ = ["RULES", "Rule", "decide", "requirement", "rule_for"]
+
+
+@attrs.frozen
+class Rule:
+    """One row of the decision table: when it applies, the verdict, the reasons it can give."""
+
+    number: int
+    when: str
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    retry: bool = False  # whether a rejection under this rule may be retried while attempts remain
+
+
+R = Reason
+RULES: Final = (
+    Rule(1, "call type is EMERGENCY", Verdict.ALLOW, (R.EMERGENCY,)),
+    Rule(2, "group unknown or mode DEACTIVATED", Verdict.ALLOW, (R.NOT_ENABLED,)),
+    Rule(3, "call type is INTERNAL", Verdict.ALLOW, (R.INTERNAL_CALL,)),
+    Rule(
+        4,
+        "call type needs no code: not in coded_call_types, or LOCAL / TOLL_FREE with "
+        "allow_local_and_toll_free",
+        Verdict.ALLOW,
+        (R.EXEMPT_CALL_TYPE,),
+    ),
+    Rule(5, "user on neither list", Verdict.ALLOW, (R.NOT_ENROLLED,)),
+    Rule(6, "optional user and no code entered", Verdict.ALLOW, (R.NO_CODE_OPTIONAL,)),
+    Rule(
+        7,
+        "ACCOUNT mode, well-formed code (entry attached when it is on the list)",
+        Verdict.LOG_ONLY,
+        (R.ACCOUNT_CODE,),
+    ),
+    Rule(
+        8,
+        "ACCOUNT mode, no code or malformed code (no code recorded)",
+        Verdict.LOG_ONLY,
+        (R.MISSING_CODE, R.MALFORMED_CODE),
+        retry=True,
+    ),
+    Rule(9, "AUTHORIZATION mode, user or group locked out", Verdict.BLOCK, (R.LOCKED_OUT,)),
+    Rule(
+        10,
+        "AUTHORIZATION mode, code on the list, inside its validity window, with uses left and "
+        "a level at least the call type's minimum",
+        Verdict.ALLOW,
+        (R.AUTHORIZED,),
+    ),
+    Rule(
+        11,
+        "AUTHORIZATION mode, anything else: no code, malformed, not on the list, not yet valid, "
+        "expired, validity unknown (no time given), used up, level too low",
+        Verdict.BLOCK,
+        (
+            R.MISSING_CODE,
+            R.MALFORMED_CODE,
+            R.INVALID_CODE,
+            R.NOT_YET_VALID,
+            R.EXPIRED,
+            R.VALIDITY_UNKNOWN,
+            R.USED_UP,
+            R.LEVEL_TOO_LOW,
+        ),
+        retry=True,
+    ),
+)
+del R
+
+
+def rule_for(decision: Decision, mode: Mode | None = None) -> Rule:
+    """Find the table row that produced *decision* (rules 8 and 11 share reasons: give *mode*)."""
+    for rule in RULES:
+        if decision.reason in rule.reasons and decision.verdict is rule.verdict:
+            if mode is not None and rule.number in (8, 11):
+                wanted = 8 if mode is Mode.ACCOUNT else 11
+                if rule.number != wanted:
+                    continue
+            return rule
+    raise InvalidValueError("decision", decision, "matches no rule of the table")
+
+
+def _outcomes() -> dict[tuple[Verdict, Reason, bool], Decision]:
+    """Every decision without a code entry, built once from the table and shared."""
+    built = {}
+    for rule in RULES:
+        for reason in rule.reasons:
+            for retry in (False, True) if rule.retry else (False,):
+                built[rule.verdict, reason, retry] = Decision(rule.verdict, reason, None, retry)
+    return built
+
+
+_OUTCOME: Final = _outcomes()
+_ALLOW: Final = Verdict.ALLOW
+_BLOCK: Final = Verdict.BLOCK
+_LOG: Final = Verdict.LOG_ONLY
+_EMERGENCY: Final = _OUTCOME[_ALLOW, Reason.EMERGENCY, False]
+_NOT_ENABLED: Final = _OUTCOME[_ALLOW, Reason.NOT_ENABLED, False]
+_INTERNAL: Final = _OUTCOME[_ALLOW, Reason.INTERNAL_CALL, False]
+_EXEMPT: Final = _OUTCOME[_ALLOW, Reason.EXEMPT_CALL_TYPE, False]
+_NOT_ENROLLED: Final = _OUTCOME[_ALLOW, Reason.NOT_ENROLLED, False]
+_NO_CODE_OPTIONAL: Final = _OUTCOME[_ALLOW, Reason.NO_CODE_OPTIONAL, False]
+_ACCOUNT_UNLISTED: Final = _OUTCOME[_LOG, Reason.ACCOUNT_CODE, False]
+_LOCKED: Final = _OUTCOME[_BLOCK, Reason.LOCKED_OUT, False]
+
+
+def decide(
+    book: CodeBook,
+    call: Call,
+    code: str | None = None,
+    attempt: int = 1,
+    *,
+    now: datetime | None = None,
+) -> Decision:
+    """Judge one entry (or no entry: ``code=None``) on one call, by the rule table.
+
+    Pure: changes nothing, does no I/O, never reads the clock. *now* (timezone-aware) is needed
+    to judge timed locks and codes with a validity window; without it a timed lock is taken to
+    hold and a windowed code is refused (``VALIDITY_UNKNOWN``). An empty string counts as no
+    code. *attempt* is 1 for the first entry on the call. Runtime complexity: O(1).
+    """
+    if call.call_type is CallType.EMERGENCY:  # rule 1, before anything that could fail
+        return _EMERGENCY
+    if type(attempt) is not int or attempt < 1:
+        raise InvalidValueError("attempt", attempt, "the first entry on a call is attempt 1")
+    if code == "":
+        code = None
+    while True:
+        seq = book._seq
+        if seq & 1:
+            book._wait_for_writer()
+            continue
+        decision = _judge(book, call, code, attempt, now)
+        if book._seq == seq:
+            return decision
+
+
+def _judge(
+    book: CodeBook, call: Call, code: object, attempt: int, now: datetime | None
+) -> Decision:
+    found = book._groups.get(call.group)
+    if found is None:
+        return _NOT_ENABLED  # rule 2
+    settings = found.settings
+    mode = settings.mode
+    if mode is Mode.DEACTIVATED:
+        return _NOT_ENABLED  # rule 2
+    call_type = call.call_type
+    if call_type is CallType.INTERNAL:
+        return _INTERNAL  # rule 3
+    if call_type not in found.coded:
+        return _EXEMPT  # rule 4
+    user = call.user
+    if user in settings.mandatory_users:
+        optional = False
+    elif user in settings.optional_users:
+        optional = True
+    else:
+        return _NOT_ENROLLED  # rule 5
+    if code is None and optional:
+        return _NO_CODE_OPTIONAL  # rule 6
+    retry = attempt < settings.max_attempts
+    if mode is Mode.ACCOUNT:
+        if type(code) is str:
+            cached = found.decisions.get(code)
+            if cached is not None:
+                return cached  # rule 7, listed code
+            entry = found.codes.get(code)
+            if entry is not None:
+                return _remember(found, _LOG, Reason.ACCOUNT_CODE, entry)  # rule 7
+            if is_code(code, settings.code_length):
+                return _ACCOUNT_UNLISTED  # rule 7
+            return _OUTCOME[_LOG, Reason.MALFORMED_CODE, retry]  # rule 8
+        reason = Reason.MISSING_CODE if code is None else Reason.MALFORMED_CODE
+        return _OUTCOME[_LOG, reason, retry]  # rule 8
+    if (found.group_lock is not None or found.user_locks) and _locked(found, user, now):
+        return _LOCKED  # rule 9
+    if type(code) is not str:
+        reason = Reason.MISSING_CODE if code is None else Reason.MALFORMED_CODE
+        return _OUTCOME[_BLOCK, reason, retry]  # rule 11
+    decision = found.decisions.get(code)
+    if decision is None:
+        entry = found.codes.get(code)
+        if entry is None:
+            well_formed = is_code(code, settings.code_length)
+            reason = Reason.INVALID_CODE if well_formed else Reason.MALFORMED_CODE
+            return _OUTCOME[_BLOCK, reason, retry]  # rule 11
+        decision = _remember(found, _ALLOW, Reason.AUTHORIZED, entry)
+    entry = decision.entry
+    assert entry is not None  # cached decisions always carry their entry
+    if entry.valid_from is not None or entry.valid_until is not None or entry.max_uses is not None:
+        refusal = _limit_refusal(found, entry, now)
+        if refusal is not None:
+            return _OUTCOME[_BLOCK, refusal, retry]  # rule 11
+    if settings.min_levels and entry.level < settings.min_levels.get(call_type, 0):
+        return _OUTCOME[_BLOCK, Reason.LEVEL_TOO_LOW, retry]  # rule 11
+    return decision  # rule 10
+
+
+def _remember(found: _Group, verdict: Verdict, reason: Reason, entry: CodeEntry) -> Decision:
+    decision = Decision(verdict, reason, entry, False)
+    cache = found.decisions
+    if len(cache) < DECISION_CACHE_LIMIT:
+        cache[entry.code] = decision
+    return decision
+
+
+def _locked(found: _Group, user: str, now: datetime | None) -> bool:
+    group_lock = found.group_lock
+    if group_lock is not None and group_lock.active(now):
+        return True
+    user_lock = found.user_locks.get(user)
+    return user_lock is not None and user_lock.active(now)
+
+
+def _limit_refusal(found: _Group, entry: CodeEntry, now: datetime | None) -> Reason | None:
+    if entry.valid_from is not None or entry.valid_until is not None:
+        if now is None:
+            return Reason.VALIDITY_UNKNOWN
+        if entry.valid_from is not None and now < entry.valid_from:
+            return Reason.NOT_YET_VALID
+        if entry.valid_until is not None and now >= entry.valid_until:
+            return Reason.EXPIRED
+    if entry.max_uses is not None and found.uses.get(entry.code, 0) >= entry.max_uses:
+        return Reason.USED_UP
+    return None
+
+
+def requirement(book: CodeBook, call: Call, *, now: datetime | None = None) -> Requirement:
+    """Tell, before any code is entered, whether to prompt and for how many digits.
+
+    ``need`` is MANDATORY (prompt), OPTIONAL (the user may enter a code with the code prefix) or
+    NONE (do not prompt; ``reason`` is then what ``decide`` answers without a code, which is
+    LOCKED_OUT, a block, for a locked-out mandatory user). Pure; runtime complexity: O(1).
+    """
+    decision = decide(book, call, None, now=now)
+    if decision.reason is not Reason.MISSING_CODE and decision.reason is not (
+        Reason.NO_CODE_OPTIONAL
+    ):
+        return Requirement(Need.NONE, 0, 0, decision.reason)
+    found = book._groups.get(call.group)
+    if found is None:  # removed since the decision above
+        return Requirement(Need.NONE, 0, 0, Reason.NOT_ENABLED)
+    settings = found.settings
+    need = Need.OPTIONAL if decision.reason is Reason.NO_CODE_OPTIONAL else Need.MANDATORY
+    return Requirement(need, settings.code_length, settings.max_attempts, None)

@@ -1,0 +1,452 @@
+"""The code index: every group's settings, codes, use counts and locks, in memory.
+
+``CodeBook`` is the only mutable structure of the core. Each group keeps its codes in a
+``SortedDict``: a ``dict`` for O(1) exact lookup on the call path, and a sorted key list for
+listing and prefix search in O(log n + k). Writers validate a whole batch before touching
+anything, so a refused batch changes nothing.
+
+Readers never block on the call path. Writers bump a sequence number before and after each batch
+(a seqlock); ``decide`` reads the sequence, judges the call, and judges it again if a writer ran
+meanwhile, so a decision sees a batch either wholly applied or not at all. This relies on the
+GIL making each single dictionary read or write atomic, which CPython guarantees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Final
+
+import attrs
+from sortedcontainers import SortedDict
+
+from ._errors import BatchError, ConflictError, InvalidValueError, RowError, UnknownGroupError
+from ._model import (
+    MAX_CODE_LENGTH,
+    CallType,
+    CodeEntry,
+    Decision,
+    GroupSettings,
+    Lock,
+    description_problem,
+    is_code,
+)
+
+__all__ = ["CodeBook"]
+
+# Decisions that carry a code entry are cached per group so the hot path does not build a new
+# frozen object per call; the cap keeps a code-space walk from doubling memory.
+DECISION_CACHE_LIMIT: Final = 65_536
+
+
+class _Group:
+    """One group's state; replaced or mutated only under the book's write lock."""
+
+    __slots__ = ("coded", "codes", "decisions", "group_lock", "settings", "user_locks", "uses")
+
+    def __init__(self, settings: GroupSettings) -> None:
+        self.settings = settings
+        self.coded: frozenset[CallType] = _coded(settings)
+        self.codes: SortedDict[str, CodeEntry] = SortedDict()
+        self.decisions: dict[str, Decision] = {}
+        self.uses: dict[str, int] = {}
+        self.user_locks: dict[str, Lock] = {}
+        self.group_lock: Lock | None = None
+
+
+def _coded(settings: GroupSettings) -> frozenset[CallType]:
+    return frozenset(t for t in CallType if settings.needs_code(t))
+
+
+def _entry_or_row_error(row: int, item: object) -> CodeEntry | RowError:
+    if isinstance(item, CodeEntry):
+        return item
+    try:
+        return CodeEntry(item)  # type: ignore[arg-type]  # validated right here
+    except InvalidValueError as exc:
+        return RowError(row, str(item), exc.problem)
+
+
+def _prefix_end(prefix: str) -> str:
+    """Return the smallest digit string greater than every string that starts with *prefix*."""
+    head = prefix.rstrip("9")
+    if not head:
+        return ":"  # every code starts with "9...": ":" sorts after "9"
+    return head[:-1] + chr(ord(head[-1]) + 1)
+
+
+class CodeBook:
+    """Groups, their settings and their codes: the policy that ``decide`` reads.
+
+    Safe for many reader threads and concurrent writers: writes are serialised and every batch is
+    all-or-nothing for readers too.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[str, _Group] = {}
+        self._seq = 0  # odd while a batch is being applied
+        self._write_lock = threading.RLock()
+        self._version = 0
+
+    # -- writing --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self._write_lock:
+            self._seq += 1
+            try:
+                yield
+            finally:
+                self._version += 1
+                self._seq += 1
+
+    def _wait_for_writer(self) -> None:
+        """Block until the batch in progress is applied (readers call this on an odd sequence)."""
+        with self._write_lock:
+            pass
+
+    def _get(self, group: str) -> _Group:
+        found = self._groups.get(group)
+        if found is None:
+            raise UnknownGroupError(group)
+        return found
+
+    def set_group(self, group: str, settings: GroupSettings) -> None:
+        """Create *group* or change its settings; its codes are kept.
+
+        Refused with :class:`ConflictError` when the group holds codes of another length.
+        Runtime complexity: O(1), plus O(n) to check code lengths when the length changes.
+        """
+        _check_group_args(group, settings)
+        with self._write_lock:
+            existing = self._groups.get(group)
+            if existing is not None and existing.settings.code_length != settings.code_length:
+                in_the_way = len(existing.codes)
+                if in_the_way:
+                    raise ConflictError(
+                        f"group {group!r} holds {in_the_way} code(s) of "
+                        f"{existing.settings.code_length} digits; delete them before changing "
+                        f"code_length to {settings.code_length}"
+                    )
+            with self._writing():
+                if existing is None:
+                    self._groups[group] = _Group(settings)
+                else:
+                    existing.settings = settings
+                    existing.coded = _coded(settings)
+                    existing.decisions = {}
+
+    def replace_group(
+        self,
+        group: str,
+        settings: GroupSettings,
+        codes: Iterable[CodeEntry | str] = (),
+        *,
+        uses: Mapping[str, int] | None = None,
+        locks: Iterable[Lock] = (),
+    ) -> None:
+        """Replace a whole group (settings, codes, use counts, locks) in one batch.
+
+        Used by stores and imports. All-or-nothing: every bad code is reported in one
+        :class:`BatchError`. Runtime complexity: O(n log n) for n codes.
+        """
+        _check_group_args(group, settings)
+        fresh = _Group(settings)
+        entries = self._validated_new_codes(group, settings, fresh, codes)
+        fresh.codes = SortedDict((e.code, e) for e in entries)
+        fresh.uses = {code: count for code, count in (uses or {}).items() if code in fresh.codes}
+        for lock in locks:
+            _place_lock(fresh, lock)
+        with self._writing():
+            self._groups[group] = fresh
+
+    def remove_group(self, group: str) -> None:
+        """Delete a group with its codes. Runtime complexity: O(1)."""
+        with self._write_lock:
+            self._get(group)
+            with self._writing():
+                del self._groups[group]
+
+    def add_codes(self, group: str, codes: Iterable[CodeEntry | str]) -> None:
+        """Add codes to *group* in one all-or-nothing batch.
+
+        A plain string is taken as a code without a description. Every bad row (malformed code,
+        wrong length, duplicate in the batch or of a stored code) is reported in one
+        :class:`BatchError`, and nothing changes. Runtime complexity: O(k log(n + k)) for k codes.
+        """
+        with self._write_lock:
+            found = self._get(group)
+            entries = self._validated_new_codes(group, found.settings, found, codes)
+            with self._writing():
+                found.codes.update((e.code, e) for e in entries)
+
+    @staticmethod
+    def _validated_new_codes(
+        group: str, settings: GroupSettings, target: _Group, codes: Iterable[CodeEntry | str]
+    ) -> list[CodeEntry]:
+        entries: list[CodeEntry] = []
+        bad: list[RowError] = []
+        seen: set[str] = set()
+        for row, item in enumerate(codes):
+            entry = _entry_or_row_error(row, item)
+            if isinstance(entry, RowError):
+                bad.append(entry)
+                continue
+            code = entry.code
+            if len(code) != settings.code_length:
+                bad.append(
+                    RowError(
+                        row, code, f"has {len(code)} digits; the group uses {settings.code_length}"
+                    )
+                )
+            elif code in seen:
+                bad.append(RowError(row, code, "appears twice in this batch"))
+            elif code in target.codes:
+                bad.append(RowError(row, code, "is already on the group's list"))
+            seen.add(code)
+            entries.append(entry)
+        if bad:
+            raise BatchError(f"add codes to group {group!r}", bad)
+        return entries
+
+    def edit_codes(self, group: str, descriptions: Mapping[str, str | None]) -> None:
+        """Set the descriptions of many codes at once (bulk edit); ``None`` clears one.
+
+        All-or-nothing: unknown codes and bad descriptions are all reported in one
+        :class:`BatchError`. Runtime complexity: O(k) for k codes.
+        """
+        with self._write_lock:
+            found = self._get(group)
+            bad: list[RowError] = []
+            edited: list[CodeEntry] = []
+            for row, (code, description) in enumerate(descriptions.items()):
+                entry = found.codes.get(code)
+                if entry is None:
+                    bad.append(RowError(row, str(code), "is not on the group's list"))
+                    continue
+                problem = _description_row_problem(description)
+                if problem is not None:
+                    bad.append(RowError(row, code, problem))
+                    continue
+                edited.append(attrs.evolve(entry, description=description))
+            if bad:
+                raise BatchError(f"edit codes of group {group!r}", bad)
+            self._put(found, edited)
+
+    def update_codes(self, group: str, entries: Iterable[CodeEntry]) -> None:
+        """Replace existing codes' entries wholly (description, level, validity, use limit).
+
+        All-or-nothing; every code must already be on the list. Use counts are kept.
+        Runtime complexity: O(k) for k codes.
+        """
+        with self._write_lock:
+            found = self._get(group)
+            bad: list[RowError] = []
+            updated: list[CodeEntry] = []
+            items: Iterable[object] = entries  # checked at run time: callers may pass anything
+            for row, entry in enumerate(items):
+                if not isinstance(entry, CodeEntry):
+                    bad.append(RowError(row, str(entry), "must be a CodeEntry"))
+                elif entry.code not in found.codes:
+                    bad.append(RowError(row, entry.code, "is not on the group's list"))
+                else:
+                    updated.append(entry)
+            if bad:
+                raise BatchError(f"update codes of group {group!r}", bad)
+            self._put(found, updated)
+
+    def _put(self, found: _Group, entries: list[CodeEntry]) -> None:
+        with self._writing():
+            for entry in entries:
+                found.codes[entry.code] = entry  # an existing key: O(1), the order is untouched
+            found.decisions = {}
+
+    def delete_codes(self, group: str, codes: Iterable[str]) -> None:
+        """Delete a selection of codes in one all-or-nothing batch.
+
+        A code that is not on the list is a bad row: nothing is deleted and every such code is
+        reported. Runtime complexity: O(k log n) for k codes.
+        """
+        with self._write_lock:
+            found = self._get(group)
+            wanted = list(dict.fromkeys(codes))
+            bad = [
+                RowError(row, str(code), "is not on the group's list")
+                for row, code in enumerate(wanted)
+                if code not in found.codes
+            ]
+            if bad:
+                raise BatchError(f"delete codes of group {group!r}", bad)
+            with self._writing():
+                for code in wanted:
+                    del found.codes[code]
+                    found.uses.pop(code, None)
+                found.decisions = {}
+
+    # -- use counts and locks -------------------------------------------------------------------
+
+    def uses(self, group: str, code: str) -> int:
+        """How many calls *code* has authorized (counted only for codes with ``max_uses``).
+
+        Runtime complexity: O(1).
+        """
+        return self._get(group).uses.get(code, 0)
+
+    def consume(self, group: str, code: str) -> bool:
+        """Count one use of a use-limited code; False when it has none left (or is gone).
+
+        Atomic: two calls racing for the last use cannot both win. Codes without ``max_uses``
+        are not counted and always succeed. Runtime complexity: O(1).
+        """
+        with self._write_lock:
+            found = self._get(group)
+            entry = found.codes.get(code)
+            if entry is None:
+                return False
+            if entry.max_uses is None:
+                return True
+            used = found.uses.get(code, 0)
+            if used >= entry.max_uses:
+                return False
+            with self._writing():
+                found.uses[code] = used + 1
+            return True
+
+    def lock(self, lock: Lock) -> None:
+        """Put a user or group lock in place (replacing an earlier one). Runtime: O(1)."""
+        if not isinstance(lock, Lock):
+            raise InvalidValueError("lock", lock, "must be a Lock")
+        with self._write_lock:
+            found = self._get(lock.group)
+            with self._writing():
+                _place_lock(found, lock)
+
+    def unlock(self, group: str, user: str | None = None) -> bool:
+        """Lift the lock on *user*, or on the whole group when *user* is None.
+
+        Returns whether a lock was lifted. Runtime complexity: O(1).
+        """
+        with self._write_lock:
+            found = self._get(group)
+            if (found.group_lock if user is None else found.user_locks.get(user)) is None:
+                return False
+            with self._writing():
+                if user is None:
+                    found.group_lock = None
+                else:
+                    del found.user_locks[user]
+            return True
+
+    def locks(self, group: str, now: datetime | None = None) -> list[Lock]:
+        """The group's locks that hold at *now* (all of them when *now* is None), group lock first.
+
+        Runtime complexity: O(u log u) for u locked users.
+        """
+        with self._write_lock:
+            found = self._get(group)
+            held = [found.group_lock] if found.group_lock is not None else []
+            held += [found.user_locks[u] for u in sorted(found.user_locks)]
+        if now is None:
+            return held
+        return [lock for lock in held if lock.active(now)]
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def group(self, group: str) -> GroupSettings:
+        """The settings of *group*; :class:`UnknownGroupError` if there is none. Runtime: O(1)."""
+        return self._get(group).settings
+
+    def groups(self) -> list[str]:
+        """The names of all groups, sorted. Runtime complexity: O(g log g) for g groups."""
+        return sorted(self._groups)
+
+    def __contains__(self, group: object) -> bool:
+        return group in self._groups
+
+    def get(self, group: str, code: str) -> CodeEntry | None:
+        """The entry for *code* in *group*, or None. Runtime complexity: O(1)."""
+        return self._get(group).codes.get(code)
+
+    def count(self, group: str) -> int:
+        """How many codes *group* holds. Runtime complexity: O(1)."""
+        return len(self._get(group).codes)
+
+    def codes(
+        self,
+        group: str,
+        prefix: str = "",
+        after: str | None = None,
+        limit: int | None = 50,
+    ) -> list[CodeEntry]:
+        """One page of codes in code order, optionally only those starting with *prefix*.
+
+        *after* is the last code of the previous page; *limit* is the page size (None for all).
+        Runtime complexity: O(log n + k) for a page of k codes.
+        """
+        if prefix and not is_code(prefix):
+            raise InvalidValueError("prefix", prefix, "a prefix has ASCII digits 0-9 only")
+        if len(prefix) > MAX_CODE_LENGTH:
+            raise InvalidValueError("prefix", prefix, f"at most {MAX_CODE_LENGTH} digits")
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise InvalidValueError("limit", limit, "a page holds at least 1 code (or None)")
+        with self._write_lock:
+            found = self._get(group)
+            low, low_inclusive = prefix, True
+            if after is not None and after >= low:
+                low, low_inclusive = after, False
+            high = _prefix_end(prefix) if prefix else None
+            keys = found.codes.irange(low, high, inclusive=(low_inclusive, False))
+            return [found.codes[k] for k in itertools.islice(keys, limit)]
+
+    @property
+    def version(self) -> int:
+        """A counter that grows with every applied change; equal values mean an unchanged book."""
+        return self._version
+
+    def _check(self) -> None:
+        """Assert every invariant of the structure (for tests; O(total size))."""
+        assert self._seq % 2 == 0, "a batch is half applied"
+        for name, found in self._groups.items():
+            settings = found.settings
+            assert found.coded == _coded(settings), name
+            found.codes._check()  # type: ignore[attr-defined]  # sortedcontainers' own check
+            for code, entry in found.codes.items():
+                assert code == entry.code, (name, code)
+                assert is_code(code, settings.code_length), (name, code)
+            for code, decision in found.decisions.items():
+                assert decision.entry is found.codes.get(code), (name, code)
+            for code, used in found.uses.items():
+                limit = found.codes[code].max_uses
+                assert limit is not None, (name, code)
+                assert 0 < used <= limit, (name, code)
+            for user, lock in found.user_locks.items():
+                assert (lock.group, lock.user) == (name, user)
+            if found.group_lock is not None:
+                assert (found.group_lock.group, found.group_lock.user) == (name, None)
+
+
+def _description_row_problem(description: object) -> str | None:
+    if description is None:
+        return None
+    if not isinstance(description, str):
+        return "a description is a string or None"
+    return description_problem(description)
+
+
+def _check_group_args(group: object, settings: object) -> None:
+    if not isinstance(group, str) or not group or group != group.strip():
+        raise InvalidValueError(
+            "group", group, "a group id is a non-empty string without surrounding spaces"
+        )
+    if not isinstance(settings, GroupSettings):
+        raise InvalidValueError("settings", settings, "must be a GroupSettings")
+
+
+def _place_lock(found: _Group, lock: Lock) -> None:
+    if lock.user is None:
+        found.group_lock = lock
+    else:
+        found.user_locks[lock.user] = lock

@@ -1,0 +1,430 @@
+"""The policy model: immutable, validated value types and the enums they use.
+
+Everything here is an ``attrs`` frozen class or an enum. A value that exists is valid: validation
+runs when it is built and raises :class:`~callcodes.InvalidValueError` naming the field and value.
+No I/O and no clock: times are passed in by the caller as timezone-aware datetimes.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import attrs
+
+from ._errors import InvalidValueError
+
+__all__ = [
+    "DIGITS",
+    "MAX_CODE_LENGTH",
+    "MAX_DESCRIPTION_LENGTH",
+    "MIN_CODE_LENGTH",
+    "OUTSIDE_CALL_TYPES",
+    "Call",
+    "CallType",
+    "CodeEntry",
+    "Decision",
+    "GroupSettings",
+    "Lock",
+    "Lockout",
+    "Mode",
+    "Need",
+    "Reason",
+    "Requirement",
+    "Verdict",
+    "description_problem",
+    "is_code",
+]
+
+MIN_CODE_LENGTH: Final = 2
+MAX_CODE_LENGTH: Final = 14
+MAX_DESCRIPTION_LENGTH: Final = 80
+MAX_LEVEL: Final = 255
+DIGITS: Final = frozenset("0123456789")
+# Unicode categories refused in descriptions: controls, invisible format characters (which can
+# disguise text, as in bidirectional overrides), line and paragraph separators, and unassigned or
+# private code points that render unpredictably in reports.
+_REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+class Mode(enum.StrEnum):
+    """Which code feature a group has on; one value, so a group never has both (BroadWorks)."""
+
+    ACCOUNT = "account"
+    AUTHORIZATION = "authorization"
+    DEACTIVATED = "deactivated"
+
+
+class CallType(enum.StrEnum):
+    """What kind of call the softswitch (or a dial plan) says this is."""
+
+    EMERGENCY = "emergency"
+    INTERNAL = "internal"
+    ENTERPRISE = "enterprise"
+    LOCAL = "local"
+    TOLL_FREE = "toll_free"
+    NATIONAL = "national"
+    INTERNATIONAL = "international"
+    PREMIUM = "premium"
+    OPERATOR = "operator"
+    DIRECTORY_ASSISTANCE = "directory_assistance"
+    UNKNOWN = "unknown"
+
+
+#: Every call type that leaves the group: by default each of them needs a code.
+OUTSIDE_CALL_TYPES: Final = frozenset(CallType) - {CallType.EMERGENCY, CallType.INTERNAL}
+
+
+class Verdict(enum.StrEnum):
+    """What happens to the call."""
+
+    ALLOW = "allow"
+    BLOCK = "block"
+    LOG_ONLY = "log_only"
+
+
+class Reason(enum.StrEnum):
+    """Why; one member per outcome, so reports and SIP reason phrases can be precise."""
+
+    EMERGENCY = "emergency"
+    NOT_ENABLED = "not enabled"
+    INTERNAL_CALL = "internal call"
+    EXEMPT_CALL_TYPE = "exempt call type"
+    NOT_ENROLLED = "user not enrolled"
+    NO_CODE_OPTIONAL = "no code (optional)"
+    ACCOUNT_CODE = "account code"
+    MISSING_CODE = "missing code"
+    MALFORMED_CODE = "malformed code"
+    LOCKED_OUT = "locked out"
+    AUTHORIZED = "authorized"
+    INVALID_CODE = "invalid code"
+    NOT_YET_VALID = "code not yet valid"
+    EXPIRED = "code expired"
+    VALIDITY_UNKNOWN = "code validity unknown"
+    USED_UP = "code used up"
+    LEVEL_TOO_LOW = "code level too low"
+
+
+class Need(enum.StrEnum):
+    """Whether the softswitch should collect a code before the call proceeds."""
+
+    NONE = "none"
+    OPTIONAL = "optional"
+    MANDATORY = "mandatory"
+
+
+def is_code(value: object, length: int | None = None) -> bool:
+    """Tell whether *value* is a string of ASCII digits (of *length*, when given).
+
+    ``str.isdigit`` is not the test: it accepts Arabic-Indic and full-width digits.
+    Runtime complexity: O(len(value)).
+    """
+    if type(value) is not str or not value:
+        return False
+    if length is not None and len(value) != length:
+        return False
+    return DIGITS.issuperset(value)
+
+
+def _check_code(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not str:
+        raise InvalidValueError(attribute.name, value, "a code is a string of ASCII digits")
+    if not is_code(value):
+        raise InvalidValueError(attribute.name, value, "a code has ASCII digits 0-9 only")
+    if not MIN_CODE_LENGTH <= len(value) <= MAX_CODE_LENGTH:
+        raise InvalidValueError(
+            attribute.name,
+            value,
+            f"a code has {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} digits, not {len(value)}",
+        )
+
+
+def description_problem(value: str) -> str | None:
+    """Say what is wrong with a code description, or ``None`` when it is acceptable."""
+    if len(value) > MAX_DESCRIPTION_LENGTH:
+        return f"a description has at most {MAX_DESCRIPTION_LENGTH} characters, not {len(value)}"
+    for char in value:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            return f"a description may not hold the control character U+{ord(char):04X}"
+    return None
+
+
+def _empty_to_none(value: object) -> object:
+    return None if value == "" else value
+
+
+def _check_description(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidValueError(attribute.name, value, "a description is a string or None")
+    problem = description_problem(value)
+    if problem is not None:
+        raise InvalidValueError(attribute.name, value, problem)
+
+
+def _check_int(low: int, high: int | None) -> Any:
+    """Build a validator for an int (not a bool) in ``[low, high]``; ``high=None``: unbounded."""
+
+    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if type(value) is not int:
+            raise InvalidValueError(attribute.name, value, "must be an integer")
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise InvalidValueError(attribute.name, value, f"must be {bound}")
+
+    return check
+
+
+def _check_aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidValueError(
+            attribute.name, value, "must be a timezone-aware datetime (use UTC), or None"
+        )
+
+
+@attrs.frozen(weakref_slot=False)
+class CodeEntry:
+    """One code on a group's list.
+
+    ``level`` (0-255) is checked against the group's minimum level for the call type (Cisco FAC).
+    The code is valid from ``valid_from`` (inclusive) until ``valid_until`` (exclusive), and may
+    authorize at most ``max_uses`` calls. Leading zeros matter: ``"0042"`` is not ``"42"``.
+    """
+
+    code: str = attrs.field(validator=_check_code)
+    description: str | None = attrs.field(
+        default=None, converter=_empty_to_none, validator=_check_description
+    )
+    level: int = attrs.field(default=0, validator=_check_int(0, MAX_LEVEL), kw_only=True)
+    valid_from: datetime | None = attrs.field(default=None, validator=_check_aware, kw_only=True)
+    valid_until: datetime | None = attrs.field(default=None, validator=_check_aware, kw_only=True)
+    max_uses: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(_check_int(1, None)),
+        kw_only=True,
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if (
+            self.valid_from is not None
+            and self.valid_until is not None
+            and self.valid_from >= self.valid_until
+        ):
+            raise InvalidValueError(
+                "valid_until", self.valid_until, f"must be later than valid_from {self.valid_from}"
+            )
+
+    @property
+    def limited(self) -> bool:
+        """True when the entry has a validity window or a use limit to check on each call."""
+        return (
+            self.valid_from is not None or self.valid_until is not None or self.max_uses is not None
+        )
+
+
+def _to_call_type_set(value: Iterable[CallType | str]) -> frozenset[CallType]:
+    try:
+        return frozenset(CallType(v) for v in value)
+    except ValueError as exc:
+        raise InvalidValueError("coded_call_types", value, str(exc)) from None
+
+
+def _to_min_levels(value: Mapping[CallType | str, int]) -> Mapping[CallType, int]:
+    try:
+        levels = {CallType(k): v for k, v in dict(value).items()}
+    except (ValueError, TypeError) as exc:
+        raise InvalidValueError("min_levels", value, str(exc)) from None
+    for call_type, level in levels.items():
+        if type(level) is not int or not 0 <= level <= MAX_LEVEL:
+            raise InvalidValueError(
+                f"min_levels[{call_type.value}]", level, f"must be an integer from 0 to {MAX_LEVEL}"
+            )
+    return types.MappingProxyType(levels)
+
+
+def _to_users(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):
+        # A bare string would become a set of its characters: a classic and silent mistake.
+        raise InvalidValueError("users", value, "give a set of user ids, not one string")
+    users = frozenset(value)
+    for user in users:
+        if not isinstance(user, str) or not user or user != user.strip():
+            raise InvalidValueError(
+                "users", user, "a user id is a non-empty string without surrounding spaces"
+            )
+    return users
+
+
+def _positive_duration(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None and attribute.name == "lock_for":
+        return
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise InvalidValueError(attribute.name, value, "must be a positive timedelta")
+
+
+@attrs.frozen(weakref_slot=False)
+class Lockout:
+    """When repeated bad authorization entries lock a user or a whole group (toll-fraud guard).
+
+    A user is locked after ``user_attempts`` invalid entries within ``user_window``; the group
+    after ``group_attempts`` within ``group_window``. A lock lasts ``lock_for``, or until an
+    administrator unlocks when ``lock_for`` is ``None``. Defaults follow Avaya's example of
+    10 bad entries in 3 minutes.
+    """
+
+    user_attempts: int = attrs.field(default=10, validator=_check_int(1, 1000))
+    user_window: timedelta = attrs.field(default=timedelta(minutes=3), validator=_positive_duration)
+    group_attempts: int = attrs.field(default=50, validator=_check_int(1, 100_000))
+    group_window: timedelta = attrs.field(
+        default=timedelta(minutes=10), validator=_positive_duration
+    )
+    lock_for: timedelta | None = attrs.field(
+        default=timedelta(minutes=30), validator=_positive_duration
+    )
+
+
+_CODE_PREFIX_CHARS: Final = frozenset("0123456789*#")
+
+
+def _check_code_prefix(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= 8
+        or not _CODE_PREFIX_CHARS.issuperset(value)
+        or value[0] not in "*#"
+    ):
+        raise InvalidValueError(
+            attribute.name,
+            value,
+            "a code prefix is a feature access code: '*' or '#' then up to 7 of 0-9, * and #",
+        )
+
+
+@attrs.frozen(weakref_slot=False, hash=False)
+class GroupSettings:
+    """One group's code policy (BroadWorks account/authorization code settings, and more).
+
+    ``coded_call_types`` are the call types that need a code (default: every type that leaves the
+    group); ``allow_local_and_toll_free`` is the BroadWorks shortcut that exempts LOCAL and
+    TOLL_FREE on top. ``min_levels`` maps a call type to the lowest code level that may authorize
+    it. ``code_prefix`` is the feature access code for entering a code inline with the number.
+    """
+
+    mode: Mode = attrs.field(default=Mode.DEACTIVATED, converter=Mode)
+    code_length: int = attrs.field(
+        default=4, validator=_check_int(MIN_CODE_LENGTH, MAX_CODE_LENGTH)
+    )
+    allow_local_and_toll_free: bool = attrs.field(
+        default=False, validator=attrs.validators.instance_of(bool)
+    )
+    mandatory_users: frozenset[str] = attrs.field(default=frozenset(), converter=_to_users)
+    optional_users: frozenset[str] = attrs.field(default=frozenset(), converter=_to_users)
+    max_attempts: int = attrs.field(default=2, validator=_check_int(1, 10))
+    coded_call_types: frozenset[CallType] = attrs.field(
+        default=OUTSIDE_CALL_TYPES, converter=_to_call_type_set
+    )
+    min_levels: Mapping[CallType, int] = attrs.field(factory=dict, converter=_to_min_levels)
+    lockout: Lockout = attrs.field(factory=Lockout, validator=attrs.validators.instance_of(Lockout))
+    code_prefix: str = attrs.field(default="*71", validator=_check_code_prefix)
+
+    def __attrs_post_init__(self) -> None:
+        both = self.mandatory_users & self.optional_users
+        if both:
+            raise InvalidValueError(
+                "optional_users",
+                sorted(both),
+                "a user is on at most one list; remove these from mandatory_users or "
+                "optional_users",
+            )
+        inside = self.coded_call_types & {CallType.EMERGENCY, CallType.INTERNAL}
+        if inside:
+            raise InvalidValueError(
+                "coded_call_types",
+                sorted(inside),
+                "emergency and internal calls never need a code",
+            )
+
+    def needs_code(self, call_type: CallType) -> bool:
+        """Tell whether a call of this type is subject to codes under these settings."""
+        if self.allow_local_and_toll_free and call_type in (CallType.LOCAL, CallType.TOLL_FREE):
+            return False
+        return call_type in self.coded_call_types
+
+
+def _check_text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidValueError(attribute.name, value, "must be a string")
+
+
+def _check_group(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value or value != value.strip():
+        raise InvalidValueError(
+            attribute.name, value, "a group id is a non-empty string without surrounding spaces"
+        )
+
+
+@attrs.frozen(weakref_slot=False)
+class Call:
+    """An outside call as the softswitch describes it, before any code is judged."""
+
+    group: str = attrs.field(validator=_check_group)
+    user: str = attrs.field(validator=_check_text)
+    dialed: str = attrs.field(validator=_check_text)
+    call_type: CallType = attrs.field(converter=CallType)
+    call_id: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_text)
+    )
+
+
+@attrs.frozen(weakref_slot=False)
+class Requirement:
+    """What the softswitch should do before the call proceeds: prompt or not, and for how much.
+
+    ``digits`` is the number of digits to collect (0 when no code is asked for). ``reason`` is
+    the reason ``decide`` would give for a call without a code when ``need`` is NONE.
+    """
+
+    need: Need
+    digits: int
+    max_attempts: int
+    reason: Reason | None = None
+
+
+@attrs.frozen(weakref_slot=False)
+class Decision:
+    """The outcome of one entry (or of no entry) on one call.
+
+    ``verdict`` is what happens to the call if the caller does not try again; ``retry`` is true
+    when the entry was rejected and another attempt is allowed. ``entry`` is the matched code
+    entry when the code is on the group's list.
+    """
+
+    verdict: Verdict
+    reason: Reason
+    entry: CodeEntry | None = None
+    retry: bool = False
+
+
+@attrs.frozen(weakref_slot=False)
+class Lock:
+    """A toll-fraud lock on one user (``user`` set) or on a whole group (``user`` is None).
+
+    The lock holds from ``since`` until ``until`` (exclusive), or until an administrator unlocks
+    when ``until`` is None.
+    """
+
+    group: str = attrs.field(validator=_check_group)
+    user: str | None = attrs.field(validator=attrs.validators.optional(_check_text))
+    since: datetime = attrs.field(validator=_check_aware)
+    until: datetime | None = attrs.field(default=None, validator=_check_aware)
+
+    def active(self, now: datetime | None) -> bool:
+        """Tell whether the lock holds at *now*; without a time, a timed lock is assumed to hold."""
+        return self.until is None or now is None or now < self.until

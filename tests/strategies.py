@@ -1,0 +1,121 @@
+"""Hypothesis strategies for callcodes values, in one place for every test module."""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import strategies as st
+
+import callcodes as cc
+
+USERS = ("alice", "bob", "carol", "dave", "erin")
+GROUPS = ("acme", "globex", "initech")
+NON_ASCII_DIGITS = "١٢٣٤٥٦٧٨٩٠０１２３４５６７８９۰۱۲۳۴߀०१২৩੪૫୬௭౮೯൦๑໒༣၄႕១᠒᥆᧑"
+
+modes = st.sampled_from(cc.Mode)
+call_types = st.sampled_from(cc.CallType)
+code_lengths = st.integers(2, 14)
+aware_times = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC)
+)
+
+
+def codes_of(length: int) -> st.SearchStrategy[str]:
+    """Well-formed codes of exactly *length* ASCII digits."""
+    return st.text(alphabet="0123456789", min_size=length, max_size=length)
+
+
+descriptions = st.none() | st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")),
+    max_size=80,
+)
+
+
+@st.composite
+def entries(draw: st.DrawFn, length: int, *, limits: bool = False) -> cc.CodeEntry:
+    """A code entry of *length* digits; with *limits*, sometimes a level, window and use limit."""
+    code = draw(codes_of(length))
+    if not limits:
+        return cc.CodeEntry(code, draw(descriptions))
+    start = draw(st.none() | aware_times)
+    span = draw(
+        st.none() | st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=400))
+    )
+    until = None if span is None else (start or datetime(2027, 1, 1, tzinfo=UTC)) + span
+    return cc.CodeEntry(
+        code,
+        draw(descriptions),
+        level=draw(st.integers(0, 255)),
+        valid_from=start,
+        valid_until=until,
+        max_uses=draw(st.none() | st.integers(1, 5)),
+    )
+
+
+@st.composite
+def settings(draw: st.DrawFn, mode: cc.Mode | None = None) -> cc.GroupSettings:
+    """Group settings; users are split between the mandatory and optional lists at random."""
+    placement = draw(
+        st.lists(
+            st.sampled_from(("mandatory", "optional", "none")),
+            min_size=len(USERS),
+            max_size=len(USERS),
+        )
+    )
+    return cc.GroupSettings(
+        mode=draw(modes) if mode is None else mode,
+        code_length=draw(st.integers(2, 6)),
+        allow_local_and_toll_free=draw(st.booleans()),
+        mandatory_users=frozenset(
+            u for u, p in zip(USERS, placement, strict=True) if p == "mandatory"
+        ),
+        optional_users=frozenset(
+            u for u, p in zip(USERS, placement, strict=True) if p == "optional"
+        ),
+        max_attempts=draw(st.integers(1, 10)),
+        min_levels=draw(
+            st.dictionaries(
+                call_types.filter(lambda t: t not in (cc.CallType.EMERGENCY, cc.CallType.INTERNAL)),
+                st.integers(0, 255),
+                max_size=3,
+            )
+        ),
+    )
+
+
+@st.composite
+def books(draw: st.DrawFn, mode: cc.Mode | None = None, *, limits: bool = False) -> cc.CodeBook:
+    """A book with one to three groups, each with settings and up to 30 codes."""
+    book = cc.CodeBook()
+    for group in draw(st.lists(st.sampled_from(GROUPS), min_size=1, max_size=3, unique=True)):
+        group_settings = draw(settings(mode))
+        book.set_group(group, group_settings)
+        found = draw(
+            st.lists(
+                entries(group_settings.code_length, limits=limits),
+                max_size=30,
+                unique_by=lambda e: e.code,
+            )
+        )
+        book.add_codes(group, found)
+    return book
+
+
+calls = st.builds(
+    cc.Call,
+    group=st.sampled_from((*GROUPS, "unknown-group")),
+    user=st.sampled_from((*USERS, "mallory")),
+    dialed=st.text(alphabet="0123456789*#+", max_size=20),
+    call_type=call_types,
+    call_id=st.none()
+    | st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=12),
+)
+
+# What a caller may key in or a softswitch may pass: nothing, well-formed digits of any length,
+# digits with non-ASCII look-alikes, signs, spaces.
+entered_codes = (
+    st.none()
+    | st.text(alphabet="0123456789", max_size=15)
+    | st.text(alphabet="0123456789 +-#*" + NON_ASCII_DIGITS, max_size=15)
+)

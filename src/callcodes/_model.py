@@ -12,7 +12,7 @@ import types
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -229,18 +229,33 @@ class CodeEntry:
         )
 
 
-def _to_call_type_set(value: Iterable[CallType | str]) -> frozenset[CallType]:
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _member(kind: type[_E], field: str, value: object) -> _E:
     try:
-        return frozenset(CallType(v) for v in value)
-    except ValueError as exc:
-        raise InvalidValueError("coded_call_types", value, str(exc)) from None
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in kind)
+        raise InvalidValueError(field, value, f"must be one of {choices}") from None
+
+
+def _to_mode(value: Mode | str) -> Mode:
+    return _member(Mode, "mode", value)
+
+
+def _to_call_type(value: CallType | str) -> CallType:
+    return _member(CallType, "call_type", value)
+
+
+def _to_call_type_set(value: Iterable[CallType | str]) -> frozenset[CallType]:
+    return frozenset(_member(CallType, "coded_call_types", v) for v in value)
 
 
 def _to_min_levels(value: Mapping[CallType | str, int]) -> Mapping[CallType, int]:
-    try:
-        levels = {CallType(k): v for k, v in dict(value).items()}
-    except (ValueError, TypeError) as exc:
-        raise InvalidValueError("min_levels", value, str(exc)) from None
+    if not isinstance(value, Mapping):
+        raise InvalidValueError("min_levels", value, "must map call types to levels")
+    levels = {_member(CallType, "min_levels", k): v for k, v in value.items()}
     for call_type, level in levels.items():
         if type(level) is not int or not 0 <= level <= MAX_LEVEL:
             raise InvalidValueError(
@@ -260,6 +275,11 @@ def _to_users(value: Iterable[str]) -> frozenset[str]:
                 "users", user, "a user id is a non-empty string without surrounding spaces"
             )
     return users
+
+
+def _check_bool(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not bool:
+        raise InvalidValueError(attribute.name, value, "must be True or False")
 
 
 def _positive_duration(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -290,6 +310,11 @@ class Lockout:
     )
 
 
+def _check_lockout(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Lockout):
+        raise InvalidValueError(attribute.name, value, "must be a Lockout")
+
+
 _CODE_PREFIX_CHARS: Final = frozenset("0123456789*#")
 
 
@@ -317,13 +342,11 @@ class GroupSettings:
     it. ``code_prefix`` is the feature access code for entering a code inline with the number.
     """
 
-    mode: Mode = attrs.field(default=Mode.DEACTIVATED, converter=Mode)
+    mode: Mode = attrs.field(default=Mode.DEACTIVATED, converter=_to_mode)
     code_length: int = attrs.field(
         default=4, validator=_check_int(MIN_CODE_LENGTH, MAX_CODE_LENGTH)
     )
-    allow_local_and_toll_free: bool = attrs.field(
-        default=False, validator=attrs.validators.instance_of(bool)
-    )
+    allow_local_and_toll_free: bool = attrs.field(default=False, validator=_check_bool)
     mandatory_users: frozenset[str] = attrs.field(default=frozenset(), converter=_to_users)
     optional_users: frozenset[str] = attrs.field(default=frozenset(), converter=_to_users)
     max_attempts: int = attrs.field(default=2, validator=_check_int(1, 10))
@@ -331,7 +354,7 @@ class GroupSettings:
         default=OUTSIDE_CALL_TYPES, converter=_to_call_type_set
     )
     min_levels: Mapping[CallType, int] = attrs.field(factory=dict, converter=_to_min_levels)
-    lockout: Lockout = attrs.field(factory=Lockout, validator=attrs.validators.instance_of(Lockout))
+    lockout: Lockout = attrs.field(factory=Lockout, validator=_check_lockout)
     code_prefix: str = attrs.field(default="*71", validator=_check_code_prefix)
 
     def __attrs_post_init__(self) -> None:
@@ -377,7 +400,7 @@ class Call:
     group: str = attrs.field(validator=_check_group)
     user: str = attrs.field(validator=_check_text)
     dialed: str = attrs.field(validator=_check_text)
-    call_type: CallType = attrs.field(converter=CallType)
+    call_type: CallType = attrs.field(converter=_to_call_type)
     call_id: str | None = attrs.field(
         default=None, validator=attrs.validators.optional(_check_text)
     )

@@ -4,6 +4,15 @@ The core (policy model, code index, decision) is pure: no I/O, no clock. Import 
 here; the underscore modules are private.
 """
 
+from ._collect import (
+    Collector,
+    CollectorState,
+    Finished,
+    Key,
+    NeedDigits,
+    Reprompt,
+    Timeout,
+)
 from ._decide import RULES, Rule, decide, requirement, rule_for
 from ._errors import (
     BatchError,
@@ -14,6 +23,8 @@ from ._errors import (
     UnknownGroupError,
 )
 from ._index import CodeBook
+from ._inline import CodeSource, Inline, InlineProblem, parse_inline
+from ._lockout import FAILURE_REASONS, FailureTracker, is_failure, settle
 from ._model import (
     OUTSIDE_CALL_TYPES,
     Call,
@@ -32,6 +43,7 @@ from ._model import (
 )
 
 __all__ = [
+    "FAILURE_REASONS",
     "OUTSIDE_CALL_TYPES",
     "RULES",
     "BatchError",
@@ -40,22 +52,36 @@ __all__ = [
     "CallcodesError",
     "CodeBook",
     "CodeEntry",
+    "CodeSource",
+    "Collector",
+    "CollectorState",
     "ConflictError",
     "Decision",
+    "FailureTracker",
+    "Finished",
     "GroupSettings",
+    "Inline",
+    "InlineProblem",
     "InvalidValueError",
+    "Key",
     "Lock",
     "Lockout",
     "Mode",
     "Need",
+    "NeedDigits",
     "Reason",
+    "Reprompt",
     "Requirement",
     "RowError",
     "Rule",
+    "Timeout",
     "UnknownGroupError",
     "Verdict",
     "decide",
     "is_code",
+    "is_failure",
+    "parse_inline",
     "requirement",
     "rule_for",
+    "settle",
 ]

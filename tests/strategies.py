@@ -122,3 +122,22 @@ entered_codes = (
     | st.text(alphabet="0123456789", max_size=15)
     | st.text(alphabet="0123456789 +-#*" + NON_ASCII_DIGITS, max_size=15)
 )
+
+# Toll-fraud settings: thresholds from 1, windows from a second to a day, timed or manual locks.
+_spans = st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=1))
+lockouts = st.builds(
+    cc.Lockout,
+    user_attempts=st.integers(1, 20),
+    user_window=_spans,
+    group_attempts=st.integers(1, 60),
+    group_window=_spans,
+    lock_for=st.none() | _spans,
+)
+
+# What a caller's keypad and the softswitch's timer send a digit collector.
+key_events: st.SearchStrategy[cc.Key | cc.Timeout] = st.sampled_from(
+    [cc.Key(k) for k in "0123456789*#"]
+) | st.just(cc.Timeout())
+
+# Feature access codes a group may use to enter a code inline.
+code_prefixes = st.sampled_from(["*71", "#71", "*", "*99#", "**12345"])

@@ -33,5 +33,7 @@ def run(echo: Callable[[str], None] = print) -> None:
     for user, dialed, call_type, code in calls:
         call = cc.Call("acme", user, dialed, call_type)
         decision = cc.decide(book, call, code)
-        echo(f"{user:6} {dialed:16} {call_type:14} code={code or '-':5} -> "
-             f"{decision.verdict.value} ({decision.reason.value})")
+        echo(
+            f"{user:6} {dialed:16} {call_type:14} code={code or '-':5} -> "
+            f"{decision.verdict.value} ({decision.reason.value})"
+        )

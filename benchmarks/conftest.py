@@ -54,7 +54,10 @@ class Ratios:
 
     def report(self, name: str, reference: str) -> str:
         value, floor = self.medians[name], self.medians[reference]
-        line = f"{name}: {value * 1e9:.0f} ns; {reference}: {floor * 1e9:.0f} ns; ratio {value / floor:.2f}"
+        line = (
+            f"{name}: {value * 1e9:.0f} ns; {reference}: {floor * 1e9:.0f} ns; "
+            f"ratio {value / floor:.2f}"
+        )
         print(line)
         return line
 

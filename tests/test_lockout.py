@@ -1,0 +1,289 @@
+"""Lockout: failed entries are counted in sliding windows, and locks stop a brute-force walk."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import callcodes as cc
+from strategies import lockouts, settings
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
+R = cc.Reason
+DEFAULTS = cc.Lockout()
+
+
+def make_book(lockout: cc.Lockout = DEFAULTS, **options: object) -> cc.CodeBook:
+    book = cc.CodeBook()
+    values: dict[str, object] = {
+        "mode": cc.Mode.AUTHORIZATION,
+        "mandatory_users": frozenset({"alice", "bob", "carol"}),
+        "lockout": lockout,
+    }
+    values.update(options)
+    book.set_group("acme", cc.GroupSettings(**values))  # type: ignore[arg-type]
+    book.add_codes("acme", [cc.CodeEntry("1234", "Sales")])
+    return book
+
+
+def call(user: str = "alice", call_type: cc.CallType = cc.CallType.NATIONAL) -> cc.Call:
+    return cc.Call("acme", user, "12125551234", call_type)
+
+
+class TestFailureTracker:
+    """Counting per user and per group within the windows of the Lockout settings."""
+
+    def test_user_is_locked_at_the_threshold(self) -> None:
+        """With the defaults, 9 failures lock nothing and the 10th locks the user for 30 min."""
+        tracker = cc.FailureTracker()
+        for i in range(9):
+            assert tracker.record("acme", "alice", NOW + i * SECOND, DEFAULTS) == ()
+        at = NOW + 9 * SECOND
+        assert tracker.record("acme", "alice", at, DEFAULTS) == (
+            cc.Lock("acme", "alice", at, at + timedelta(minutes=30)),
+        )
+        assert tracker.count("acme", "alice", at, DEFAULTS) == 0  # a lock starts a new count
+
+    def test_a_failure_leaves_the_window_at_exactly_its_length(self) -> None:
+        """A failure counts while it is less than user_window old, not at the window's end."""
+        tracker = cc.FailureTracker()
+        lockout = cc.Lockout(user_attempts=2, user_window=timedelta(minutes=3))
+        tracker.record("acme", "alice", NOW, lockout)
+        assert tracker.count("acme", "alice", NOW + timedelta(minutes=3) - SECOND, lockout) == 1
+        assert tracker.count("acme", "alice", NOW + timedelta(minutes=3), lockout) == 0
+        assert tracker.record("acme", "alice", NOW + timedelta(minutes=3), lockout) == ()
+        last = NOW + timedelta(minutes=3, microseconds=999_999)
+        assert tracker.record("acme", "alice", last, lockout) != ()
+
+    def test_slow_guessing_below_the_rate_is_never_locked(self) -> None:
+        """One failure per window never reaches a threshold of two."""
+        tracker = cc.FailureTracker()
+        window = timedelta(minutes=3)
+        lockout = cc.Lockout(
+            user_attempts=2, user_window=window, group_attempts=2, group_window=window
+        )
+        for i in range(100):
+            assert tracker.record("acme", "alice", NOW + i * timedelta(minutes=3), lockout) == ()
+
+    def test_manual_locks_have_no_end(self) -> None:
+        """With lock_for=None the lock lasts until an administrator unlocks."""
+        tracker = cc.FailureTracker()
+        (lock,) = tracker.record("acme", "alice", NOW, cc.Lockout(user_attempts=1, lock_for=None))
+        assert lock.until is None
+
+    def test_spread_attack_locks_the_group(self) -> None:
+        """Failures by many users, each below its own threshold, lock the group at its own."""
+        tracker = cc.FailureTracker()
+        lockout = cc.Lockout(user_attempts=10, group_attempts=6)
+        locks: list[cc.Lock] = []
+        for i in range(6):
+            locks += tracker.record("acme", f"user{i}", NOW + i * SECOND, lockout)
+        assert locks == [
+            cc.Lock("acme", None, NOW + 5 * SECOND, NOW + 5 * SECOND + 30 * 60 * SECOND)
+        ]
+
+    def test_user_and_group_locks_come_together_user_first(self) -> None:
+        """When both thresholds are reached by one failure, both locks are due, user first."""
+        tracker = cc.FailureTracker()
+        locks = tracker.record("acme", "alice", NOW, cc.Lockout(user_attempts=1, group_attempts=1))
+        assert [lock.user for lock in locks] == ["alice", None]
+
+    def test_groups_are_counted_apart(self) -> None:
+        """Failures in one group do not count toward another group's lock."""
+        tracker = cc.FailureTracker()
+        lockout = cc.Lockout(user_attempts=100, group_attempts=2)
+        assert tracker.record("acme", "alice", NOW, lockout) == ()
+        assert tracker.record("globex", "alice", NOW, lockout) == ()
+
+    def test_forget_starts_a_user_count_afresh(self) -> None:
+        """After an unlock, forget drops the count so old failures do not lock again at once."""
+        tracker = cc.FailureTracker()
+        lockout = cc.Lockout(user_attempts=3)
+        tracker.record("acme", "alice", NOW, lockout)
+        tracker.record("acme", "alice", NOW, lockout)
+        tracker.forget("acme", "alice")
+        assert tracker.count("acme", "alice", NOW, lockout) == 0
+        assert tracker.count("acme", None, NOW, lockout) == 2
+        tracker.forget("acme")
+        assert tracker.count("acme", None, NOW, lockout) == 0
+
+    def test_prune_drops_stale_counts_only(self) -> None:
+        """prune drops counts whose last failure is old enough and keeps recent ones."""
+        tracker = cc.FailureTracker()
+        tracker.record("acme", "alice", NOW, DEFAULTS)
+        tracker.record("acme", "bob", NOW + timedelta(minutes=20), DEFAULTS)
+        dropped = tracker.prune(NOW + timedelta(minutes=25), timedelta(minutes=10))
+        assert dropped == 1  # alice's count; the group's last failure is bob's, still recent
+        assert tracker.count("acme", "alice", NOW, DEFAULTS) == 0
+        assert tracker.count("acme", "bob", NOW + timedelta(minutes=20), DEFAULTS) == 1
+
+    def test_memory_per_user_is_bounded_by_the_threshold(self) -> None:
+        """However many failures arrive at once, a user's count keeps at most the threshold."""
+        tracker = cc.FailureTracker()
+        lockout = cc.Lockout(user_attempts=5, group_attempts=100_000)
+        for _ in range(1000):
+            tracker.record("acme", "alice", NOW, lockout)
+        assert len(tracker._users["acme", "alice"]) < 5
+
+    @pytest.mark.parametrize("now", [None, datetime(2026, 1, 1), "2026-01-01"])  # noqa: DTZ001
+    def test_a_time_must_be_aware(self, now: object) -> None:
+        """A naive or missing time is refused and nothing is counted."""
+        tracker = cc.FailureTracker()
+        with pytest.raises(cc.InvalidValueError, match="timezone-aware"):
+            tracker.record("acme", "alice", now, DEFAULTS)  # type: ignore[arg-type]
+        assert tracker.count("acme", "alice", NOW, DEFAULTS) == 0
+
+    def test_lockout_settings_are_checked(self) -> None:
+        """record needs Lockout settings, not something else."""
+        with pytest.raises(cc.InvalidValueError, match="must be a Lockout"):
+            cc.FailureTracker().record("acme", "alice", NOW, None)  # type: ignore[arg-type]
+
+    def test_threads_lose_no_failure(self) -> None:
+        """4 threads recording at once: exactly one lock per threshold's worth of failures."""
+        tracker = cc.FailureTracker()
+        lockout = cc.Lockout(user_attempts=7, group_attempts=100_000)
+        locks: list[cc.Lock] = []
+        start = threading.Barrier(4)
+
+        def attack() -> None:
+            start.wait()
+            mine = [tracker.record("acme", "alice", NOW, lockout) for _ in range(7 * 250)]
+            locks.extend(lock for found in mine for lock in found)
+
+        threads = [threading.Thread(target=attack) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(locks) == 4 * 250
+
+
+class TestSettle:
+    """After a decision: failures are recorded and locks put in the book."""
+
+    def test_failures_lock_the_user_in_the_book(self) -> None:
+        """Ten invalid entries lock the user; the eleventh entry, even a valid code, is refused."""
+        book, tracker = make_book(), cc.FailureTracker()
+        for i in range(10):
+            decision = cc.decide(book, call(), f"{i:04}", now=NOW)
+            settled, locks = cc.settle(book, tracker, call(), decision, attempt=1, now=NOW)
+            assert settled == decision
+            assert bool(locks) == (i == 9)
+        assert book.locks("acme", NOW) == [cc.Lock("acme", "alice", NOW, NOW + 30 * 60 * SECOND)]
+        assert cc.decide(book, call(), "1234", now=NOW) == cc.Decision(
+            cc.Verdict.BLOCK, R.LOCKED_OUT
+        )
+        assert cc.decide(book, call("bob"), "1234", now=NOW).reason is R.AUTHORIZED
+        later = NOW + 30 * 60 * SECOND
+        assert cc.decide(book, call(), "1234", now=later).reason is R.AUTHORIZED
+
+    @pytest.mark.parametrize(
+        ("code", "counted"),
+        [(None, False), ("12", True), ("9999", True), ("1234", False)],
+    )
+    def test_which_entries_count(self, code: str | None, counted: bool) -> None:
+        """Missing codes and successes are not counted; malformed and invalid ones are."""
+        book, tracker = make_book(), cc.FailureTracker()
+        decision = cc.decide(book, call(), code, now=NOW)
+        cc.settle(book, tracker, call(), decision, attempt=1, now=NOW)
+        assert tracker.count("acme", "alice", NOW, DEFAULTS) == int(counted)
+        assert cc.is_failure(decision) is counted
+
+    def test_refusals_of_listed_codes_count(self) -> None:
+        """Expired, not yet valid, used up and too-low codes count: they reveal a code exists."""
+        assert {
+            R.EXPIRED,
+            R.NOT_YET_VALID,
+            R.USED_UP,
+            R.LEVEL_TOO_LOW,
+            R.INVALID_CODE,
+            R.MALFORMED_CODE,
+        } == cc.FAILURE_REASONS
+
+    def test_account_codes_are_never_counted(self) -> None:
+        """In ACCOUNT mode nothing blocks, so nothing counts toward lockout."""
+        book, tracker = make_book(mode=cc.Mode.ACCOUNT), cc.FailureTracker()
+        for code in ("12", "9999", None):
+            decision = cc.decide(book, call(), code, now=NOW)
+            cc.settle(book, tracker, call(), decision, attempt=1, now=NOW)
+        assert tracker.count("acme", None, NOW, DEFAULTS) == 0
+
+    def test_emergency_is_untouched(self) -> None:
+        """An emergency call's decision passes through settle unchanged, even when locked."""
+        book, tracker = make_book(), cc.FailureTracker()
+        book.lock(cc.Lock("acme", None, NOW))
+        emergency = call(call_type=cc.CallType.EMERGENCY)
+        decision = cc.decide(book, emergency, now=NOW)
+        assert cc.settle(book, tracker, emergency, decision, attempt=1, now=NOW) == (decision, ())
+
+    def test_a_removed_group_is_not_an_error(self) -> None:
+        """If the group was removed since the decision, settle counts nothing and returns."""
+        book, tracker = make_book(), cc.FailureTracker()
+        decision = cc.decide(book, call(), "9999", now=NOW)
+        book.remove_group("acme")
+        assert cc.settle(book, tracker, call(), decision, attempt=1, now=NOW) == (decision, ())
+
+
+def in_force(book: cc.CodeBook, user: str, now: datetime) -> bool:
+    return any(lock.user in (None, user) for lock in book.locks("acme", now))
+
+
+class TestBruteForce:
+    """An attacker walking the whole code space is stopped; emergency calls still pass."""
+
+    @given(
+        base=settings(cc.Mode.AUTHORIZATION),
+        lockout=lockouts,
+        length=st.sampled_from((2, 2, 3)),
+        data=st.data(),
+    )
+    def test_walking_the_code_space_is_locked_within_n_entries(
+        self, base: cc.GroupSettings, lockout: cc.Lockout, length: int, data: st.DataObject
+    ) -> None:
+        """Locked within N failures; no ALLOW while locked; emergency allowed throughout."""
+        group = attrs.evolve(
+            base,
+            code_length=length,
+            lockout=lockout,
+            mandatory_users=base.mandatory_users | {"mallory"},
+            optional_users=base.optional_users - {"mallory"},
+        )
+        book = cc.CodeBook()
+        book.set_group("acme", group)
+        valid = data.draw(
+            st.lists(st.integers(0, 10**length - 1), max_size=10, unique=True), label="valid"
+        )
+        book.add_codes("acme", [f"{n:0{length}}" for n in valid])
+        start = data.draw(st.integers(0, 10**length - 1), label="start")
+        # Every N consecutive failures fall in one window, even with valid codes between them.
+        gap = lockout.user_window / (lockout.user_attempts + len(valid))
+        tracker = cc.FailureTracker()
+        attacker = cc.Call("acme", "mallory", "0114420712345", cc.CallType.INTERNATIONAL)
+        emergency = cc.Call("acme", "mallory", "911", cc.CallType.EMERGENCY)
+        since_lock, locked_once = 0, False
+        for step in range(10**length):
+            now = NOW + step * gap
+            code = f"{(start + step) % 10**length:0{length}}"
+            attempt = step % group.max_attempts + 1
+            locked = in_force(book, "mallory", now)
+            decision = cc.decide(book, attacker, code, attempt, now=now)
+            decision, locks = cc.settle(book, tracker, attacker, decision, attempt=attempt, now=now)
+            if locked:
+                assert decision == cc.Decision(cc.Verdict.BLOCK, R.LOCKED_OUT)
+            if lockout.lock_for is None and locked_once:
+                assert locked
+            since_lock += cc.is_failure(decision)
+            if locks:
+                since_lock, locked_once = 0, True
+            assert since_lock < lockout.user_attempts
+            sos = cc.decide(book, emergency, now=now)
+            assert cc.settle(book, tracker, emergency, sos, attempt=1, now=now)[0] == cc.Decision(
+                cc.Verdict.ALLOW, R.EMERGENCY
+            )
+        assert locked_once or 10**length - len(valid) < lockout.user_attempts

@@ -14,11 +14,13 @@ from ._collect import (
     Timeout,
 )
 from ._decide import RULES, Rule, decide, requirement, rule_for
+from ._emergency import EMERGENCY_NUMBERS, emergency_numbers
 from ._errors import (
     BatchError,
     CallcodesError,
     ConflictError,
     InvalidValueError,
+    MissingDependencyError,
     RowError,
     UnknownGroupError,
 )
@@ -41,8 +43,10 @@ from ._model import (
     Verdict,
     is_code,
 )
+from .dialplan import Classification, DialPlan
 
 __all__ = [
+    "EMERGENCY_NUMBERS",
     "FAILURE_REASONS",
     "OUTSIDE_CALL_TYPES",
     "RULES",
@@ -50,6 +54,7 @@ __all__ = [
     "Call",
     "CallType",
     "CallcodesError",
+    "Classification",
     "CodeBook",
     "CodeEntry",
     "CodeSource",
@@ -57,6 +62,7 @@ __all__ = [
     "CollectorState",
     "ConflictError",
     "Decision",
+    "DialPlan",
     "FailureTracker",
     "Finished",
     "GroupSettings",
@@ -66,6 +72,7 @@ __all__ = [
     "Key",
     "Lock",
     "Lockout",
+    "MissingDependencyError",
     "Mode",
     "Need",
     "NeedDigits",
@@ -78,6 +85,7 @@ __all__ = [
     "UnknownGroupError",
     "Verdict",
     "decide",
+    "emergency_numbers",
     "is_code",
     "is_failure",
     "parse_inline",

@@ -16,6 +16,7 @@ __all__ = [
     "CallcodesError",
     "ConflictError",
     "InvalidValueError",
+    "MissingDependencyError",
     "RowError",
     "UnknownGroupError",
 ]
@@ -72,4 +73,17 @@ class BatchError(CallcodesError, ValueError):
         super().__init__(
             f"{what}: {len(self.rows)} bad row(s), nothing was changed; "
             f"fix them and retry:\n{lines}"
+        )
+
+
+class MissingDependencyError(CallcodesError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install."""
+
+    def __init__(self, package: str, extra: str, needed_for: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{needed_for} needs the {package} package, which is not installed: "
+            f"pip install 'callcodes[{extra}]'",
+            name=package,
         )

@@ -1,0 +1,693 @@
+"""Dial plans: turn the digits a user dialed into a call type, for one group.
+
+A :class:`DialPlan` says how a group dials: its country, its extensions and public numbers, the
+outside-line prefix, extra emergency numbers, the area codes that count as local, and explicit
+overrides. :meth:`DialPlan.classify` answers a :class:`Classification` (call type, E.164
+destination, reason) for any text and never raises on it; :meth:`DialPlan.call` builds the
+:class:`~callcodes.Call` that :func:`~callcodes.decide` takes.
+
+Numbers are judged with ``phonenumbers`` (the optional extra ``callcodes[phone]``), imported on
+the first classification that needs it. Emergency numbers come from the table in ``_emergency``
+and are recognised before anything else, without ``phonenumbers``: an emergency call never
+depends on an optional package, an override or a parse.
+"""
+
+from __future__ import annotations
+
+import types
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from ._emergency import REGIONS, emergency_numbers
+from ._errors import InvalidValueError, MissingDependencyError
+from ._model import DIGITS, Call, CallType
+
+if TYPE_CHECKING:
+    from phonenumbers import PhoneNumber
+
+__all__ = [
+    "CLASSIFY_CACHE_LIMIT",
+    "MAX_DIALED",
+    "Classification",
+    "DialPlan",
+]
+
+#: Distinct dialed strings remembered per plan; the cache is emptied when it is full, so a plan
+#: holds at most this many classifications (about 1 MB).
+CLASSIFY_CACHE_LIMIT: Final = 4096
+#: Dialed text longer than this is never a number: it is UNKNOWN and is not cached.
+MAX_DIALED: Final = 64
+
+_SEPARATORS: Final = frozenset(" \t-.()/")
+_DIALABLE: Final = frozenset("0123456789*#")
+_MAX_EXTENSION: Final = 15  # digits
+_MAX_PREFIX: Final = 4  # digits of an outside-line prefix
+_MAX_OVERRIDE: Final = 20  # characters of an override key
+
+
+@attrs.frozen(weakref_slot=False)
+class Classification:
+    """What a dial plan makes of dialed digits.
+
+    ``destination`` is the E.164 number (``"+442079460958"``) when the digits name a valid public
+    number, else ``None`` (extensions, emergency and short numbers, anything unknown). ``reason``
+    says in words which rule of the plan decided.
+    """
+
+    call_type: CallType
+    destination: str | None
+    reason: str
+
+
+_CT = CallType
+
+
+def _unknown(reason: str) -> Classification:
+    return Classification(_CT.UNKNOWN, None, reason)
+
+
+# --- validation and conversion of the fields ---------------------------------------------------
+
+
+def _items(field: str, value: object) -> list[str]:
+    """The strings of an iterable field; a bare string is refused (it would be its characters)."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidValueError(field, value, "give a list of strings, not one string")
+    items = list(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidValueError(field, item, "each item is a string")
+    return items
+
+
+def _is_digits(text: str, low: int, high: int) -> bool:
+    return low <= len(text) <= high and DIGITS.issuperset(text)
+
+
+def _to_region(value: object) -> str:
+    region = value.upper() if isinstance(value, str) else value
+    if region not in REGIONS:
+        raise InvalidValueError(
+            "region", value, "an ISO 3166 alpha-2 region code is needed, such as 'US', 'GB' or 'DE'"
+        )
+    assert isinstance(region, str)
+    return region
+
+
+def _range_ends(item: str, plus: bool) -> tuple[str, str] | None:
+    """Split ``"A"`` or ``"A-B"`` into its ends (with ``plus``: ``"+A"`` / ``"+A-+B"``)."""
+    start, dash, end = item.partition("-")
+    if not dash:
+        end = start
+    if plus:
+        if not (start.startswith("+") and end.startswith("+")):
+            return None
+        start, end = start[1:], end[1:]
+        ok = _is_digits(start, 3, 15) and _is_digits(end, 3, 15)
+    else:
+        ok = _is_digits(start, 1, _MAX_EXTENSION) and _is_digits(end, 1, _MAX_EXTENSION)
+    if not ok or len(start) != len(end) or start > end:
+        return None
+    return start, end
+
+
+def _to_extensions(value: object) -> tuple[str, ...]:
+    items = set(_items("extensions", value))
+    for item in items:
+        if _range_ends(item, plus=False) is None:
+            raise InvalidValueError(
+                "extensions",
+                item,
+                f"an extension is 1 to {_MAX_EXTENSION} ASCII digits ('1234'), or a range of "
+                "extensions of one length, lowest first ('2000-2999')",
+            )
+    return tuple(sorted(items, key=lambda item: (len(item), item)))
+
+
+def _to_public_numbers(value: object) -> tuple[str, ...]:
+    items = set(_items("public_numbers", value))
+    for item in items:
+        if _range_ends(item, plus=True) is None:
+            raise InvalidValueError(
+                "public_numbers",
+                item,
+                "a public number is in E.164 form ('+12125551000'), or a block of numbers of "
+                "one length, lowest first ('+12125551000-+12125551099')",
+            )
+    return tuple(sorted(items))
+
+
+def _to_outside_prefix(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _is_digits(value, 1, _MAX_PREFIX):
+        raise InvalidValueError(
+            "outside_prefix",
+            value,
+            f"an outside-line prefix is 1 to {_MAX_PREFIX} ASCII digits (such as '9'), or None",
+        )
+    return value
+
+
+def _to_extra_emergency(value: object) -> frozenset[str]:
+    items = frozenset(_items("extra_emergency", value))
+    for item in items:
+        if not _is_digits(item, 1, 15):
+            raise InvalidValueError(
+                "extra_emergency", item, "an emergency number is 1 to 15 ASCII digits"
+            )
+    return items
+
+
+def _to_local_prefixes(value: object) -> tuple[str, ...]:
+    items = _items("local_prefixes", value)
+    for item in items:
+        bare = item.removeprefix("+")
+        if not _is_digits(bare, 1, 15 if item.startswith("+") else 10):
+            raise InvalidValueError(
+                "local_prefixes",
+                item,
+                "a local prefix is an area code ('212', '020') or an E.164 prefix ('+1212')",
+            )
+    return tuple(dict.fromkeys(items))  # first one first: it completes numbers dialed short
+
+
+def _override_key_ok(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    body = key.removesuffix("$")
+    if body.startswith("+"):
+        return _is_digits(body[1:], 1, 15)
+    return 1 <= len(body) <= _MAX_OVERRIDE and _DIALABLE.issuperset(body)
+
+
+def _to_overrides(value: object) -> Mapping[str, CallType]:
+    if not isinstance(value, Mapping):
+        raise InvalidValueError("overrides", value, "give a mapping of prefix -> call type")
+    built: dict[str, CallType] = {}
+    for key, kind in sorted(value.items(), key=lambda pair: str(pair[0])):
+        if not _override_key_ok(key):
+            raise InvalidValueError(
+                "overrides",
+                key,
+                "an override key is a prefix of the dialed digits (0-9, * and #: '1900'), or "
+                "of the E.164 number ('+1900'); end it with '$' to match the whole number ('0$')",
+            )
+        try:
+            call_type = CallType(kind)
+        except ValueError:
+            raise InvalidValueError(
+                f"overrides[{key}]",
+                kind,
+                f"a call type is one of {', '.join(t.value for t in CallType)}",
+            ) from None
+        if call_type is CallType.EMERGENCY:
+            raise InvalidValueError(
+                f"overrides[{key}]",
+                kind,
+                "an override cannot make calls EMERGENCY (a prefix would let every call through "
+                "without a code): list the exact numbers in extra_emergency",
+            )
+        built[key] = call_type
+    return types.MappingProxyType(built)
+
+
+# --- the precomputed form of a plan ------------------------------------------------------------
+
+
+class _Ranges:
+    """Exact strings and same-length ranges, for membership tests. O(1) + O(ranges of a length)."""
+
+    __slots__ = ("exact", "ranges")
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        exact: set[str] = set()
+        ranges: dict[int, list[tuple[str, str]]] = {}
+        for start, end in items:
+            if start == end:
+                exact.add(start)
+            else:
+                ranges.setdefault(len(start), []).append((start, end))
+        self.exact = frozenset(exact)
+        self.ranges = {length: tuple(found) for length, found in ranges.items()}
+
+    def __contains__(self, number: str) -> bool:
+        if number in self.exact:
+            return True
+        # Same-length digit strings compare as their numbers do.
+        return any(start <= number <= end for start, end in self.ranges.get(len(number), ()))
+
+
+class _Prefixes:
+    """Override keys: exact matches, then the longest prefix. O(number of distinct key lengths)."""
+
+    __slots__ = ("exact", "lengths", "prefixes")
+
+    def __init__(self, overrides: Mapping[str, CallType]) -> None:
+        self.exact = {k[:-1]: (k, t) for k, t in overrides.items() if k.endswith("$")}
+        self.prefixes = {k: (k, t) for k, t in overrides.items() if not k.endswith("$")}
+        self.lengths = tuple(sorted({len(k) for k in self.prefixes}, reverse=True))
+
+    def match(self, text: str) -> tuple[str, CallType] | None:
+        found = self.exact.get(text)
+        if found is not None:
+            return found
+        prefixes = self.prefixes
+        for length in self.lengths:
+            if length <= len(text):
+                found = prefixes.get(text[:length])
+                if found is not None:
+                    return found
+        return None
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.prefixes)
+
+
+class _Compiled:
+    """A plan's lookup structures and cache; built once per plan, shared by every thread."""
+
+    __slots__ = (
+        "cache",
+        "dialed_overrides",
+        "e164_overrides",
+        "emergency",
+        "extensions",
+        "local",
+        "outside",
+        "own",
+    )
+
+    def __init__(self, plan: DialPlan) -> None:
+        self.emergency = plan.emergency_numbers
+        self.outside = plan.outside_prefix
+        self.extensions = _Ranges(_ends(plan.extensions, plus=False))
+        self.own = _Ranges(
+            (f"+{start}", f"+{end}") for start, end in _ends(plan.public_numbers, plus=True)
+        )
+        self.dialed_overrides = _Prefixes(
+            {k: t for k, t in plan.overrides.items() if not k.startswith("+")}
+        )
+        self.e164_overrides = _Prefixes(
+            {k: t for k, t in plan.overrides.items() if k.startswith("+")}
+        )
+        self.local: tuple[str, ...] | None = None  # E.164 local prefixes, once phonenumbers loads
+        self.cache: dict[str, Classification] = {}
+
+
+def _ends(items: Iterable[str], *, plus: bool) -> list[tuple[str, str]]:
+    found = []
+    for item in items:
+        ends = _range_ends(item, plus)
+        assert ends is not None  # validated when the plan was built
+        found.append(ends)
+    return found
+
+
+# --- the dial plan -----------------------------------------------------------------------------
+
+
+@attrs.frozen(weakref_slot=False, hash=False)
+class DialPlan:
+    """How one group dials, and the classifier built from it.
+
+    * ``region``: the ISO 3166 alpha-2 country of the group (``"US"``); national numbers are read
+      as dialed there, and its emergency numbers are recognised.
+    * ``extensions``: the group's extensions, exact (``"1234"``) or ranges of one length
+      (``"2000-2999"``); dialed as they are, they are INTERNAL calls.
+    * ``public_numbers``: the group's own numbers in E.164, exact or blocks
+      (``"+12125551000-+12125551099"``); calling one of them is INTERNAL.
+    * ``outside_prefix``: the digit(s) dialed for an outside line (``"9"``), or ``None``.
+    * ``extra_emergency``: emergency or repair numbers added to the region's table (a site
+      security desk, a carrier's test line); the table's own numbers cannot be removed.
+    * ``local_prefixes``: area codes whose numbers are LOCAL calls, as dialed nationally
+      (``"212"``, ``"020"``) or as an E.164 prefix (``"+1212"``). The first one also completes a
+      number dialed without its area code.
+    * ``overrides``: prefix -> call type, the last word on anything but emergency numbers.
+      A key of digits, ``*`` and ``#`` matches the dialed digits (with or without the outside
+      prefix); a key starting with ``+`` matches the E.164 number; a key ending in ``$`` matches
+      the whole number only (``"0$"``: the operator, not every number starting with 0).
+
+    Building a plan needs no optional package; classifying a non-emergency number needs
+    ``phonenumbers`` (``pip install 'callcodes[phone]'``).
+    """
+
+    region: str = attrs.field(converter=_to_region)
+    extensions: tuple[str, ...] = attrs.field(default=(), converter=_to_extensions)
+    public_numbers: tuple[str, ...] = attrs.field(default=(), converter=_to_public_numbers)
+    outside_prefix: str | None = attrs.field(default=None, converter=_to_outside_prefix)
+    extra_emergency: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_to_extra_emergency
+    )
+    local_prefixes: tuple[str, ...] = attrs.field(default=(), converter=_to_local_prefixes)
+    overrides: Mapping[str, CallType] = attrs.field(factory=dict, converter=_to_overrides)
+    _compiled: _Compiled = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.emergency_numbers:
+            raise InvalidValueError(
+                "extra_emergency",
+                sorted(self.extra_emergency),
+                f"no emergency number is known for {self.region}: list them in extra_emergency",
+            )
+        prefix = self.outside_prefix
+        if prefix is not None:
+            for item in self.extensions:
+                if _overlaps(item, prefix):
+                    raise InvalidValueError(
+                        "extensions",
+                        item,
+                        f"extensions may not start with the outside-line prefix {prefix}: "
+                        "change the prefix or renumber these extensions",
+                    )
+        object.__setattr__(self, "_compiled", _Compiled(self))
+
+    @property
+    def emergency_numbers(self) -> frozenset[str]:
+        """Every number this plan classifies EMERGENCY: the region's table plus the extras."""
+        return emergency_numbers(self.region) | self.extra_emergency
+
+    def classify(self, dialed: str) -> Classification:
+        """Classify dialed digits; never raises on any text (UNKNOWN with a reason instead).
+
+        Emergency numbers of the plan, dialed alone or after the outside-line prefix, are
+        EMERGENCY before any other rule. Then overrides, extensions, the group's own numbers,
+        and the number itself (international, toll-free, premium-rate, local, national). Spaces,
+        dashes, dots, slashes and parentheses are ignored.
+
+        Runtime complexity: O(1) for a string classified before (one dict lookup; the last
+        ``CLASSIFY_CACHE_LIMIT`` distinct strings are kept); otherwise as ``classify_uncached``.
+        Raises :class:`~callcodes.InvalidValueError` when *dialed* is not a string, and
+        :class:`~callcodes.MissingDependencyError` when ``phonenumbers`` is needed and missing.
+        """
+        cache = self._compiled.cache
+        try:
+            found = cache.get(dialed)
+        except TypeError:  # unhashable: not a string, refused below
+            found = None
+        if found is not None:
+            return found
+        result = self.classify_uncached(dialed)
+        if len(dialed) <= MAX_DIALED:
+            if len(cache) >= CLASSIFY_CACHE_LIMIT:
+                cache.clear()
+            cache[dialed] = result
+        return result
+
+    def classify_uncached(self, dialed: str) -> Classification:
+        """Classify without the cache: the same answer as ``classify``, recomputed every time.
+
+        Runtime complexity: O(len(dialed) + r) with r the ranges of one length among the
+        extensions and public numbers, plus at most three ``phonenumbers`` parses (tens of
+        microseconds each) for a number that is not an emergency number or an extension.
+        """
+        if not isinstance(dialed, str):
+            raise InvalidValueError(
+                "dialed", dialed, "dialed digits are a string, such as '9011442079460958'"
+            )
+        if len(dialed) > MAX_DIALED:
+            return _unknown(f"too long to be a number ({len(dialed)} characters)")
+        if dialed and DIGITS.issuperset(dialed):
+            digits = dialed
+        else:
+            cleaned, problem = _clean(dialed)
+            if cleaned is None:
+                return _unknown(problem)
+            digits = cleaned
+        compiled = self._compiled
+        emergency = compiled.emergency
+        if digits in emergency:
+            return Classification(_CT.EMERGENCY, None, f"emergency number {digits}")
+        prefix = compiled.outside
+        rest = None
+        if prefix is not None and len(digits) > len(prefix) and digits.startswith(prefix):
+            rest = digits[len(prefix) :]
+            if rest in emergency:
+                return Classification(
+                    _CT.EMERGENCY,
+                    None,
+                    f"emergency number {rest} after the outside-line prefix {prefix}",
+                )
+        _require_phonenumbers()
+        return self._classify_dialable(digits, rest)
+
+    def call(self, group: str, user: str, dialed: str, call_id: str | None = None) -> Call:
+        """Build the :class:`~callcodes.Call` for dialed digits, its type set by this plan.
+
+        ``decide(book, plan.call("acme", "alice", "9011442079460958"), code)`` goes from the
+        digits to a decision in one line. Runtime complexity: that of ``classify``.
+        """
+        return Call(group, user, dialed, self.classify(dialed).call_type, call_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON- and TOML-ready data (``outside_prefix`` left out when ``None``)."""
+        data: dict[str, Any] = {
+            "region": self.region,
+            "extensions": list(self.extensions),
+            "public_numbers": list(self.public_numbers),
+            "extra_emergency": sorted(self.extra_emergency, key=lambda n: (len(n), n)),
+            "local_prefixes": list(self.local_prefixes),
+            "overrides": {key: kind.value for key, kind in self.overrides.items()},
+        }
+        if self.outside_prefix is not None:
+            data["outside_prefix"] = self.outside_prefix
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DialPlan:
+        """Build a plan from ``to_dict`` data; unknown or missing keys are refused by name."""
+        if not isinstance(data, Mapping):
+            raise InvalidValueError("dialplan", data, "a dial plan is a mapping (a JSON object)")
+        unknown = sorted(str(key) for key in data if key not in _FIELDS)
+        if unknown:
+            raise InvalidValueError(
+                "dialplan", unknown, f"unknown key(s); a dial plan has {', '.join(_FIELDS)}"
+            )
+        if "region" not in data:
+            raise InvalidValueError("region", None, "a dial plan needs a region, such as 'US'")
+        return cls(**{key: data[key] for key in _FIELDS if key in data})
+
+    # --- the parts that need phonenumbers ------------------------------------------------------
+
+    def _classify_dialable(self, digits: str, rest: str | None) -> Classification:
+        compiled = self._compiled
+        found = compiled.dialed_overrides.match(digits) if compiled.dialed_overrides else None
+        if rest is not None and compiled.dialed_overrides:
+            after = compiled.dialed_overrides.match(rest)
+            if after is not None and (found is None or len(after[0]) > len(found[0])):
+                found = after
+        if found is not None:
+            key, kind = found
+            valid = self._valid_number(digits, rest)
+            destination = None if valid is None else valid[1]
+            return Classification(kind, destination, f"override {key} ({kind.value})")
+        if digits in compiled.extensions:
+            return Classification(_CT.INTERNAL, None, f"extension {digits}")
+        if "*" in digits or "#" in digits:
+            return _unknown(f"feature code {digits}, not a number")
+        return self._classify_number(digits, rest)
+
+    def _parse(self, text: str) -> PhoneNumber | None:
+        import phonenumbers  # noqa: PLC0415  # optional dependency, loaded on first use
+
+        try:
+            return phonenumbers.parse(text, self.region)
+        except phonenumbers.NumberParseException:
+            return None
+
+    def _valid_number(self, digits: str, rest: str | None) -> tuple[PhoneNumber, str] | None:
+        """The first valid reading of the digits, after the outside prefix first, and its E.164."""
+        import phonenumbers  # noqa: PLC0415
+
+        for text in (rest, digits) if rest is not None else (digits,):
+            number = self._parse(text)
+            if number is not None and phonenumbers.is_valid_number(number):
+                e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+                return number, e164
+        return None
+
+    def _classify_number(self, digits: str, rest: str | None) -> Classification:
+        import phonenumbers  # noqa: PLC0415
+
+        compiled = self._compiled
+        valid = self._valid_number(digits, rest)
+        if valid is not None:
+            return self._classify_valid(*valid)
+        number = self._parse(rest if rest is not None else digits)
+        if number is None and rest is not None:
+            number = self._parse(digits)
+        if number is None:
+            return _unknown(f"not a phone number in {self.region}: {digits}")
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        override = compiled.e164_overrides.match(e164) if compiled.e164_overrides else None
+        if override is not None:
+            return Classification(override[1], None, f"override {override[0]} ({override[1]})")
+        if e164 in compiled.own:
+            return Classification(_CT.INTERNAL, e164, f"own public number {e164}")
+        short = _short_number(number, self.region)
+        if short is not None:
+            return short
+        local = self._complete_local(number)
+        if local is not None:
+            return local
+        if (
+            phonenumbers.is_possible_number_with_reason(number)
+            == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY
+        ):
+            return Classification(_CT.LOCAL, None, "local number dialed without its area code")
+        return _unknown(f"not a valid number in {self.region}: {digits}")
+
+    def _classify_valid(self, number: PhoneNumber, e164: str) -> Classification:
+        import phonenumbers  # noqa: PLC0415
+
+        compiled = self._compiled
+        override = compiled.e164_overrides.match(e164) if compiled.e164_overrides else None
+        if override is not None:
+            key, kind = override
+            return Classification(kind, e164, f"override {key} ({kind.value})")
+        if e164 in compiled.own:
+            return Classification(_CT.INTERNAL, e164, f"own public number {e164}")
+        if not phonenumbers.is_valid_number_for_region(number, self.region):
+            where = phonenumbers.region_code_for_number(number) or "unknown region"
+            return Classification(_CT.INTERNATIONAL, e164, f"international number ({where})")
+        kind_of = phonenumbers.number_type(number)
+        if kind_of == phonenumbers.PhoneNumberType.TOLL_FREE:
+            return Classification(_CT.TOLL_FREE, e164, "toll-free number")
+        if kind_of == phonenumbers.PhoneNumberType.PREMIUM_RATE:
+            return Classification(_CT.PREMIUM, e164, "premium-rate number")
+        for prefix in self._local_prefixes():
+            if e164.startswith(prefix):
+                return Classification(_CT.LOCAL, e164, f"local area {prefix}")
+        return Classification(_CT.NATIONAL, e164, f"{_kind_name(kind_of)} number")
+
+    def _local_prefixes(self) -> tuple[str, ...]:
+        """The local prefixes in E.164 form, computed once (bare area codes need phonenumbers)."""
+        compiled = self._compiled
+        if compiled.local is None:
+            import phonenumbers  # noqa: PLC0415
+
+            country = phonenumbers.country_code_for_region(self.region)
+            trunk = phonenumbers.ndd_prefix_for_region(self.region, True) or ""
+            built = []
+            for prefix in self.local_prefixes:
+                if not prefix.startswith("+"):
+                    if trunk and prefix.startswith(trunk) and len(prefix) > len(trunk):
+                        prefix = prefix[len(trunk) :]  # noqa: PLW2901  # "020" -> "20"
+                    prefix = f"+{country}{prefix}"  # noqa: PLW2901
+                built.append(prefix)
+            compiled.local = tuple(built)
+        return compiled.local
+
+    def _complete_local(self, number: PhoneNumber) -> Classification | None:
+        """Read a number dialed without its area code as one in the first local area."""
+        import phonenumbers  # noqa: PLC0415
+
+        if number.country_code != phonenumbers.country_code_for_region(self.region):
+            return None
+        national = phonenumbers.national_significant_number(number)
+        for prefix in self._local_prefixes():
+            completed = self._parse(prefix + national)
+            if (
+                completed is not None
+                and phonenumbers.is_valid_number_for_region(completed, self.region)
+                and phonenumbers.number_type(completed)
+                not in (
+                    phonenumbers.PhoneNumberType.TOLL_FREE,
+                    phonenumbers.PhoneNumberType.PREMIUM_RATE,
+                )
+            ):
+                e164 = phonenumbers.format_number(completed, phonenumbers.PhoneNumberFormat.E164)
+                return Classification(_CT.LOCAL, e164, f"local number in area {prefix}")
+        return None
+
+
+_FIELDS: Final = (
+    "region",
+    "extensions",
+    "public_numbers",
+    "outside_prefix",
+    "extra_emergency",
+    "local_prefixes",
+    "overrides",
+)
+
+
+def _overlaps(item: str, prefix: str) -> bool:
+    """Tell whether an extension or range holds a number that starts with *prefix*."""
+    ends = _range_ends(item, plus=False)
+    assert ends is not None
+    start, end = ends
+    width = len(start)
+    if len(prefix) > width:
+        return False
+    low = prefix + "0" * (width - len(prefix))
+    high = prefix + "9" * (width - len(prefix))
+    return low <= end and start <= high
+
+
+def _clean(text: str) -> tuple[str | None, str]:
+    """Drop separators and read digits of any script; say why when the text is not dialable."""
+    out: list[str] = []
+    for char in text:
+        if char in _SEPARATORS:
+            continue
+        if char in _DIALABLE or (char == "+" and not out):
+            out.append(char)
+        elif (value := unicodedata.decimal(char, None)) is not None:
+            out.append(str(value))
+        else:
+            where = "after the first digit" if char == "+" else "in dialed digits"
+            return None, f"not dialable: {char!r} {where}"
+    if not out:
+        return None, "nothing dialed"
+    return "".join(out), ""
+
+
+def _require_phonenumbers() -> None:
+    try:
+        import phonenumbers  # noqa: F401, PLC0415  # optional dependency
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "phonenumbers", "phone", "classifying dialed digits with a dial plan"
+        ) from exc
+
+
+def _short_number(number: PhoneNumber, region: str) -> Classification | None:
+    from phonenumbers import national_significant_number, shortnumberinfo  # noqa: PLC0415
+
+    if not shortnumberinfo.is_valid_short_number_for_region(number, region):
+        return None
+    short = national_significant_number(number)
+    cost = shortnumberinfo.expected_cost_for_region(number, region)
+    if cost == shortnumberinfo.ShortNumberCost.TOLL_FREE:
+        return Classification(_CT.TOLL_FREE, None, f"toll-free short number {short}")
+    if cost == shortnumberinfo.ShortNumberCost.PREMIUM_RATE:
+        return Classification(_CT.PREMIUM, None, f"premium-rate short number {short}")
+    if cost == shortnumberinfo.ShortNumberCost.STANDARD_RATE:
+        return Classification(_CT.NATIONAL, None, f"standard-rate short number {short}")
+    return _unknown(f"short number {short} of unknown cost")
+
+
+_KIND_NAMES: Final = {
+    "FIXED_LINE": "fixed-line",
+    "MOBILE": "mobile",
+    "FIXED_LINE_OR_MOBILE": "fixed-line or mobile",
+    "SHARED_COST": "shared-cost",
+    "VOIP": "VoIP",
+    "PERSONAL_NUMBER": "personal",
+    "PAGER": "pager",
+    "UAN": "universal access",
+    "VOICEMAIL": "voicemail",
+}
+
+
+def _kind_name(kind: int) -> str:
+    from phonenumbers import PhoneNumberType  # noqa: PLC0415
+
+    for name, label in _KIND_NAMES.items():
+        if getattr(PhoneNumberType, name) == kind:
+            return label
+    return "national"

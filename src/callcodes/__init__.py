@@ -13,7 +13,7 @@ from ._collect import (
     Reprompt,
     Timeout,
 )
-from ._decide import RULES, Rule, decide, requirement, rule_for
+from ._decide import decide, requirement
 from ._emergency import EMERGENCY_NUMBERS, emergency_numbers
 from ._errors import (
     BatchError,
@@ -43,6 +43,7 @@ from ._model import (
     Verdict,
     is_code,
 )
+from ._rules import RULES, Rule, rule_for
 from .dialplan import Classification, DialPlan
 
 __all__ = [

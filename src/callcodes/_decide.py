@@ -1,9 +1,8 @@
-"""The decision: SPEC.md's rule table as data, and the pure functions that apply it.
+"""The decision: the pure functions that apply the rule table to a call.
 
-``RULES`` is the table: each row's verdict and reasons are read from here (``decide`` builds its
-outcomes from it, the docs render it, the tests walk it). The conditions are tested in one
-function in row order, first match wins; each branch names its row. Evaluating a predicate per
-row would cost a Python call per rule on every call, several times the whole decision.
+The verdicts and reasons come from ``RULES`` (``_rules.py``); the conditions are tested here in
+one function, in row order, first match wins, each branch naming its row. Evaluating a
+predicate per row would cost a Python call per rule on every call, more than the whole decision.
 
 Nothing here does I/O, reads the clock or changes the book.
 """
@@ -13,10 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-import attrs
-
 from ._errors import InvalidValueError
-from ._index import DECISION_CACHE_LIMIT, CodeBook, _Group
+from ._index import CodeBook, _Group
 from ._model import (
     Call,
     CallType,
@@ -29,87 +26,9 @@ from ._model import (
     Verdict,
     is_code,
 )
+from ._rules import RULES
 
-__all__ = ["RULES", "Rule", "decide", "requirement", "rule_for"]
-
-
-@attrs.frozen
-class Rule:
-    """One row of the decision table: when it applies, the verdict, the reasons it can give."""
-
-    number: int
-    when: str
-    verdict: Verdict
-    reasons: tuple[Reason, ...]
-    retry: bool = False  # whether a rejection under this rule may be retried while attempts remain
-
-
-R = Reason
-RULES: Final = (
-    Rule(1, "call type is EMERGENCY", Verdict.ALLOW, (R.EMERGENCY,)),
-    Rule(2, "group unknown or mode DEACTIVATED", Verdict.ALLOW, (R.NOT_ENABLED,)),
-    Rule(3, "call type is INTERNAL", Verdict.ALLOW, (R.INTERNAL_CALL,)),
-    Rule(
-        4,
-        "call type needs no code: not in coded_call_types, or LOCAL / TOLL_FREE with "
-        "allow_local_and_toll_free",
-        Verdict.ALLOW,
-        (R.EXEMPT_CALL_TYPE,),
-    ),
-    Rule(5, "user on neither list", Verdict.ALLOW, (R.NOT_ENROLLED,)),
-    Rule(6, "optional user and no code entered", Verdict.ALLOW, (R.NO_CODE_OPTIONAL,)),
-    Rule(
-        7,
-        "ACCOUNT mode, well-formed code (entry attached when it is on the list)",
-        Verdict.LOG_ONLY,
-        (R.ACCOUNT_CODE,),
-    ),
-    Rule(
-        8,
-        "ACCOUNT mode, no code or malformed code (no code recorded)",
-        Verdict.LOG_ONLY,
-        (R.MISSING_CODE, R.MALFORMED_CODE),
-        retry=True,
-    ),
-    Rule(9, "AUTHORIZATION mode, user or group locked out", Verdict.BLOCK, (R.LOCKED_OUT,)),
-    Rule(
-        10,
-        "AUTHORIZATION mode, code on the list, inside its validity window, with uses left and "
-        "a level at least the call type's minimum",
-        Verdict.ALLOW,
-        (R.AUTHORIZED,),
-    ),
-    Rule(
-        11,
-        "AUTHORIZATION mode, anything else: no code, malformed, not on the list, not yet valid, "
-        "expired, validity unknown (no time given), used up, level too low",
-        Verdict.BLOCK,
-        (
-            R.MISSING_CODE,
-            R.MALFORMED_CODE,
-            R.INVALID_CODE,
-            R.NOT_YET_VALID,
-            R.EXPIRED,
-            R.VALIDITY_UNKNOWN,
-            R.USED_UP,
-            R.LEVEL_TOO_LOW,
-        ),
-        retry=True,
-    ),
-)
-del R
-
-
-def rule_for(decision: Decision, mode: Mode | None = None) -> Rule:
-    """Find the table row that produced *decision* (rules 8 and 11 share reasons: give *mode*)."""
-    for rule in RULES:
-        if decision.reason in rule.reasons and decision.verdict is rule.verdict:
-            if mode is not None and rule.number in (8, 11):
-                wanted = 8 if mode is Mode.ACCOUNT else 11
-                if rule.number != wanted:
-                    continue
-            return rule
-    raise InvalidValueError("decision", decision, "matches no rule of the table")
+__all__ = ["decide", "requirement"]
 
 
 def _outcomes() -> dict[tuple[Verdict, Reason, bool], Decision]:
@@ -194,12 +113,9 @@ def _judge(
     retry = attempt < settings.max_attempts
     if mode is Mode.ACCOUNT:
         if type(code) is str:
-            cached = found.decisions.get(code)
-            if cached is not None:
-                return cached  # rule 7, listed code
-            entry = found.codes.get(code)
-            if entry is not None:
-                return _remember(found, _LOG, Reason.ACCOUNT_CODE, entry)  # rule 7
+            listed = found.codes.get(code)
+            if listed is not None:
+                return listed  # rule 7, with the entry
             if is_code(code, settings.code_length):
                 return _ACCOUNT_UNLISTED  # rule 7
             return _OUTCOME[_LOG, Reason.MALFORMED_CODE, retry]  # rule 8
@@ -210,31 +126,19 @@ def _judge(
     if type(code) is not str:
         reason = Reason.MISSING_CODE if code is None else Reason.MALFORMED_CODE
         return _OUTCOME[_BLOCK, reason, retry]  # rule 11
-    decision = found.decisions.get(code)
-    if decision is None:
-        entry = found.codes.get(code)
-        if entry is None:
-            well_formed = is_code(code, settings.code_length)
-            reason = Reason.INVALID_CODE if well_formed else Reason.MALFORMED_CODE
-            return _OUTCOME[_BLOCK, reason, retry]  # rule 11
-        decision = _remember(found, _ALLOW, Reason.AUTHORIZED, entry)
-    entry = decision.entry
-    assert entry is not None  # cached decisions always carry their entry
+    listed = found.codes.get(code)
+    if listed is None:
+        well_formed = is_code(code, settings.code_length)
+        reason = Reason.INVALID_CODE if well_formed else Reason.MALFORMED_CODE
+        return _OUTCOME[_BLOCK, reason, retry]  # rule 11
+    entry: CodeEntry = listed.entry  # type: ignore[assignment]  # listed outcomes carry one
     if entry.valid_from is not None or entry.valid_until is not None or entry.max_uses is not None:
         refusal = _limit_refusal(found, entry, now)
         if refusal is not None:
             return _OUTCOME[_BLOCK, refusal, retry]  # rule 11
     if settings.min_levels and entry.level < settings.min_levels.get(call_type, 0):
         return _OUTCOME[_BLOCK, Reason.LEVEL_TOO_LOW, retry]  # rule 11
-    return decision  # rule 10
-
-
-def _remember(found: _Group, verdict: Verdict, reason: Reason, entry: CodeEntry) -> Decision:
-    decision = Decision(verdict, reason, entry, False)
-    cache = found.decisions
-    if len(cache) < DECISION_CACHE_LIMIT:
-        cache[entry.code] = decision
-    return decision
+    return listed  # rule 10
 
 
 def _locked(found: _Group, user: str, now: datetime | None) -> bool:

@@ -2,7 +2,9 @@
 
 ``CodeBook`` is the only mutable structure of the core. Each group keeps its codes in a
 ``SortedDict``: a ``dict`` for O(1) exact lookup on the call path, and a sorted key list for
-listing and prefix search in O(log n + k). Writers validate a whole batch before touching
+listing and prefix search in O(log n + k). The value stored for a code is the decision it yields
+in the group's mode (rule 7 or 10 of the table), which holds its entry: the call path returns it
+as it is rather than building an object per call. Writers validate a whole batch before touching
 anything, so a refused batch changes nothing.
 
 Readers never block on the call path. Writers bump a sequence number before and after each batch
@@ -18,7 +20,6 @@ import itertools
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Final
 
 import attrs
 from sortedcontainers import SortedDict
@@ -31,27 +32,25 @@ from ._model import (
     Decision,
     GroupSettings,
     Lock,
+    Mode,
     description_problem,
     is_code,
 )
+from ._rules import listed_outcome
 
 __all__ = ["CodeBook"]
-
-# Decisions that carry a code entry are cached per group so the hot path does not build a new
-# frozen object per call; the cap keeps a code-space walk from doubling memory.
-DECISION_CACHE_LIMIT: Final = 65_536
 
 
 class _Group:
     """One group's state; replaced or mutated only under the book's write lock."""
 
-    __slots__ = ("coded", "codes", "decisions", "group_lock", "settings", "user_locks", "uses")
+    __slots__ = ("coded", "codes", "group_lock", "settings", "user_locks", "uses")
 
     def __init__(self, settings: GroupSettings) -> None:
         self.settings = settings
         self.coded: frozenset[CallType] = _coded(settings)
-        self.codes: SortedDict[str, CodeEntry] = SortedDict()
-        self.decisions: dict[str, Decision] = {}
+        # code -> the decision it yields in this mode, which holds its entry
+        self.codes: SortedDict[str, Decision] = SortedDict()
         self.uses: dict[str, int] = {}
         self.user_locks: dict[str, Lock] = {}
         self.group_lock: Lock | None = None
@@ -118,7 +117,7 @@ class CodeBook:
         """Create *group* or change its settings; its codes are kept.
 
         Refused with :class:`ConflictError` when the group holds codes of another length.
-        Runtime complexity: O(1), plus O(n) to check code lengths when the length changes.
+        Runtime complexity: O(1); O(n) when the mode changes to or from ACCOUNT.
         """
         _check_group_args(group, settings)
         with self._write_lock:
@@ -135,9 +134,13 @@ class CodeBook:
                 if existing is None:
                     self._groups[group] = _Group(settings)
                 else:
+                    was_account = existing.settings.mode is Mode.ACCOUNT
                     existing.settings = settings
                     existing.coded = _coded(settings)
-                    existing.decisions = {}
+                    if was_account != (settings.mode is Mode.ACCOUNT):
+                        codes = existing.codes
+                        for code, listed in codes.items():
+                            codes[code] = listed_outcome(settings.mode, _entry(listed))
 
     def replace_group(
         self,
@@ -156,7 +159,7 @@ class CodeBook:
         _check_group_args(group, settings)
         fresh = _Group(settings)
         entries = self._validated_new_codes(group, settings, fresh, codes)
-        fresh.codes = SortedDict((e.code, e) for e in entries)
+        fresh.codes = SortedDict((e.code, listed_outcome(settings.mode, e)) for e in entries)
         fresh.uses = {code: count for code, count in (uses or {}).items() if code in fresh.codes}
         for lock in locks:
             _place_lock(fresh, lock)
@@ -181,7 +184,8 @@ class CodeBook:
             found = self._get(group)
             entries = self._validated_new_codes(group, found.settings, found, codes)
             with self._writing():
-                found.codes.update((e.code, e) for e in entries)
+                mode = found.settings.mode
+                found.codes.update((e.code, listed_outcome(mode, e)) for e in entries)
 
     @staticmethod
     def _validated_new_codes(
@@ -223,15 +227,15 @@ class CodeBook:
             bad: list[RowError] = []
             edited: list[CodeEntry] = []
             for row, (code, description) in enumerate(descriptions.items()):
-                entry = found.codes.get(code)
-                if entry is None:
+                listed = found.codes.get(code)
+                if listed is None:
                     bad.append(RowError(row, str(code), "is not on the group's list"))
                     continue
                 problem = _description_row_problem(description)
                 if problem is not None:
                     bad.append(RowError(row, code, problem))
                     continue
-                edited.append(attrs.evolve(entry, description=description))
+                edited.append(attrs.evolve(_entry(listed), description=description))
             if bad:
                 raise BatchError(f"edit codes of group {group!r}", bad)
             self._put(found, edited)
@@ -260,9 +264,10 @@ class CodeBook:
 
     def _put(self, found: _Group, entries: list[CodeEntry]) -> None:
         with self._writing():
+            mode = found.settings.mode
             for entry in entries:
-                found.codes[entry.code] = entry  # an existing key: O(1), the order is untouched
-            found.decisions = {}
+                # An existing key: O(1), and the sorted order is untouched.
+                found.codes[entry.code] = listed_outcome(mode, entry)
 
     def delete_codes(self, group: str, codes: Iterable[str]) -> None:
         """Delete a selection of codes in one all-or-nothing batch.
@@ -284,7 +289,6 @@ class CodeBook:
                 for code in wanted:
                     del found.codes[code]
                     found.uses.pop(code, None)
-                found.decisions = {}
 
     # -- use counts and locks -------------------------------------------------------------------
 
@@ -303,9 +307,10 @@ class CodeBook:
         """
         with self._write_lock:
             found = self._get(group)
-            entry = found.codes.get(code)
-            if entry is None:
+            listed = found.codes.get(code)
+            if listed is None:
                 return False
+            entry = _entry(listed)
             if entry.max_uses is None:
                 return True
             used = found.uses.get(code, 0)
@@ -368,7 +373,8 @@ class CodeBook:
 
     def get(self, group: str, code: str) -> CodeEntry | None:
         """The entry for *code* in *group*, or None. Runtime complexity: O(1)."""
-        return self._get(group).codes.get(code)
+        listed = self._get(group).codes.get(code)
+        return None if listed is None else listed.entry
 
     def count(self, group: str) -> int:
         """How many codes *group* holds. Runtime complexity: O(1)."""
@@ -399,7 +405,7 @@ class CodeBook:
                 low, low_inclusive = after, False
             high = _prefix_end(prefix) if prefix else None
             keys = found.codes.irange(low, high, inclusive=(low_inclusive, False))
-            return [found.codes[k] for k in itertools.islice(keys, limit)]
+            return [_entry(found.codes[k]) for k in itertools.islice(keys, limit)]
 
     @property
     def version(self) -> int:
@@ -413,19 +419,24 @@ class CodeBook:
             settings = found.settings
             assert found.coded == _coded(settings), name
             found.codes._check()  # type: ignore[attr-defined]  # sortedcontainers' own check
-            for code, entry in found.codes.items():
-                assert code == entry.code, (name, code)
+            for code, listed in found.codes.items():
+                assert listed == listed_outcome(settings.mode, _entry(listed)), (name, code)
+                assert code == _entry(listed).code, (name, code)
                 assert is_code(code, settings.code_length), (name, code)
-            for code, decision in found.decisions.items():
-                assert decision.entry is found.codes.get(code), (name, code)
             for code, used in found.uses.items():
-                limit = found.codes[code].max_uses
+                limit = _entry(found.codes[code]).max_uses
                 assert limit is not None, (name, code)
                 assert 0 < used <= limit, (name, code)
             for user, lock in found.user_locks.items():
                 assert (lock.group, lock.user) == (name, user)
             if found.group_lock is not None:
                 assert (found.group_lock.group, found.group_lock.user) == (name, None)
+
+
+def _entry(listed: Decision) -> CodeEntry:
+    entry = listed.entry
+    assert entry is not None  # every stored outcome holds its entry
+    return entry
 
 
 def _description_row_problem(description: object) -> str | None:

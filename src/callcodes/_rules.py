@@ -1,0 +1,101 @@
+"""The rule table of SPEC.md as data: when each row applies, its verdict, the reasons it gives.
+
+The decision (``_decide.py``) and the index (``_index.py``, which stores the outcome of each
+listed code) build their outcomes from this table; the docs render it; the tests walk it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from ._errors import InvalidValueError
+from ._model import CodeEntry, Decision, Mode, Reason, Verdict
+
+__all__ = ["RULES", "Rule", "listed_outcome", "rule_for"]
+
+
+@attrs.frozen
+class Rule:
+    """One row of the decision table: when it applies, the verdict, the reasons it can give."""
+
+    number: int
+    when: str
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    retry: bool = False  # whether a rejection under this rule may be retried while attempts remain
+
+
+R = Reason
+RULES: Final = (
+    Rule(1, "call type is EMERGENCY", Verdict.ALLOW, (R.EMERGENCY,)),
+    Rule(2, "group unknown or mode DEACTIVATED", Verdict.ALLOW, (R.NOT_ENABLED,)),
+    Rule(3, "call type is INTERNAL", Verdict.ALLOW, (R.INTERNAL_CALL,)),
+    Rule(
+        4,
+        "call type needs no code: not in coded_call_types, or LOCAL / TOLL_FREE with "
+        "allow_local_and_toll_free",
+        Verdict.ALLOW,
+        (R.EXEMPT_CALL_TYPE,),
+    ),
+    Rule(5, "user on neither list", Verdict.ALLOW, (R.NOT_ENROLLED,)),
+    Rule(6, "optional user and no code entered", Verdict.ALLOW, (R.NO_CODE_OPTIONAL,)),
+    Rule(
+        7,
+        "ACCOUNT mode, well-formed code (entry attached when it is on the list)",
+        Verdict.LOG_ONLY,
+        (R.ACCOUNT_CODE,),
+    ),
+    Rule(
+        8,
+        "ACCOUNT mode, no code or malformed code (no code recorded)",
+        Verdict.LOG_ONLY,
+        (R.MISSING_CODE, R.MALFORMED_CODE),
+        retry=True,
+    ),
+    Rule(9, "AUTHORIZATION mode, user or group locked out", Verdict.BLOCK, (R.LOCKED_OUT,)),
+    Rule(
+        10,
+        "AUTHORIZATION mode, code on the list, inside its validity window, with uses left and "
+        "a level at least the call type's minimum",
+        Verdict.ALLOW,
+        (R.AUTHORIZED,),
+    ),
+    Rule(
+        11,
+        "AUTHORIZATION mode, anything else: no code, malformed, not on the list, not yet valid, "
+        "expired, validity unknown (no time given), used up, level too low",
+        Verdict.BLOCK,
+        (
+            R.MISSING_CODE,
+            R.MALFORMED_CODE,
+            R.INVALID_CODE,
+            R.NOT_YET_VALID,
+            R.EXPIRED,
+            R.VALIDITY_UNKNOWN,
+            R.USED_UP,
+            R.LEVEL_TOO_LOW,
+        ),
+        retry=True,
+    ),
+)
+del R
+
+
+def rule_for(decision: Decision, mode: Mode | None = None) -> Rule:
+    """Find the table row that produced *decision* (rules 8 and 11 share reasons: give *mode*)."""
+    for rule in RULES:
+        if decision.reason in rule.reasons and decision.verdict is rule.verdict:
+            if mode is not None and rule.number in (8, 11):
+                wanted = 8 if mode is Mode.ACCOUNT else 11
+                if rule.number != wanted:
+                    continue
+            return rule
+    raise InvalidValueError("decision", decision, "matches no rule of the table")
+
+
+def listed_outcome(mode: Mode, entry: CodeEntry) -> Decision:
+    """The decision a code on the list yields in *mode*, before limits (rule 7 or rule 10)."""
+    rule = RULES[6] if mode is Mode.ACCOUNT else RULES[9]
+    return Decision(rule.verdict, rule.reasons[0], entry, False)

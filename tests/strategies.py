@@ -141,3 +141,46 @@ key_events: st.SearchStrategy[cc.Key | cc.Timeout] = st.sampled_from(
 
 # Feature access codes a group may use to enter a code inline.
 code_prefixes = st.sampled_from(["*71", "#71", "*", "*99#", "**12345"])
+
+# Dial plans: a handful of well-known countries, and any region with a known emergency number.
+DIAL_REGIONS = ("US", "CA", "GB", "DE", "FR", "AU", "NZ")
+dial_regions = st.sampled_from(DIAL_REGIONS) | st.sampled_from(
+    sorted(region for region, numbers in cc.EMERGENCY_NUMBERS.items() if numbers)
+)
+outside_prefixes = st.none() | st.sampled_from(("9", "0", "8", "99")) | codes_of(1)
+# Override values: any call type but EMERGENCY (an override may not make calls EMERGENCY).
+override_types = st.sampled_from(sorted(set(cc.CallType) - {cc.CallType.EMERGENCY}))
+override_keys = st.one_of(
+    st.text(alphabet="0123456789*#", min_size=1, max_size=6),
+    st.builds(lambda d: f"{d}$", st.text(alphabet="0123456789", min_size=1, max_size=6)),
+    st.builds(lambda d: f"+{d}", st.text(alphabet="0123456789", min_size=1, max_size=6)),
+)
+
+
+@st.composite
+def extensions_avoiding(draw: st.DrawFn, prefix: str | None) -> list[str]:
+    """Extensions and ranges of 2 to 6 digits, none starting with the outside-line *prefix*."""
+    firsts = [d for d in "0123456789" if prefix is None or d != prefix[0]]
+    found = []
+    for _ in range(draw(st.integers(0, 4))):
+        first = draw(st.sampled_from(firsts))
+        length = draw(st.integers(1, 5))
+        low, high = sorted(draw(st.lists(codes_of(length), min_size=2, max_size=2)))
+        found.append(first + low if low == high else f"{first}{low}-{first}{high}")
+    return found
+
+
+@st.composite
+def dial_plans(draw: st.DrawFn, *, overrides: bool = True) -> cc.DialPlan:
+    """A valid dial plan: region, outside prefix, extensions, a few overrides (if asked)."""
+    prefix = draw(outside_prefixes)
+    return cc.DialPlan(
+        draw(dial_regions),
+        extensions=draw(extensions_avoiding(prefix)),
+        outside_prefix=prefix,
+        extra_emergency=draw(st.lists(codes_of(4), max_size=2)),
+        local_prefixes=draw(st.lists(st.text(alphabet="123456789", min_size=1, max_size=3))),
+        overrides=draw(st.dictionaries(override_keys, override_types, max_size=4))
+        if overrides
+        else {},
+    )

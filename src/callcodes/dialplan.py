@@ -498,15 +498,23 @@ class DialPlan:
         except phonenumbers.NumberParseException:
             return None
 
-    def _valid_number(self, digits: str, rest: str | None) -> tuple[PhoneNumber, str] | None:
-        """The first valid reading of the digits, after the outside prefix first, and its E.164."""
+    def _valid_number(self, digits: str, rest: str | None) -> tuple[PhoneNumber, str, bool] | None:
+        """The first valid reading of the digits, after the outside prefix first.
+
+        Returns the number, its E.164 form, and whether it is a number of the plan's region.
+        """
         import phonenumbers  # noqa: PLC0415
 
         for text in (rest, digits) if rest is not None else (digits,):
             number = self._parse(text)
-            if number is not None and phonenumbers.is_valid_number(number):
+            if number is None:
+                continue
+            # Checking the plan's region first spares a search through every region that
+            # shares the country code (25 of them behind +1) for the common, domestic case.
+            domestic = phonenumbers.is_valid_number_for_region(number, self.region)
+            if domestic or phonenumbers.is_valid_number(number):
                 e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-                return number, e164
+                return number, e164, domestic
         return None
 
     def _classify_number(self, digits: str, rest: str | None) -> Classification:
@@ -524,7 +532,8 @@ class DialPlan:
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         override = compiled.e164_overrides.match(e164) if compiled.e164_overrides else None
         if override is not None:
-            return Classification(override[1], None, f"override {override[0]} ({override[1]})")
+            key, kind = override
+            return Classification(kind, None, f"override {key} ({kind.value})")
         if e164 in compiled.own:
             return Classification(_CT.INTERNAL, e164, f"own public number {e164}")
         short = _short_number(number, self.region)
@@ -540,7 +549,7 @@ class DialPlan:
             return Classification(_CT.LOCAL, None, "local number dialed without its area code")
         return _unknown(f"not a valid number in {self.region}: {digits}")
 
-    def _classify_valid(self, number: PhoneNumber, e164: str) -> Classification:
+    def _classify_valid(self, number: PhoneNumber, e164: str, domestic: bool) -> Classification:
         import phonenumbers  # noqa: PLC0415
 
         compiled = self._compiled
@@ -550,7 +559,7 @@ class DialPlan:
             return Classification(kind, e164, f"override {key} ({kind.value})")
         if e164 in compiled.own:
             return Classification(_CT.INTERNAL, e164, f"own public number {e164}")
-        if not phonenumbers.is_valid_number_for_region(number, self.region):
+        if not domestic:
             where = phonenumbers.region_code_for_number(number) or "unknown region"
             return Classification(_CT.INTERNATIONAL, e164, f"international number ({where})")
         kind_of = phonenumbers.number_type(number)

@@ -1,0 +1,81 @@
+"""Dial plan classification on a realistic mix of dialed digits, cached and uncached.
+
+The mix is what a US office dials: extensions, local and national calls with and without the
+outside-line prefix, toll-free, some international, premium and emergency numbers. The reference
+is a bare dict.get on the same strings, in the same run.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+import callcodes as cc
+from conftest import BATCH, Ratios, loop
+
+AREAS = ("212", "312", "415", "617", "702", "206", "305", "404", "512", "646")
+
+
+def mix(count: int = BATCH, seed: int = 5) -> list[str]:
+    """*count* dialed strings in the proportions of an office's outgoing calls."""
+    rng = random.Random(seed)
+    kinds = [
+        (25, lambda: str(rng.randrange(1000, 2000))),  # extension
+        (20, lambda: f"91212555{rng.randrange(10000):04d}"),  # local, outside prefix
+        (5, lambda: f"212555{rng.randrange(10000):04d}"),  # local, 10 digits
+        (20, lambda: f"91{rng.choice(AREAS)}555{rng.randrange(10000):04d}"),  # national
+        (10, lambda: f"91800{rng.randrange(2000000, 10000000)}"),  # toll-free
+        (8, lambda: f"9011447946{rng.randrange(1000000):06d}"),  # international (GB mobile)
+        (4, lambda: f"901133{rng.randrange(100000000, 200000000)}"),  # international (FR)
+        (3, lambda: f"91900{rng.randrange(2000000, 10000000)}"),  # premium
+        (3, lambda: rng.choice(("911", "9911", "933"))),  # emergency
+        (2, lambda: rng.choice(("411", "0", "*71", "12"))),  # odd ones
+    ]
+    weights = [weight for weight, _ in kinds]
+    makers = [make for _, make in kinds]
+    return [rng.choices(makers, weights)[0]() for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def office() -> tuple[cc.DialPlan, list[str]]:
+    plan = cc.DialPlan(
+        "US",
+        extensions=["1000-1999"],
+        public_numbers=["+12125551000-+12125551099"],
+        outside_prefix="9",
+        local_prefixes=["212", "646"],
+        overrides={"0$": "operator", "411": "directory_assistance"},
+    )
+    return plan, mix()
+
+
+def _per_second(name: str, ratios: Ratios) -> None:
+    print(f"{name}: {1 / ratios.medians[name]:,.0f} classifications/s")
+
+
+def test_floor_dict_get(benchmark, office, ratios: Ratios) -> None:
+    plan, keys = office
+    plain = {key: plan.classify_uncached(key) for key in keys}
+    benchmark(loop(plain.get, keys))
+    ratios.record("dict.get, dial mix", benchmark)
+
+
+def test_classify_cached(benchmark, office, ratios: Ratios) -> None:
+    plan, keys = office
+    for key in keys:  # warm: every string of the mix seen once
+        plan.classify(key)
+    benchmark(loop(plan.classify, keys))
+    ratios.record("classify cached, dial mix", benchmark)
+    ratios.report("classify cached, dial mix", "dict.get, dial mix")
+    _per_second("classify cached, dial mix", ratios)
+
+
+def test_classify_uncached(benchmark, office, ratios: Ratios) -> None:
+    plan, keys = office
+    benchmark.pedantic(loop(plan.classify_uncached, keys), rounds=5, iterations=1)
+    ratios.record("classify uncached, dial mix", benchmark)
+    ratios.report("classify uncached, dial mix", "dict.get, dial mix")
+    _per_second("classify uncached, dial mix", ratios)
+    types = {plan.classify(key).call_type for key in keys}
+    assert types >= {cc.CallType.INTERNAL, cc.CallType.LOCAL, cc.CallType.INTERNATIONAL}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
 
 import attrs
 import pytest
@@ -287,3 +292,38 @@ class TestBruteForce:
                 cc.Verdict.ALLOW, R.EMERGENCY
             )
         assert locked_once or 10**length - len(valid) < lockout.user_attempts
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SECURITY = ROOT / "docs" / "security.md"
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+PRINTED = re.compile(r"^print\(.*\)\s+# (?P<expected>.+)$")
+
+
+def record(printed: list[str], *args: object) -> None:
+    printed.append(" ".join(map(str, args)))
+
+
+class TestSecurityDoc:
+    """docs/security.md: its examples run as written and its simulation tables are current."""
+
+    def test_examples_print_what_their_comments_say(self) -> None:
+        """Each python block runs; a print() commented with its output prints exactly that."""
+        blocks = PYTHON_BLOCK.findall(SECURITY.read_text(encoding="utf-8"))
+        assert len(blocks) >= 2
+        for block in blocks:
+            printed: list[str] = []
+            namespace: dict[str, object] = {"print": partial(record, printed)}
+            expected = [m["expected"] for m in map(PRINTED.match, block.splitlines()) if m]
+            exec(compile(block, str(SECURITY), "exec"), namespace)
+            assert printed == expected
+
+    def test_simulation_tables_are_current(self) -> None:
+        """The brute-force script, run as a real process, finds the doc's tables up to date."""
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "bruteforce.py"), "--check", str(SECURITY)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -49,7 +49,7 @@ def table(data: dict[str, Any], found: dict[str, dict[str, Any]]) -> str:
         f"on {machine.get('cpu', {}).get('brand_raw', platform.processor())}, "
         f"{machine['python_implementation']} {machine['python_version']}.",
         "",
-        "| operation (1,000,000 codes unless named) | median | × dict.get | SQLite query ÷ it |",
+        "| operation (1,000,000 codes unless named) | median | x dict.get | SQLite over it |",
         "|---|---:|---:|---:|",
     ]
     rows = [

@@ -15,6 +15,7 @@ from ._collect import (
 )
 from ._decide import decide, requirement
 from ._emergency import EMERGENCY_NUMBERS, emergency_numbers
+from ._engine import Engine
 from ._errors import (
     BatchError,
     CallcodesError,
@@ -22,8 +23,10 @@ from ._errors import (
     InvalidValueError,
     MissingDependencyError,
     RowError,
+    SinkError,
     UnknownGroupError,
 )
+from ._event import EVENT_SCHEMA, Event, mask_code
 from ._index import CodeBook
 from ._inline import CodeSource, Inline, InlineProblem, parse_inline
 from ._lockout import FAILURE_REASONS, FailureTracker, is_failure, settle
@@ -43,11 +46,22 @@ from ._model import (
     Verdict,
     is_code,
 )
+from ._reports import (
+    EventPage,
+    ReportRow,
+    export_csv,
+    export_jsonl,
+    query_events,
+    read_events,
+    report_events,
+)
 from ._rules import RULES, Rule, rule_for
+from ._sinks import FlushPolicy, JsonlSink, MemorySink, Sink, SqliteSink
 from .dialplan import Classification, DialPlan
 
 __all__ = [
     "EMERGENCY_NUMBERS",
+    "EVENT_SCHEMA",
     "FAILURE_REASONS",
     "OUTSIDE_CALL_TYPES",
     "RULES",
@@ -64,32 +78,48 @@ __all__ = [
     "ConflictError",
     "Decision",
     "DialPlan",
+    "Engine",
+    "Event",
+    "EventPage",
     "FailureTracker",
     "Finished",
+    "FlushPolicy",
     "GroupSettings",
     "Inline",
     "InlineProblem",
     "InvalidValueError",
+    "JsonlSink",
     "Key",
     "Lock",
     "Lockout",
+    "MemorySink",
     "MissingDependencyError",
     "Mode",
     "Need",
     "NeedDigits",
     "Reason",
+    "ReportRow",
     "Reprompt",
     "Requirement",
     "RowError",
     "Rule",
+    "Sink",
+    "SinkError",
+    "SqliteSink",
     "Timeout",
     "UnknownGroupError",
     "Verdict",
     "decide",
     "emergency_numbers",
+    "export_csv",
+    "export_jsonl",
     "is_code",
     "is_failure",
+    "mask_code",
     "parse_inline",
+    "query_events",
+    "read_events",
+    "report_events",
     "requirement",
     "rule_for",
     "settle",

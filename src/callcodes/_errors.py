@@ -18,6 +18,7 @@ __all__ = [
     "InvalidValueError",
     "MissingDependencyError",
     "RowError",
+    "SinkError",
     "UnknownGroupError",
 ]
 
@@ -87,3 +88,10 @@ class MissingDependencyError(CallcodesError, ImportError):
             f"pip install 'callcodes[{extra}]'",
             name=package,
         )
+
+
+class SinkError(CallcodesError, OSError):
+    """An event sink could not record (disk full, no permission, closed): nothing was dropped.
+
+    The event was not acknowledged; the message says which log and what to fix.
+    """

@@ -1,0 +1,947 @@
+"""Event sinks: where the engine's events go, and the promise each makes about keeping them.
+
+One small interface, :class:`Sink` (``write``, ``flush``, ``close``), and three sinks:
+
+* :class:`MemorySink`: a bounded list in memory, for tests and for embedding;
+* :class:`JsonlSink`: one JSON line per event, appended to a file (one writing process);
+* :class:`SqliteSink`: a table in an SQLite file in WAL mode, the embedded default, for
+  several threads and several processes at once.
+
+The file sinks share one write path, a group commit: a writer hands its events to the sink and
+waits; one waiting writer at a time (the leader) writes every event queued so far in one system
+call or one transaction, then wakes the others. A writer alone pays one write per event; many
+writers share each write. ``write`` returns only when the event has reached the operating system
+(a process killed with SIGKILL loses nothing that was acknowledged) and, under
+:meth:`FlushPolicy.every_event`, the disk. The table in docs/events.md states each policy's
+promise.
+
+Sinks do I/O, so they may read a clock: a group-commit policy's time bound is measured with the
+clock given to the sink (``time.monotonic`` by default).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
+
+import attrs
+
+from ._errors import BatchError, InvalidValueError, RowError, SinkError
+from ._event import (
+    Event,
+    Row,
+    _excerpt,
+    _from_micros,
+    _micros,
+    _row,
+    _row_to_event,
+    _row_to_json,
+)
+
+__all__ = [
+    "EVENTS_TABLE_VERSION",
+    "FlushPolicy",
+    "JsonlSink",
+    "MemorySink",
+    "Sink",
+    "SqliteSink",
+]
+
+_log = logging.getLogger("callcodes.events")
+_fdatasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
+
+#: Version of the SQLite tables, recorded as component 'events' in ``callcodes_schema``.
+EVENTS_TABLE_VERSION: Final = 1
+#: A JSON Lines tail longer than this without a newline is not a torn event but another file.
+_MAX_TORN: Final = 64 * 1024
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where events go. ``write`` returns only once the event is kept as the sink promises.
+
+    A sink that cannot keep an event raises :class:`~callcodes.SinkError`; it never drops one
+    silently. Implementations must be safe to call from several threads.
+    """
+
+    def write(self, event: Event) -> None:
+        """Record one event; raise ``SinkError`` if it cannot be kept."""
+
+    def flush(self) -> None:
+        """Make every acknowledged event as durable as the sink can (e.g. fsync)."""
+
+    def close(self) -> None:
+        """Flush and release the sink; later writes raise ``SinkError``."""
+
+
+def _check_events(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int or value < 1:
+        raise InvalidValueError(attribute.name, value, "sync after at least 1 event")
+
+
+def _check_ms(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if type(value) not in (int, float) or not 0 < value <= 3_600_000:  # type: ignore[operator]
+        raise InvalidValueError(
+            attribute.name, value, "a time bound is more than 0 and at most 3,600,000 ms, or None"
+        )
+
+
+@attrs.frozen
+class FlushPolicy:
+    """When a file sink forces its events to the disk (fsync).
+
+    ``events=1`` (the default, :meth:`every_event`): every write is on the disk before it
+    returns. ``events=N`` (:meth:`group`): each write returns once the operating system has the
+    event, and the sink syncs after every N events, and at the latest ``ms`` milliseconds after
+    the first event not yet synced (``ms=None``: no time bound, only N and ``flush``/``close``).
+    """
+
+    events: int = attrs.field(default=1, validator=_check_events)
+    ms: float | None = attrs.field(default=None, validator=_check_ms)
+
+    @classmethod
+    def every_event(cls) -> FlushPolicy:
+        """Sync each write before it returns: nothing acknowledged is lost, even on power loss."""
+        return cls(1, None)
+
+    @classmethod
+    def group(cls, events: int = 1000, ms: float | None = 100) -> FlushPolicy:
+        """Sync every *events* events and within *ms* milliseconds (group commit)."""
+        return cls(events, ms)
+
+    @property
+    def syncs_each_write(self) -> bool:
+        """True when every write is synced before it returns."""
+        return self.events == 1
+
+
+class _RowSink:
+    """What the built-in sinks share: events become rows, and ``_submit`` keeps them."""
+
+    def write(self, event: Event) -> None:
+        """Record *event*; returns once it is kept as the sink promises. Runtime: O(1)."""
+        if not isinstance(event, Event):
+            raise InvalidValueError("event", event, "must be an Event")
+        self._write_row(_row(event))
+
+    def write_many(self, events: Iterable[Event]) -> None:
+        """Record several events in one write (one transaction); all are kept, or none.
+
+        Runtime complexity: O(k) for k events, with one system call or transaction.
+        """
+        rows = []
+        for event in events:
+            if not isinstance(event, Event):
+                raise InvalidValueError("event", event, "must be an Event")
+            rows.append(_row(event))
+        if rows:
+            self._write_rows(rows)
+
+    def _write_row(self, row: Row) -> None:
+        self._write_rows([row])
+
+    def _write_rows(self, rows: list[Row]) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Make every acknowledged event as durable as the sink can."""
+
+    def close(self) -> None:
+        """Release the sink; later writes raise ``SinkError``."""
+
+    def __enter__(self) -> _RowSink:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class MemorySink(_RowSink):
+    """Events kept in memory, at most *capacity* of them, for tests and embedding.
+
+    When full, a write raises :class:`~callcodes.SinkError`, unless ``evict=True``: then the
+    oldest event makes room and :attr:`evicted` counts those dropped that way (a ring buffer,
+    by choice). Safe for several threads.
+    """
+
+    def __init__(self, capacity: int = 100_000, *, evict: bool = False) -> None:
+        if type(capacity) is not int or capacity < 1:
+            raise InvalidValueError("capacity", capacity, "a memory sink holds at least 1 event")
+        self._capacity = capacity
+        self._evict = evict
+        self._rows: deque[Row] = deque(maxlen=capacity if evict else None)
+        self._written = 0
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def _write_row(self, row: Row) -> None:
+        lock = self._lock
+        lock.acquire()
+        try:
+            rows = self._rows
+            if self._closed or (len(rows) >= self._capacity and not self._evict):
+                self._refuse(1)
+            rows.append(row)
+            self._written += 1
+        finally:
+            lock.release()
+
+    def _write_rows(self, rows: list[Row]) -> None:
+        with self._lock:
+            if self._closed or (len(self._rows) + len(rows) > self._capacity and not self._evict):
+                self._refuse(len(rows))
+            self._rows.extend(rows)
+            self._written += len(rows)
+
+    def _refuse(self, count: int) -> None:
+        if self._closed:
+            raise SinkError("the memory sink is closed: open a new one")
+        raise SinkError(
+            f"the memory sink is full ({self._capacity} events; {count} more refused): "
+            "read and clear() it, give a larger capacity, or pass evict=True"
+        )
+
+    def events(self) -> list[Event]:
+        """Every event held, oldest first. Runtime complexity: O(n)."""
+        return [_row_to_event(row) for row in self._snapshot()[1]]
+
+    def _snapshot(self) -> tuple[int, list[Row]]:
+        """The sequence number of the oldest event held, and the rows, under the lock."""
+        with self._lock:
+            return self._written - len(self._rows), list(self._rows)
+
+    def clear(self) -> None:
+        """Drop every event held (sequence numbers keep growing). Runtime: O(n)."""
+        with self._lock:
+            self._rows.clear()
+
+    @property
+    def evicted(self) -> int:
+        """How many events were dropped to make room (only with ``evict=True``)."""
+        with self._lock:
+            return self._written - len(self._rows) if self._evict else 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def close(self) -> None:
+        """Refuse further writes; the events held stay readable."""
+        with self._lock:
+            self._closed = True
+
+
+_P = TypeVar("_P")
+
+
+class _Batch(Generic[_P]):
+    """Events queued by writers, written together by one leader."""
+
+    __slots__ = ("count", "done", "error", "payloads")
+
+    def __init__(self) -> None:
+        self.payloads: list[_P] = []
+        self.count = 0
+        self.done = False
+        self.error: SinkError | None = None
+
+
+class _GroupCommitSink(_RowSink, Generic[_P]):
+    """The group-commit write path of the file sinks (see the module header).
+
+    Subclasses give ``_encode`` (rows to a payload, run in the writer's thread, so a bad row
+    fails only its own writer), ``_commit`` (write payloads; sync too when asked), ``_sync`` and
+    ``_release``.
+    """
+
+    def __init__(self, name: str, policy: FlushPolicy, clock: Callable[[], float]) -> None:
+        if not isinstance(policy, FlushPolicy):
+            raise InvalidValueError("flush", policy, "must be a FlushPolicy")
+        self._name = name
+        self._policy = policy
+        self._clock = clock
+        self._cond = threading.Condition(threading.Lock())
+        self._open: _Batch[_P] = _Batch()
+        self._busy = False  # a leader (or the sync timer) is doing I/O
+        self._closing = False
+        self._closed = False
+        self._broken: str | None = None
+        self._unsynced = 0
+        self._unsynced_since = 0.0
+        self._syncs = 0
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+
+    def _start_timer(self) -> None:
+        if self._policy.events > 1 and self._policy.ms is not None:
+            self._timer = threading.Thread(
+                target=self._tick, name=f"callcodes sync {self._name}", daemon=True
+            )
+            self._timer.start()
+
+    @property
+    def policy(self) -> FlushPolicy:
+        """The flush policy this sink keeps."""
+        return self._policy
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def _write_rows(self, rows: list[Row]) -> None:
+        payload = self._encode(rows)
+        with self._cond:
+            if self._closing:
+                raise SinkError(f"{self._name} is closed: open a new sink")
+            if self._broken is not None:
+                raise SinkError(self._broken)
+            batch = self._open
+            batch.payloads.append(payload)
+            batch.count += len(rows)
+            while not batch.done:
+                if self._busy:
+                    self._cond.wait()
+                    continue
+                self._lead()
+            if batch.error is not None:
+                raise SinkError(str(batch.error)) from batch.error.__cause__
+
+    def _lead(self) -> None:
+        """Write the open batch as its leader; called and returns with the condition held."""
+        todo = self._open
+        self._open = _Batch()
+        self._busy = True
+        todo.error = SinkError(f"{self._name}: the write was interrupted; the events were not kept")
+        self._cond.release()
+        try:
+            self._commit(todo.payloads, self._policy.syncs_each_write)
+            todo.error = None
+            if not self._policy.syncs_each_write:
+                self._count_unsynced(todo.count)
+        except SinkError as exc:
+            todo.error = exc
+        finally:
+            self._cond.acquire()
+            self._busy = False
+            todo.done = True
+            self._cond.notify_all()
+
+    def _count_unsynced(self, count: int) -> None:
+        """Note *count* events written but not synced; sync when the policy says (leader only)."""
+        now = self._clock()
+        if not self._unsynced:
+            self._unsynced_since = now
+        self._unsynced += count
+        policy = self._policy
+        if self._unsynced >= policy.events or (
+            policy.ms is not None and (now - self._unsynced_since) * 1000 >= policy.ms
+        ):
+            self._sync_now()
+
+    def _sync_now(self) -> None:
+        try:
+            self._sync()
+        except OSError as exc:
+            self._broken = (
+                f"{self._name}: events were written but could not be synced to disk "
+                f"({exc.strerror or exc}); the disk may have lost them: check it and reopen"
+            )
+            raise SinkError(self._broken) from exc
+        self._unsynced = 0
+        self._syncs += 1
+
+    def _exclusive(self, action: Callable[[], None]) -> None:
+        """Run *action* with no leader writing, from outside the write path."""
+        with self._cond:
+            while self._busy:
+                self._cond.wait()
+            self._busy = True
+        try:
+            action()
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def _tick(self) -> None:
+        """The sync timer: bound the time an event stays unsynced when writes stop."""
+        ms = self._policy.ms
+        assert ms is not None
+        while not self._stop.wait(ms / 1000):
+            if self._unsynced and (self._clock() - self._unsynced_since) * 1000 >= ms:
+                try:
+                    self._exclusive(self._sync_if_due)
+                except SinkError:
+                    _log.exception("periodic sync of %s failed", self._name)
+
+    def _sync_if_due(self) -> None:
+        ms = self._policy.ms
+        if (
+            self._unsynced
+            and ms is not None
+            and (self._clock() - self._unsynced_since) * 1000 >= ms
+        ):
+            self._sync_now()
+
+    def flush(self) -> None:
+        """Sync every event written so far. Runtime: one fsync when anything is unsynced."""
+        if self._closed:
+            return
+
+        def sync_if_needed() -> None:
+            if self._unsynced and not self._closed:
+                self._sync_now()
+
+        self._exclusive(sync_if_needed)
+
+    def close(self) -> None:
+        """Wait for queued writes, sync, and release the file; later writes raise ``SinkError``.
+
+        Idempotent.
+        """
+        with self._cond:
+            if self._closing:
+                while not self._closed:
+                    self._cond.wait()
+                return
+            self._closing = True
+            while self._busy or self._open.payloads:
+                if not self._busy:
+                    self._lead()
+                    continue
+                self._cond.wait()
+            self._busy = True
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+        try:
+            if self._unsynced and self._broken is None:
+                self._sync_now()
+        finally:
+            try:
+                self._release()
+            finally:
+                with self._cond:
+                    self._closed = True
+                    self._busy = False
+                    self._cond.notify_all()
+
+    # -- for subclasses ---------------------------------------------------------------------------
+
+    def _encode(self, rows: list[Row]) -> _P:
+        raise NotImplementedError
+
+    def _commit(self, payloads: list[_P], sync: bool) -> None:
+        raise NotImplementedError
+
+    def _sync(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a new file's directory entry durable (its name survives a power loss)."""
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory; the data itself is synced
+    finally:
+        os.close(fd)
+
+
+def _os_problem(exc: OSError) -> str:
+    hints = {
+        errno.ENOSPC: "the disk is full: free space",
+        errno.EDQUOT: "the disk quota is exceeded: free space",
+        errno.EFBIG: "the file is at its size limit: rotate the log or raise the limit",
+        errno.EACCES: "permission denied: check the file's owner and mode",
+        errno.EPERM: "permission denied: check the file's owner and mode",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOENT: "no such directory: create it first",
+        errno.EISDIR: "the path is a directory: give a file path",
+    }
+    return hints.get(exc.errno or 0, exc.strerror or str(exc))
+
+
+class JsonlSink(_GroupCommitSink[bytes]):
+    """Events appended to a JSON Lines file, one event per line (one writing process).
+
+    Opening takes an exclusive lock on the file, so a second writer (in this or another process)
+    gets a clear error instead of interleaving lines: use :class:`SqliteSink` for several
+    processes. A torn last line left by a killed writer is moved to ``<path>.torn`` when the file
+    is opened, so it is never read as data. Safe for several threads.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        flush: FlushPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._path = Path(path)
+        super().__init__(f"event log {self._path}", flush or FlushPolicy(), clock)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
+        created = False
+        try:
+            try:
+                fd = os.open(self._path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+                created = True
+            except FileExistsError:
+                fd = os.open(self._path, flags)
+        except OSError as exc:
+            raise SinkError(
+                f"cannot open event log {self._path} for writing: {_os_problem(exc)}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise SinkError(
+                f"event log {self._path} is already open for writing (by this or another "
+                "process): one writer per JSON Lines file; use SqliteSink for several processes"
+            ) from exc
+        self._fd = fd
+        try:
+            if created:
+                _sync_directory(self._path)
+            self._set_aside_torn_tail()
+        except BaseException:
+            os.close(fd)
+            raise
+        self._start_timer()
+
+    @property
+    def path(self) -> Path:
+        """The file the events go to."""
+        return self._path
+
+    def _set_aside_torn_tail(self) -> None:
+        """Move a last line without its newline (a write cut short) to ``<path>.torn``."""
+        fd = self._fd
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return
+        start = max(0, size - _MAX_TORN - 1)
+        window = os.pread(fd, size - start, start)
+        newline = window.rfind(b"\n")
+        if newline < 0 and start > 0:
+            raise SinkError(
+                f"{self._path} does not end with a complete line and its last line is longer "
+                f"than {_MAX_TORN} bytes: this is not an event log; check the path"
+            )
+        cut = start + newline + 1
+        tail = window[newline + 1 :]
+        torn = self._path.with_name(self._path.name + ".torn")
+        try:
+            side = os.open(torn, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(side, tail + b"\n")
+                os.fsync(side)
+            finally:
+                os.close(side)
+            os.ftruncate(fd, cut)
+            os.fsync(fd)
+        except OSError as exc:
+            raise SinkError(
+                f"cannot set aside the torn last line of {self._path}: {_os_problem(exc)}"
+            ) from exc
+        _log.warning(
+            "%s ended with a torn line (%d bytes, a write cut short); moved it to %s",
+            self._path,
+            len(tail),
+            torn,
+        )
+
+    def _encode(self, rows: list[Row]) -> bytes:
+        return "".join([_row_to_json(row) + "\n" for row in rows]).encode("ascii")
+
+    def _commit(self, payloads: list[bytes], sync: bool) -> None:
+        data = payloads[0] if len(payloads) == 1 else b"".join(payloads)
+        fd = self._fd
+        start = -1
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)  # the flock makes this the write's offset
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if sync:
+                _fdatasync(fd)
+                self._syncs += 1
+        except OSError as exc:
+            self._undo(start)
+            raise SinkError(
+                f"cannot write to event log {self._path}: {_os_problem(exc)}; "
+                "the events were not kept"
+            ) from exc
+
+    def _undo(self, start: int) -> None:
+        """Cut a partly written batch off the end, so no torn line stays in the middle."""
+        if start < 0:
+            return
+        try:
+            os.ftruncate(self._fd, start)
+        except OSError as exc:
+            self._broken = (
+                f"{self._path} may end with a partly written line that could not be removed "
+                f"({exc.strerror}): reopen the sink, which sets it aside"
+            )
+
+    def _sync(self) -> None:
+        _fdatasync(self._fd)
+
+    def _release(self) -> None:
+        os.close(self._fd)
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[Event]:
+    """Every event of a JSON Lines log, in file order.
+
+    A last line without its newline (a write in progress, or cut short) is skipped with a
+    logged warning. Blank lines are skipped. Any other line that is not an event (corrupt, or
+    from a newer schema) makes the whole read fail with a :class:`~callcodes.BatchError` that
+    lists every such line by number. Runtime complexity: O(n), in memory.
+    """
+    target = Path(path)
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise SinkError(f"cannot read event log {target}: {_os_problem(exc)}") from exc
+    lines = data.split(b"\n")
+    if lines[-1]:
+        _log.warning(
+            "%s: skipped the last line, which has no newline yet (%d bytes): a write in "
+            "progress or cut short",
+            target,
+            len(lines[-1]),
+        )
+    events: list[Event] = []
+    bad: list[RowError] = []
+    for number, line in enumerate(lines[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(Event.from_json(line))
+        except InvalidValueError as exc:
+            bad.append(RowError(number, _excerpt(line), str(exc)))
+    if bad:
+        raise BatchError(f"read event log {target}", bad)
+    return events
+
+
+# -- SQLite ---------------------------------------------------------------------------------------
+
+_SCHEMA_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS callcodes_schema("
+    "component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+)
+_EVENTS_V1: Final = (
+    """CREATE TABLE events(
+        id INTEGER PRIMARY KEY,
+        time_us INTEGER NOT NULL,
+        group_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        dialed TEXT NOT NULL,
+        call_type TEXT NOT NULL,
+        mode TEXT,
+        verdict TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        retry INTEGER NOT NULL,
+        call_id TEXT,
+        code TEXT,
+        masked TEXT,
+        description TEXT,
+        schema INTEGER NOT NULL
+    )""",
+    "CREATE INDEX events_group_time ON events(group_id, time_us)",
+    "CREATE INDEX events_group_user_time ON events(group_id, user_id, time_us)",
+    "CREATE INDEX events_group_code_time ON events(group_id, code, time_us) WHERE code IS NOT NULL",
+)
+#: Statements that bring the tables from version ``v - 1`` to ``v`` (1: create them).
+_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {1: _EVENTS_V1}
+_COLUMNS: Final = (
+    "time_us, group_id, user_id, dialed, call_type, mode, verdict, reason, attempt, retry, "
+    "call_id, code, masked, description, schema"
+)
+_INSERT: Final = f"INSERT INTO events({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608  # constants
+_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+
+
+def _sql_row(row: Row) -> tuple[Any, ...]:
+    """The stored columns of a row; enum members are str, so SQLite stores their values."""
+    return (
+        _micros(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+        row[14],
+    )
+
+
+def _event_from_sql(values: tuple[Any, ...]) -> Event:
+    """Build an event from the 15 stored columns (in ``_COLUMNS`` order); every field checked."""
+    retry = values[9]
+    if retry not in (0, 1):
+        raise InvalidValueError("retry", retry, "a stored retry flag is 0 or 1")
+    return Event(
+        _from_micros(values[0]),
+        values[1],
+        values[2],
+        values[3],
+        values[4],
+        values[5],
+        values[6],
+        values[7],
+        values[8],
+        retry == 1,
+        values[10],
+        values[11],
+        values[12],
+        values[13],
+        values[14],
+    )
+
+
+def _sqlite_problem(path: Path, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "readonly" in text:
+        return f"{path} is read-only: check the file's and its directory's permissions"
+    if "not a database" in text:
+        return f"{path} is not an SQLite database: give another path"
+    if "disk is full" in text or "disk I/O" in text:
+        return f"{path}: {text}: free space (or raise the file size limit) and retry"
+    if "locked" in text or "busy" in text:
+        return f"{path} stayed locked by another writer: retry, or raise busy_timeout"
+    if "unable to open" in text:
+        return f"cannot open {path}: check that its directory exists and is writable"
+    return f"{path}: {text}"
+
+
+def _schema_version(conn: sqlite3.Connection) -> int | None:
+    """The events tables' version in *conn*, or None when there are none."""
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'callcodes_schema'"
+    ).fetchone()
+    if has_table is None:
+        return None
+    found = conn.execute(
+        "SELECT version FROM callcodes_schema WHERE component = 'events'"
+    ).fetchone()
+    return None if found is None else int(found[0])
+
+
+def _refuse_newer(path: Path, version: int) -> None:
+    if version > EVENTS_TABLE_VERSION:
+        raise InvalidValueError(
+            "events schema",
+            version,
+            f"{path} was written by a newer callcodes (events tables version {version}; this "
+            f"one knows up to {EVENTS_TABLE_VERSION}): upgrade callcodes to use it",
+        )
+
+
+def _open_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection to an event log; errors say what to fix."""
+    if not path.is_file():
+        raise InvalidValueError("event log", str(path), "no such file: record events first")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot read event log: {_sqlite_problem(path, exc)}") from exc
+    try:
+        version = _schema_version(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise SinkError(f"cannot read event log: {_sqlite_problem(path, exc)}") from exc
+    if version is None:
+        conn.close()
+        raise InvalidValueError(
+            "event log", str(path), "holds no events table: record events first"
+        )
+    try:
+        _refuse_newer(path, version)
+    except InvalidValueError:
+        conn.close()
+        raise
+    return conn
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def read_sqlite(path: str | os.PathLike[str], *, chunk: int = 10_000) -> Iterator[Event]:
+    """Every event of an SQLite event log, in the order they were written.
+
+    A stored row that is not a valid event raises :class:`~callcodes.BatchError` naming it.
+    Runtime complexity: O(n), read *chunk* rows at a time.
+    """
+    target = Path(path)
+    conn = _open_reader(target)
+    try:
+        last = 0
+        while True:
+            rows = conn.execute(
+                f"SELECT id, {_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",  # noqa: S608
+                (last, chunk),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _checked_event(target, row)
+            last = rows[-1][0]
+    finally:
+        conn.close()
+
+
+def _checked_event(path: Path, row: tuple[Any, ...]) -> Event:
+    try:
+        return _event_from_sql(row[1:])
+    except (InvalidValueError, TypeError, OverflowError) as exc:
+        raise BatchError(
+            f"read event log {path}", [RowError(int(row[0]), _excerpt(repr(row[1:])), str(exc))]
+        ) from None
+
+
+class SqliteSink(_GroupCommitSink[list[tuple[Any, ...]]]):
+    """Events in the ``events`` table of an SQLite file (WAL mode): the embedded default.
+
+    Safe for several threads and for several processes writing one file: each commit is one
+    transaction, and processes wait for each other up to *busy_timeout* seconds. The file may
+    hold other components' tables; this one owns ``events*`` and its row
+    ``component='events'`` of ``callcodes_schema``. Open the sink after ``fork()``, not before.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        flush: FlushPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self._path = Path(path)
+        super().__init__(f"event log {self._path}", flush or FlushPolicy(), clock)
+        existed = self._path.exists()
+        try:
+            conn = sqlite3.connect(
+                self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise SinkError(f"cannot open event log: {_sqlite_problem(self._path, exc)}") from exc
+        try:
+            self._prepare(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise SinkError(f"cannot open event log: {_sqlite_problem(self._path, exc)}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        if not existed:
+            _sync_directory(self._path)
+        self._start_timer()
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"cannot use WAL mode (journal mode is {mode})")
+        sync = "FULL" if self._policy.syncs_each_write else "NORMAL"
+        conn.execute(f"PRAGMA synchronous={sync}")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_SCHEMA_TABLE)
+            version = _schema_version(conn) or 0
+            _refuse_newer(self._path, version)
+            for step in range(version + 1, EVENTS_TABLE_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+            if version < EVENTS_TABLE_VERSION:
+                conn.execute(
+                    "INSERT OR REPLACE INTO callcodes_schema(component, version) "
+                    "VALUES ('events', ?)",
+                    (EVENTS_TABLE_VERSION,),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file the events go to."""
+        return self._path
+
+    def _encode(self, rows: list[Row]) -> list[tuple[Any, ...]]:
+        return [_sql_row(row) for row in rows]
+
+    def _commit(self, payloads: list[list[tuple[Any, ...]]], sync: bool) -> None:
+        conn = self._conn
+        try:
+            if len(payloads) == 1 and len(payloads[0]) == 1:
+                conn.execute(_INSERT, payloads[0][0])  # autocommit: one implicit transaction
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for payload in payloads:
+                        conn.executemany(_INSERT, payload)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise SinkError(
+                f"cannot write to event log: {_sqlite_problem(self._path, exc)}; "
+                "the events were not kept"
+            ) from exc
+        if sync:
+            self._syncs += 1  # synchronous=FULL: SQLite synced the WAL in the commit
+
+    def _sync(self) -> None:
+        """Sync the write-ahead log to the disk: every commit so far is then durable.
+
+        With ``synchronous=NORMAL`` SQLite does not sync the WAL on commit; it syncs it before
+        each checkpoint and syncs the database after, so commits are either in a synced
+        database or in the WAL synced here.
+        """
+        try:
+            fd = os.open(self._path.with_name(self._path.name + "-wal"), os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no WAL: every commit was checkpointed into the synced database
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _release(self) -> None:
+        self._conn.close()

@@ -1,0 +1,210 @@
+"""The ``events`` command group: read the call event log, page by page, and report on it.
+
+``events list GROUP`` shows one page of a group's events (filters: user, account code, verdict,
+reason, time range); ``events report GROUP --by code|user|day`` sums them. Both print a table,
+or CSV (``--csv``) or JSON Lines (``--json``) for other tools. The log is the SQLite file given
+to the main command (``ctx.obj.db``); a JSON Lines log works too. Mistakes in values raise
+:class:`~callcodes.CallcodesError` subclasses, which the main command reports in one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .._errors import InvalidValueError
+from .._event import Event
+from .._model import Reason, Verdict
+from .._reports import ReportRow, export_csv, export_jsonl, query_events, report_events
+
+__all__ = ["events"]
+
+_TIME_HELP = "ISO 8601 date or time; without an offset it is UTC"
+
+
+def _parse_time(option: str, value: str | None) -> datetime | None:
+    """A command-line time: ``2024-06-01``, ``2024-06-01T08:00``, ``...+02:00`` or ``...Z``."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValueError(
+            option, value, "give an ISO 8601 date or time, like 2024-06-01 or 2024-06-01T08:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _database(ctx: click.Context) -> Path:
+    db = getattr(ctx.obj, "db", None)
+    if db is None:
+        raise click.UsageError("no event log given (the main command passes its --db)")
+    return Path(db)
+
+
+def _output_format(as_csv: bool, as_json: bool) -> str:
+    if as_csv and as_json:
+        raise click.UsageError("choose one of --csv and --json")
+    return "csv" if as_csv else "json" if as_json else "table"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    for line in [header, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _event_cells(event: Event) -> list[str]:
+    return [
+        _when(event.time),
+        event.user,
+        event.dialed,
+        event.call_type.value,
+        event.verdict.value,
+        event.reason.value,
+        str(event.attempt),
+        event.code or event.masked or "-",
+        event.description or "",
+    ]
+
+
+def _report_cells(row: ReportRow) -> list[str]:
+    return [
+        "(none)" if row.key is None else row.key,
+        str(row.events),
+        str(row.calls),
+        str(row.allow),
+        str(row.block),
+        str(row.log_only),
+        _when(row.first),
+        _when(row.last),
+    ]
+
+
+@click.group("events")
+def events() -> None:
+    """Read the call event log: every decision the engine recorded."""
+
+
+_output = [
+    click.option(
+        "--csv", "as_csv", is_flag=True, help="Print CSV (safe to open in a spreadsheet)."
+    ),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON Lines."),
+]
+
+
+def _with_output(command: Any) -> Any:
+    for option in reversed(_output):
+        command = option(command)
+    return command
+
+
+@events.command("list")
+@click.argument("group")
+@click.option("--user", help="Only this user's calls.")
+@click.option("--code", help="Only calls with this account code.")
+@click.option("--verdict", type=click.Choice([v.value for v in Verdict]), help="Only this verdict.")
+@click.option("--reason", type=click.Choice([r.value for r in Reason]), help="Only this reason.")
+@click.option("--since", help=f"From this time, inclusive ({_TIME_HELP}).")
+@click.option("--until", help=f"Before this time ({_TIME_HELP}).")
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=50, show_default=True, help="Page size; 0: all."
+)
+@click.option("--after", help="Start after this cursor (printed at the end of the last page).")
+@_with_output
+@click.pass_context
+def list_events(
+    ctx: click.Context,
+    *,
+    group: str,
+    user: str | None,
+    code: str | None,
+    verdict: str | None,
+    reason: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    after: str | None,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """Show one page of GROUP's events, oldest first.
+
+    Authorization codes appear masked (****); account codes in clear.
+    """
+    form = _output_format(as_csv, as_json)
+    page = query_events(
+        _database(ctx),
+        group,
+        user=user,
+        code=code,
+        verdict=verdict,
+        reason=reason,
+        since=_parse_time("--since", since),
+        until=_parse_time("--until", until),
+        limit=limit or None,
+        after=after,
+    )
+    stdout = sys.stdout
+    if form == "csv":
+        export_csv(page.events, stdout, kind="events")
+    elif form == "json":
+        export_jsonl(page.events, stdout)
+    else:
+        header = ["TIME (UTC)", "USER", "DIALED", "TYPE", "VERDICT", "REASON", "TRY", "CODE"]
+        _table([*header, "DESCRIPTION"], [_event_cells(e) for e in page.events])
+    if page.next is not None:
+        click.echo(f"more events: add --after {page.next}", err=form != "table")
+
+
+@events.command("report")
+@click.argument("group")
+@click.option(
+    "--by",
+    type=click.Choice(["code", "user", "day"]),
+    required=True,
+    help="Sum per account code, per user or per UTC day.",
+)
+@click.option("--since", help=f"From this time, inclusive ({_TIME_HELP}).")
+@click.option("--until", help=f"Before this time ({_TIME_HELP}).")
+@_with_output
+@click.pass_context
+def report(
+    ctx: click.Context,
+    *,
+    group: str,
+    by: str,
+    since: str | None,
+    until: str | None,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """Sum GROUP's events per account code, user or day: calls, outcomes, first and last."""
+    form = _output_format(as_csv, as_json)
+    rows = report_events(
+        _database(ctx),
+        group,
+        by,  # type: ignore[arg-type]  # click.Choice checked it
+        since=_parse_time("--since", since),
+        until=_parse_time("--until", until),
+    )
+    stdout = sys.stdout
+    if form == "csv":
+        export_csv(rows, stdout, kind="report")
+    elif form == "json":
+        export_jsonl(rows, stdout)
+    else:
+        header = [by.upper(), "EVENTS", "CALLS", "ALLOW", "BLOCK", "LOG_ONLY", "FIRST", "LAST"]
+        _table(header, [_report_cells(row) for row in rows])

@@ -184,3 +184,43 @@ def dial_plans(draw: st.DrawFn, *, overrides: bool = True) -> cc.DialPlan:
         if overrides
         else {},
     )
+
+
+# -- the event log ---------------------------------------------------------------------------------
+
+# Any text a softswitch may pass (no lone surrogates: they are not valid UTF-8 or JSON text).
+any_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+event_groups = st.sampled_from(GROUPS) | st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Cc")), min_size=1, max_size=12
+).filter(lambda g: g == g.strip())
+masks = st.integers(1, 32).map(lambda n: "*" * n)
+
+
+@st.composite
+def events(
+    draw: st.DrawFn,
+    group: st.SearchStrategy[str] | None = None,
+    times: st.SearchStrategy[datetime] | None = None,
+) -> cc.Event:
+    """A valid event: a code in clear only for account codes, a mask or nothing otherwise."""
+    reason = draw(st.sampled_from(cc.Reason))
+    code = None
+    if reason is cc.Reason.ACCOUNT_CODE:
+        code = draw(st.none() | code_lengths.flatmap(codes_of))
+    masked = draw(st.none() | masks) if code is None else None
+    return cc.Event(
+        draw(times or aware_times),
+        draw(group or event_groups),
+        draw(st.sampled_from(USERS) | any_text),
+        draw(st.text(alphabet="0123456789*#+", max_size=20) | any_text),
+        draw(call_types),
+        draw(st.none() | modes),
+        draw(st.sampled_from(cc.Verdict)),
+        reason,
+        attempt=draw(st.integers(1, 10)),
+        retry=draw(st.booleans()),
+        call_id=draw(st.none() | any_text),
+        code=code,
+        masked=masked,
+        description=draw(descriptions),
+    )

@@ -412,16 +412,17 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
                 while not self._closed:
                     self._cond.wait()
                 return
-            self._closing = True
+            self._closing = True  # from now on, new writes are refused
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()  # outside the condition: the timer may be waiting for it
+        with self._cond:
             while self._busy or self._open.payloads:
                 if not self._busy:
                     self._lead()
                     continue
                 self._cond.wait()
             self._busy = True
-        self._stop.set()
-        if self._timer is not None:
-            self._timer.join()
         try:
             if self._unsynced and self._broken is None:
                 self._sync_now()

@@ -5,10 +5,10 @@ without its record cannot exist) and reads them back as :class:`AuditRecord`. A 
 (``actor``), when (aware UTC), which group, what kind of change (:class:`Action`) and what
 changed (``detail``, plain JSON values).
 
-Authorization codes are secrets: in a record they appear masked (one ``*`` per digit), with
-their description, unless the group is in account mode at the time of the change, where codes
-are tracking labels and appear in clear. A group that is deactivated may hold either kind, so
-its codes are masked too.
+Authorization codes are secrets: in a record they appear masked (one ``*`` per digit, the
+event log's mask), with their description, unless the group is in account mode at the time of
+the change, where codes are tracking labels and appear in clear. A group that is deactivated
+may hold either kind, so its codes are masked too.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from typing import Any, Final, TextIO
 
 import attrs
 
+from ._event import mask_code
 from ._model import CodeEntry, Mode
+from ._reports import _cell
 
 __all__ = [
     "MAX_DETAIL_CODES",
@@ -37,8 +39,6 @@ __all__ = [
 #: A record lists at most this many codes; a bigger batch is summed up by its count.
 MAX_DETAIL_CODES: Final = 100
 _CSV_FIELDS: Final = ("id", "at", "actor", "group", "action", "detail")
-# Cells a spreadsheet would run as a formula (OWASP's list, plus tab and carriage return).
-_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 class Action(enum.StrEnum):
@@ -80,14 +80,11 @@ class AuditRecord:
         }
 
 
-def _mask(code: str) -> str:
-    """One ``*`` per digit: only the length shows, which the group's code length tells anyway."""
-    return "*" * len(code)
-
-
 def code_for_audit(code: str, mode: Mode) -> str:
     """The form of *code* a record may hold: in clear for account codes, masked otherwise."""
-    return code if mode is Mode.ACCOUNT else _mask(code)
+    if mode is Mode.ACCOUNT:
+        return code
+    return mask_code(code) or ""  # the event log's mask: one '*' per digit
 
 
 def entry_for_audit(entry: CodeEntry, mode: Mode) -> dict[str, Any]:
@@ -106,15 +103,11 @@ def entry_for_audit(entry: CodeEntry, mode: Mode) -> dict[str, Any]:
     return shown
 
 
-def _cell(value: str) -> str:
-    """Neutralise a cell a spreadsheet would execute by putting a ``'`` in front of it."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
-
-
 def write_csv(records: Iterable[AuditRecord], out: TextIO) -> int:
     """Write *records* as CSV with a header; the detail is a JSON cell. Returns the row count.
 
-    Cells that a spreadsheet would run as a formula are neutralised. Runtime: O(total size).
+    Cells that a spreadsheet would run as a formula are neutralised (a ``'`` in front), as in
+    the event log's exports. Runtime complexity: O(total size).
     """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_FIELDS)
@@ -122,7 +115,7 @@ def write_csv(records: Iterable[AuditRecord], out: TextIO) -> int:
     for record in records:
         row = record.to_dict()
         row["detail"] = json.dumps(row["detail"], ensure_ascii=False, sort_keys=True)
-        writer.writerow([_cell(str(row[field])) for field in _CSV_FIELDS])
+        writer.writerow([_cell(row[field]) for field in _CSV_FIELDS])
         count += 1
     return count
 

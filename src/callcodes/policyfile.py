@@ -1,6 +1,7 @@
 """Policy files: a whole group as JSON or TOML, and code lists as CSV, read and written.
 
-A group document holds a group's settings, its mandatory and optional users and its codes. A
+A group document holds a group's settings, its mandatory and optional users, its codes and, when
+it has one, its dial plan (``callcodes.dialplan``). A
 code list is CSV with a header: ``code,description`` and optionally ``level``, ``valid_from``,
 ``valid_until`` and ``max_uses`` (times in ISO 8601 with a UTC offset, e.g.
 ``2026-01-01T00:00:00Z``). Codes are strings in every format, so leading zeros are kept.
@@ -34,6 +35,7 @@ import tomli_w
 from ._errors import BatchError, InvalidValueError, RowError
 from ._index import CodeBook
 from ._model import CallType, CodeEntry, GroupSettings, Lockout, Mode, is_code
+from .dialplan import DialPlan
 
 if TYPE_CHECKING:
     from .store import PolicyStore
@@ -83,7 +85,7 @@ _SETTINGS_KEYS: Final = (
     "code_prefix",
     "lockout",
 )
-_DOCUMENT_KEYS: Final = ("format", "version", "group", "settings", "users", "codes")
+_DOCUMENT_KEYS: Final = ("format", "version", "group", "settings", "users", "codes", "dialplan")
 
 #: Called with how many more rows were read or written, for progress bars.
 Progress = Callable[[int], None]
@@ -314,7 +316,7 @@ def _entries_tuple(codes: Iterable[CodeEntry]) -> tuple[CodeEntry, ...]:
 
 @attrs.frozen
 class GroupDocument:
-    """A whole group: its name, settings (users included) and codes.
+    """A whole group: its name, settings (users included), codes and dial plan (or None).
 
     Validated as a book validates a group, so a document that exists can be imported.
     """
@@ -322,13 +324,16 @@ class GroupDocument:
     group: str
     settings: GroupSettings
     codes: tuple[CodeEntry, ...] = attrs.field(default=(), converter=_entries_tuple)
+    dialplan: DialPlan | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(DialPlan))
+    )
 
     def __attrs_post_init__(self) -> None:
         _scratch_check(self.group, self.settings, self.codes)
 
     def to_dict(self) -> dict[str, Any]:
         """The document as plain JSON values, the layout of the JSON and TOML files."""
-        return {
+        data = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
             "group": self.group,
@@ -336,6 +341,9 @@ class GroupDocument:
             "users": _users_to_dict(self.settings),
             "codes": [entry_to_dict(entry) for entry in self.codes],
         }
+        if self.dialplan is not None:
+            data["dialplan"] = self.dialplan.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, group: str | None = None) -> GroupDocument:
@@ -362,6 +370,7 @@ class GroupDocument:
             _mapping("settings", data.get("settings", {})),
             _mapping("users", data.get("users", {})),
         )
+        dialplan = _dialplan_from_dict(data.get("dialplan"))
         items = data.get("codes", [])
         if not isinstance(items, list):
             raise InvalidValueError("codes", items, "must be a list of code entries")
@@ -384,7 +393,16 @@ class GroupDocument:
                 f"codes of group {name!r} (numbered from 1 in the codes list)",
                 sorted(bad, key=lambda row: row.row),
             )
-        return cls(name, settings, entries)
+        return cls(name, settings, entries, dialplan)
+
+
+def _dialplan_from_dict(value: object) -> DialPlan | None:
+    if value is None:
+        return None
+    try:
+        return DialPlan.from_dict(_mapping("dialplan", value))
+    except InvalidValueError as exc:
+        raise InvalidValueError(f"dialplan.{exc.field}", exc.value, exc.problem) from None
 
 
 def _toml_ready(value: Any) -> Any:
@@ -434,7 +452,9 @@ def loads_group(
 
 def export_group(store: PolicyStore, group: str) -> GroupDocument:
     """The whole of *group* as the store holds it. Runtime complexity: O(n) for n codes."""
-    return GroupDocument(group, store.group(group), tuple(store.iter_codes(group)))
+    return GroupDocument(
+        group, store.group(group), tuple(store.iter_codes(group)), store.dialplan(group)
+    )
 
 
 def import_group(
@@ -446,10 +466,16 @@ def import_group(
 ) -> None:
     """Create or replace the document's group in *store*, in one transaction.
 
-    Use counts of codes that stay, and locks, are kept (see ``PolicyStore.replace_group``).
+    Use counts of codes that stay, and locks, are kept (see ``PolicyStore.replace_group``), and
+    so is the stored dial plan when the document has none.
     """
     store.replace_group(
-        document.group, document.settings, document.codes, actor=actor, progress=progress
+        document.group,
+        document.settings,
+        document.codes,
+        actor=actor,
+        progress=progress,
+        dialplan=document.dialplan,
     )
 
 
@@ -609,7 +635,7 @@ def import_codes_csv(
     *progress* gets the rows read, then the rows written. Runtime complexity: O(n log n).
     """
     rows = parse_codes_csv(data, source=source, progress=progress)
-    what = f"import {source} into group {group!r}"
+    what = f"import {source} into group {group!r} (rows are numbered by line)"
     if rows.errors:
         # Check the rest against the group too, so that one run reports every bad row.
         checked, lines = _in_line_order(rows)

@@ -38,6 +38,7 @@ from ._errors import BatchError, ConflictError, InvalidValueError, RowError, Unk
 from ._index import CodeBook
 from ._model import CallType, CodeEntry, GroupSettings, Lock, Lockout, Mode
 from .audit import MAX_DETAIL_CODES, Action, AuditRecord, code_for_audit, entry_for_audit
+from .dialplan import DialPlan
 from .policyfile import settings_to_dict
 
 __all__ = ["JOURNAL_KEEP", "SCHEMA_VERSION", "PolicyStore"]
@@ -117,6 +118,13 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX policy_audit_by_group ON policy_audit (grp, id)",
         "CREATE INDEX policy_audit_by_time ON policy_audit (at)",
+    ),
+    (
+        # A group's dial plan (callcodes.dialplan), as the JSON of DialPlan.to_dict().
+        """CREATE TABLE policy_dialplans (
+            group_id INTEGER PRIMARY KEY,
+            plan TEXT NOT NULL
+        )""",
     ),
 )
 #: The policy schema version this code writes (and the newest it reads).
@@ -367,12 +375,14 @@ class PolicyStore:
         until: datetime | None = None,
         after_id: int = 0,
         limit: int | None = None,
+        latest: int | None = None,
     ) -> list[AuditRecord]:
         """Audit records in the order they were written, filtered by any of the arguments.
 
         *since* is inclusive and *until* exclusive (aware datetimes); *after_id* and *limit*
-        page through the trail. Runtime complexity: O(log n + k) for k records of one group,
-        O(n) when filtering only by actor or action.
+        page through the trail; *latest* keeps only the last so many matching records.
+        Runtime complexity: O(log n + k) for k records of one group, O(n) when filtering only
+        by actor or action.
         """
         where = ["id > ?"]
         args: list[object] = [after_id]
@@ -389,13 +399,20 @@ class PolicyStore:
             if bound is not None:
                 where.append(f"at {op} ?")
                 args.append(_stamp(bound, name))
+        if latest is not None:
+            if limit is not None:
+                raise InvalidValueError("latest", latest, "give either limit or latest")
+            limit = latest
         args.append(-1 if limit is None else limit)
         sql = (
             "SELECT id, at, actor, grp, action, detail FROM policy_audit "  # noqa: S608
-            f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+            f"WHERE {' AND '.join(where)} ORDER BY id {'DESC' if latest is not None else ''} "
+            "LIMIT ?"
         )
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
+        if latest is not None:
+            rows.reverse()
         return [
             AuditRecord(
                 id=row[0],
@@ -407,6 +424,12 @@ class PolicyStore:
             )
             for row in rows
         ]
+
+    def now(self) -> datetime:
+        """The store's clock: the time its audit records carry (aware UTC)."""
+        when = self._clock()
+        _stamp(when, "clock()")
+        return when
 
     @property
     def version(self) -> int:
@@ -496,6 +519,8 @@ class PolicyStore:
                 settings.add(grp)
             elif kind == "locks":
                 locks.add(grp)
+            elif kind == "dialplan":
+                continue  # books hold no dial plans; the entry only moves the version on
             else:
                 codes.setdefault(grp, set()).add(code)
         for grp in whole:
@@ -745,12 +770,14 @@ class PolicyStore:
         *,
         actor: str,
         progress: Callable[[int], None] | None = None,
+        dialplan: DialPlan | None = None,
     ) -> None:
         """Create or replace *group* whole: settings, users and codes, in one transaction.
 
         All-or-nothing, validated as ``CodeBook.replace_group``. Use counts of codes that stay
         are kept, and so are locks: replacing the policy does not reset toll-fraud state.
-        *progress* is called with the number of codes written after each chunk.
+        *progress* is called with the number of codes written after each chunk. A *dialplan*
+        is stored with the group in the same transaction; without one, the group keeps its plan.
         Runtime complexity: O(n log n) for n codes.
         """
         _check_actor(actor)
@@ -768,6 +795,9 @@ class PolicyStore:
                 detail["changed"] = _settings_diff(old, settings)["changed"]
             detail.update(_codes_detail(entries, settings.mode, "codes"))
             detail["removed_count"] = removed
+            if dialplan is not None:
+                self._put_dialplan(conn, group, gid, _check_plan(dialplan))
+                detail["dialplan"] = dialplan.to_dict()
             record(group, Action.GROUP_REPLACE, detail)
 
     def replace_codes(
@@ -804,7 +834,7 @@ class PolicyStore:
             gid = self._group_id(conn, group)
             settings = self._settings(conn, gid)
             removed = conn.execute("DELETE FROM policy_codes WHERE group_id = ?", (gid,)).rowcount
-            for table in ("policy_users", "policy_locks"):
+            for table in ("policy_users", "policy_locks", "policy_dialplans"):
                 conn.execute(f"DELETE FROM {table} WHERE group_id = ?", (gid,))  # noqa: S608
             conn.execute("DELETE FROM policy_groups WHERE id = ?", (gid,))
             self._journal(conn, group, "group")
@@ -1167,6 +1197,67 @@ class PolicyStore:
             record(group, Action.UNLOCK, _lock_detail(held[0]))
             return True
 
+    # -- dial plans -----------------------------------------------------------------------------
+
+    def dialplan(self, group: str) -> DialPlan | None:
+        """The dial plan of *group*, or None when it has none. Runtime complexity: O(1)."""
+        with self._transaction(write=False) as conn:
+            return self._dialplan(conn, self._group_id(conn, group))
+
+    def dialplans(self) -> dict[str, DialPlan]:
+        """Every stored dial plan by group name, for a softswitch to load at start.
+
+        Groups without a plan are left out. ``version`` moves on when a plan changes.
+        Runtime complexity: O(p) for p plans.
+        """
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT g.name, d.plan FROM policy_dialplans d "
+                "JOIN policy_groups g ON g.id = d.group_id ORDER BY g.name"
+            ).fetchall()
+        return {name: DialPlan.from_dict(json.loads(plan)) for name, plan in rows}
+
+    def set_dialplan(self, group: str, plan: DialPlan | None, *, actor: str) -> None:
+        """Give *group* a dial plan, or remove its plan with None (audited as a group update).
+
+        Raises :class:`UnknownGroupError` for a group that does not exist. Runtime complexity:
+        O(1).
+        """
+        _check_actor(actor)
+        if plan is not None:
+            _check_plan(plan)
+        with self._write(actor) as (conn, record):
+            gid = self._group_id(conn, group)
+            old = self._dialplan(conn, gid)
+            if old == plan:
+                return
+            self._put_dialplan(conn, group, gid, plan)
+            record(
+                group,
+                Action.GROUP_UPDATE,
+                {"changed": {"dialplan": {"from": _plan_detail(old), "to": _plan_detail(plan)}}},
+            )
+
+    @staticmethod
+    def _dialplan(conn: sqlite3.Connection, gid: int) -> DialPlan | None:
+        row = conn.execute(
+            "SELECT plan FROM policy_dialplans WHERE group_id = ?", (gid,)
+        ).fetchone()
+        return None if row is None else DialPlan.from_dict(json.loads(row[0]))
+
+    def _put_dialplan(
+        self, conn: sqlite3.Connection, group: str, gid: int, plan: DialPlan | None
+    ) -> None:
+        if plan is None:
+            conn.execute("DELETE FROM policy_dialplans WHERE group_id = ?", (gid,))
+        else:
+            conn.execute(
+                "INSERT INTO policy_dialplans (group_id, plan) VALUES (?, ?) "
+                "ON CONFLICT (group_id) DO UPDATE SET plan = excluded.plan",
+                (gid, json.dumps(plan.to_dict(), ensure_ascii=False)),
+            )
+        self._journal(conn, group, "dialplan")
+
     # -- journal and audit ----------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -1301,6 +1392,16 @@ def _edits_detail(edits: Sequence[tuple[CodeEntry, CodeEntry]], mode: Mode) -> d
             }
         )
     return {"count": len(edits), "codes": shown}
+
+
+def _check_plan(plan: object) -> DialPlan:
+    if not isinstance(plan, DialPlan):
+        raise InvalidValueError("dialplan", plan, "give a callcodes.DialPlan, or None to remove")
+    return plan
+
+
+def _plan_detail(plan: DialPlan | None) -> dict[str, Any] | None:
+    return None if plan is None else plan.to_dict()
 
 
 def _lock_detail(lock: Lock) -> dict[str, Any]:

@@ -1,0 +1,47 @@
+"""The ``callcodes`` command: administer the policy store, read the logs, try a decision.
+
+``callcodes [--db PATH] COMMAND ...``: the store is the SQLite file given by ``--db``, else the
+environment variable ``CALLCODES_DB``, else ``./callcodes.db``. Commands print tables for people
+and JSON (``--json``) for scripts. Exit status: 0 on success, 1 on bad input (one ``Error:``
+line saying what to fix, never a traceback), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import MainGroup, State, default_actor
+from .admin import audit, check, codes, demo, group, locks, users
+from .events import events
+
+__all__ = ["main"]
+
+
+@click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CALLCODES_DB",
+    default="callcodes.db",
+    show_default=True,
+    show_envvar=True,
+    help="The policy store (SQLite file).",
+)
+@click.option(
+    "--actor",
+    envvar="CALLCODES_ACTOR",
+    default=default_actor,
+    show_envvar=True,
+    help="Who makes the changes, for the audit trail (default: your login name).",
+)
+@click.version_option(package_name="callcodes")
+@click.pass_context
+def main(ctx: click.Context, db: Path, actor: str) -> None:
+    """Account and authorization codes for hosted PBXs: the administrator's tool."""
+    ctx.obj = State(db=db, actor=actor)
+
+
+for command in (group, users, codes, locks, check, audit, events, demo):
+    main.add_command(command)

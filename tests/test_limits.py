@@ -211,3 +211,31 @@ class TestCodedCallTypes:
         assert cc.decide(book, emergency, now=NOW).reason is R.EMERGENCY
         international = call(call_type=cc.CallType.INTERNATIONAL)
         assert cc.decide(book, international, "1234", now=NOW).reason is R.LOCKED_OUT
+
+
+class TestThroughTheEngine:
+    """The Engine applies the same limits with its clock, and counts each use it allows."""
+
+    def test_the_last_use_through_the_engine(self) -> None:
+        """max_uses=2: two calls allowed and recorded, the third refused as used up."""
+        sink = cc.MemorySink()
+        engine = cc.Engine(make_book(cc.CodeEntry("1234", max_uses=2)), sink, lambda: NOW)
+        reasons = [engine.decide(call(), "1234").reason for _ in range(3)]
+        assert reasons == [R.AUTHORIZED, R.AUTHORIZED, R.USED_UP]
+        assert [e.reason for e in sink.events()] == reasons
+        assert engine.book.uses("acme", "1234") == 2
+
+    def test_expiry_at_the_engine_clock_instant(self) -> None:
+        """The engine's clock at valid_until exactly: expired; a microsecond before: allowed."""
+        times = [NOW - TICK, NOW]
+        engine = cc.Engine(make_book(cc.CodeEntry("1234", valid_until=NOW)), clock=times.pop)
+        assert engine.decide(call(), "1234").reason is R.EXPIRED
+        assert engine.decide(call(), "1234").reason is R.AUTHORIZED
+
+    def test_account_codes_are_not_used_up(self) -> None:
+        """In ACCOUNT mode a use-limited code is logged on every call and never counted."""
+        engine = cc.Engine(
+            make_book(cc.CodeEntry("1234", max_uses=1), mode=cc.Mode.ACCOUNT), clock=lambda: NOW
+        )
+        assert {engine.decide(call(), "1234").reason for _ in range(3)} == {R.ACCOUNT_CODE}
+        assert engine.book.uses("acme", "1234") == 0

@@ -178,7 +178,7 @@ class TestSettle:
         for i in range(10):
             decision = cc.decide(book, call(), f"{i:04}", now=NOW)
             settled, locks = cc.settle(book, tracker, call(), decision, attempt=1, now=NOW)
-            assert settled == decision
+            assert settled == attrs.evolve(decision, retry=i < 9)
             assert bool(locks) == (i == 9)
         assert book.locks("acme", NOW) == [cc.Lock("acme", "alice", NOW, NOW + 30 * 60 * SECOND)]
         assert cc.decide(book, call(), "1234", now=NOW) == cc.Decision(
@@ -219,6 +219,17 @@ class TestSettle:
             cc.settle(book, tracker, call(), decision, attempt=1, now=NOW)
         assert tracker.count("acme", None, NOW, DEFAULTS) == 0
 
+    def test_the_entry_that_locks_ends_the_call(self) -> None:
+        """The failure that brings a lock is not retried: another prompt would be pointless."""
+        book, tracker = make_book(cc.Lockout(user_attempts=2), max_attempts=5), cc.FailureTracker()
+        first = cc.decide(book, call(), "9999", 1, now=NOW)
+        assert cc.settle(book, tracker, call(), first, attempt=1, now=NOW) == (first, ())
+        assert first.retry is True
+        second = cc.decide(book, call(), "9998", 2, now=NOW)
+        settled, locks = cc.settle(book, tracker, call(), second, attempt=2, now=NOW)
+        assert settled == cc.Decision(cc.Verdict.BLOCK, R.INVALID_CODE, None, False)
+        assert len(locks) == 1
+
     def test_emergency_is_untouched(self) -> None:
         """An emergency call's decision passes through settle unchanged, even when locked."""
         book, tracker = make_book(), cc.FailureTracker()
@@ -233,6 +244,156 @@ class TestSettle:
         decision = cc.decide(book, call(), "9999", now=NOW)
         book.remove_group("acme")
         assert cc.settle(book, tracker, call(), decision, attempt=1, now=NOW) == (decision, ())
+
+
+class Clock:
+    """A settable clock for an Engine."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def guarded(**options: object) -> tuple[cc.Engine, cc.MemorySink, Clock, list[cc.LockEvent]]:
+    changes: list[cc.LockEvent] = []
+    sink, clock = cc.MemorySink(), Clock()
+    engine = cc.Engine(make_book(**options), sink, clock, on_lock=changes.append)
+    return engine, sink, clock, changes
+
+
+class TestEngine:
+    """The Engine counts failures, locks, records lock events, alerts, and unlocks."""
+
+    def test_tenth_failure_locks_records_and_alerts(self) -> None:
+        """Ten bad entries: the hook hears of the lock, and the log holds it after the entry."""
+        engine, sink, clock, changes = guarded()
+        for i in range(10):
+            engine.decide(call(), f"{i:04}")
+            clock.now += SECOND
+        last = NOW + 9 * SECOND
+        lock = cc.Lock("acme", "alice", last, last + timedelta(minutes=30))
+        assert changes == [cc.LockEvent(cc.LockChange.LOCKED, lock, last, cc.GUARD_ACTOR, call())]
+        assert engine.locks("acme") == [lock]
+        *_, failure, locked = sink.events()
+        assert failure.reason is R.INVALID_CODE
+        assert (locked.verdict, locked.reason, locked.user, locked.time) == (
+            cc.Verdict.BLOCK,
+            R.LOCKED_OUT,
+            "alice",
+            last,
+        )
+        assert locked.description == f"user locked until {(last + 30 * 60 * SECOND).isoformat()}"
+        assert locked.masked is None
+        assert locked.code is None
+        assert engine.decide(call(), "1234").reason is R.LOCKED_OUT
+
+    def test_emergency_and_exempt_calls_pass_while_locked(self) -> None:
+        """A locked group still makes emergency calls, and exempt call types need no code."""
+        engine, *_ = guarded(allow_local_and_toll_free=True)
+        engine.book.lock(cc.Lock("acme", None, NOW))
+        assert engine.decide(call(call_type=cc.CallType.EMERGENCY)).reason is R.EMERGENCY
+        assert engine.decide(call(call_type=cc.CallType.LOCAL)).reason is R.EXEMPT_CALL_TYPE
+        assert engine.decide(call(), "1234").reason is R.LOCKED_OUT
+
+    def test_spread_attack_locks_the_group(self) -> None:
+        """Failures spread over users lock the group; the group lock's event has no user."""
+        engine, sink, _, changes = guarded(lockout=cc.Lockout(user_attempts=10, group_attempts=3))
+        for user in ("alice", "bob", "carol"):
+            engine.decide(call(user), "9999")
+        assert [(c.lock.user, c.call.user if c.call else None) for c in changes] == [
+            (None, "carol")
+        ]
+        assert sink.events()[-1].user == ""
+        assert sink.events()[-1].description.startswith("group locked until ")  # type: ignore[union-attr]
+        assert engine.decide(call("alice"), "1234").reason is R.LOCKED_OUT
+
+    def test_manual_lock_says_so(self) -> None:
+        """With lock_for=None the event says the lock lasts until unlocked."""
+        engine, sink, *_ = guarded(lockout=cc.Lockout(user_attempts=1, lock_for=None))
+        engine.decide(call(), "9999")
+        assert sink.events()[-1].description == "user locked until unlocked"
+
+    def test_unlock_lifts_records_alerts_and_forgets(self) -> None:
+        """An administrator's unlock: the call goes through, the log and the hook say who."""
+        engine, sink, clock, changes = guarded(lockout=cc.Lockout(user_attempts=2))
+        engine.decide(call(), "9999")
+        engine.decide(call(), "9998")
+        clock.now += SECOND
+        assert engine.unlock("acme", "alice", actor="root") is True
+        assert changes[-1].change is cc.LockChange.UNLOCKED
+        assert (changes[-1].actor, changes[-1].time, changes[-1].call) == ("root", clock.now, None)
+        unlocked = sink.events()[-1]
+        assert (unlocked.verdict, unlocked.reason, unlocked.description) == (
+            cc.Verdict.LOG_ONLY,
+            R.LOCKED_OUT,
+            "user unlocked by root",
+        )
+        assert engine.decide(call(), "1234").reason is R.AUTHORIZED
+        assert engine.tracker.count("acme", "alice", clock.now, cc.Lockout()) == 0
+        engine.decide(call(), "9999")
+        assert engine.locks("acme") == []  # a fresh count: one failure does not lock again
+
+    def test_unlock_without_a_lock_changes_nothing(self) -> None:
+        """Unlocking a user who is not locked returns False and records nothing."""
+        engine, sink, _, changes = guarded()
+        assert engine.unlock("acme", "alice", actor="root") is False
+        assert engine.unlock("acme", actor="root") is False
+        assert (sink.events(), changes) == ([], [])
+
+    @pytest.mark.parametrize("actor", ["", "  ", None])
+    def test_unlock_names_its_actor(self, actor: object) -> None:
+        """An unlock without an actor is refused and the lock stays."""
+        engine, *_ = guarded()
+        engine.book.lock(cc.Lock("acme", "alice", NOW))
+        with pytest.raises(cc.InvalidValueError, match="name who unlocks"):
+            engine.unlock("acme", "alice", actor=actor)  # type: ignore[arg-type]
+        assert len(engine.locks("acme")) == 1
+
+    def test_a_failing_alert_hook_never_stops_a_call(self) -> None:
+        """A hook that raises is logged; the decision and the lock stand."""
+
+        def broken(change: cc.LockEvent) -> None:
+            raise RuntimeError("pager down")
+
+        engine = cc.Engine(make_book(lockout=cc.Lockout(user_attempts=1)), on_lock=broken)
+        assert engine.decide(call(), "9999").reason is R.INVALID_CODE
+        assert engine.decide(call(), "1234").reason is R.LOCKED_OUT
+
+    def test_bad_hooks_and_stores_are_refused(self) -> None:
+        """on_lock must be callable and a store must have consume, lock and unlock."""
+        with pytest.raises(cc.InvalidValueError, match="on_lock"):
+            cc.Engine(make_book(), on_lock="pager")  # type: ignore[arg-type]
+        with pytest.raises(cc.InvalidValueError, match="consume, lock and unlock"):
+            cc.Engine(make_book(), store=object())  # type: ignore[arg-type]
+
+    def test_collector_through_the_engine_records_every_entry(self) -> None:
+        """Engine.collector judges each entry with the engine: every entry is an event."""
+        engine, sink, *_ = guarded(max_attempts=3)
+        collector = engine.collector(call())
+        collector.send_keys("9999")
+        done = collector.send_keys("#1234")
+        assert isinstance(done, cc.Finished)
+        assert done.decision.reason is R.AUTHORIZED
+        assert [(e.reason, e.attempt, e.masked) for e in sink.events()] == [
+            (R.INVALID_CODE, 1, "****"),
+            (R.AUTHORIZED, 2, "****"),
+        ]
+        assert engine.tracker.count("acme", "alice", NOW, cc.Lockout()) == 1
+
+    def test_collector_attempts_count_toward_lockout(self) -> None:
+        """Failures in collected entries lock the user, which ends the collection at once."""
+        engine, _, _, changes = guarded(max_attempts=3, lockout=cc.Lockout(user_attempts=2))
+        collector = engine.collector(call())
+        collector.send_keys("1111")
+        collector.send_keys("2222")
+        assert collector.finished
+        assert collector.outcome is not None
+        assert collector.outcome.decision == cc.Decision(cc.Verdict.BLOCK, R.INVALID_CODE)
+        assert collector.attempt == 2
+        assert len(changes) == 1
+        assert engine.collector(call()).outcome.decision.reason is R.LOCKED_OUT  # type: ignore[union-attr]
 
 
 def in_force(book: cc.CodeBook, user: str, now: datetime) -> bool:
@@ -268,29 +429,29 @@ class TestBruteForce:
         start = data.draw(st.integers(0, 10**length - 1), label="start")
         # Every N consecutive failures fall in one window, even with valid codes between them.
         gap = lockout.user_window / (lockout.user_attempts + len(valid))
-        tracker = cc.FailureTracker()
+        clock = [NOW]
+        changes: list[cc.LockEvent] = []
+        engine = cc.Engine(book, clock=lambda: clock[0], on_lock=changes.append)
         attacker = cc.Call("acme", "mallory", "0114420712345", cc.CallType.INTERNATIONAL)
         emergency = cc.Call("acme", "mallory", "911", cc.CallType.EMERGENCY)
         since_lock, locked_once = 0, False
         for step in range(10**length):
-            now = NOW + step * gap
+            now = clock[0] = NOW + step * gap
             code = f"{(start + step) % 10**length:0{length}}"
             attempt = step % group.max_attempts + 1
             locked = in_force(book, "mallory", now)
-            decision = cc.decide(book, attacker, code, attempt, now=now)
-            decision, locks = cc.settle(book, tracker, attacker, decision, attempt=attempt, now=now)
+            before = len(changes)
+            decision = engine.decide(attacker, code, attempt)
             if locked:
                 assert decision == cc.Decision(cc.Verdict.BLOCK, R.LOCKED_OUT)
             if lockout.lock_for is None and locked_once:
                 assert locked
             since_lock += cc.is_failure(decision)
-            if locks:
+            if len(changes) > before:
                 since_lock, locked_once = 0, True
             assert since_lock < lockout.user_attempts
-            sos = cc.decide(book, emergency, now=now)
-            assert cc.settle(book, tracker, emergency, sos, attempt=1, now=now)[0] == cc.Decision(
-                cc.Verdict.ALLOW, R.EMERGENCY
-            )
+            assert engine.decide(emergency) == cc.Decision(cc.Verdict.ALLOW, R.EMERGENCY)
+        assert all(c.change is cc.LockChange.LOCKED and c.call == attacker for c in changes)
         assert locked_once or 10**length - len(valid) < lockout.user_attempts
 
 

@@ -29,7 +29,16 @@ from ._errors import (
 from ._event import EVENT_SCHEMA, Event, mask_code
 from ._index import CodeBook
 from ._inline import CodeSource, Inline, InlineProblem, parse_inline
-from ._lockout import FAILURE_REASONS, FailureTracker, is_failure, settle
+from ._lockout import (
+    FAILURE_REASONS,
+    GUARD_ACTOR,
+    FailureTracker,
+    LockChange,
+    LockEvent,
+    LockStore,
+    is_failure,
+    settle,
+)
 from ._model import (
     OUTSIDE_CALL_TYPES,
     Call,
@@ -63,6 +72,7 @@ __all__ = [
     "EMERGENCY_NUMBERS",
     "EVENT_SCHEMA",
     "FAILURE_REASONS",
+    "GUARD_ACTOR",
     "OUTSIDE_CALL_TYPES",
     "RULES",
     "BatchError",
@@ -91,6 +101,9 @@ __all__ = [
     "JsonlSink",
     "Key",
     "Lock",
+    "LockChange",
+    "LockEvent",
+    "LockStore",
     "Lockout",
     "MemorySink",
     "MissingDependencyError",

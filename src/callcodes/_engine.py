@@ -3,7 +3,9 @@
 :class:`Engine` holds a :class:`~callcodes.CodeBook`, an optional event sink and a clock.
 ``Engine.decide`` reads the clock, asks the pure :func:`~callcodes.decide`, records one
 :class:`~callcodes.Event`, and returns the decision. The core stays pure: everything stateful
-or timed happens here.
+or timed happens here, including the toll-fraud guard (:func:`~callcodes.settle`): use counts,
+failed entries, locks (written through to a store when the engine has one), lock events in the
+event log and the ``on_lock`` alert hook.
 
 Emergency calls are never stopped: whatever fails (the clock, the book, the sink, a hook),
 ``decide`` returns ALLOW for an emergency call, logs the failure on the ``callcodes.events``
@@ -19,12 +21,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
+from ._collect import Collector
 from ._decide import decide as _decide
 from ._decide import requirement as _requirement
 from ._errors import InvalidValueError, SinkError
-from ._event import _EPOCH, _row_from_decision, _row_to_event
+from ._event import _EPOCH, Event, _row_from_decision, _row_to_event
 from ._index import CodeBook
-from ._model import Call, CallType, Decision, Need, Reason, Requirement, Verdict
+from ._lockout import GUARD_ACTOR, FailureTracker, LockChange, LockEvent, LockStore, settle
+from ._model import Call, CallType, Decision, Lock, Mode, Need, Reason, Requirement, Verdict
 from ._sinks import Sink, _RowSink
 
 __all__ = ["Engine"]
@@ -36,6 +40,10 @@ _EMERGENCY_REQUIREMENT: Final = Requirement(Need.NONE, 0, 0, Reason.EMERGENCY)
 #: Called with the exception and the call whenever recording (or anything, for an emergency
 #: call) fails. Its own failures are logged and ignored.
 ErrorHook = Callable[[Exception, Call], object]
+
+#: Called with a :class:`~callcodes.LockEvent` whenever a lock is put in place or lifted (the
+#: alert hook). Its own failures are logged and ignored.
+LockHook = Callable[[LockEvent], object]
 
 
 #: The wall clock in UTC: the engine's default clock.
@@ -53,6 +61,14 @@ class Engine:
     returns the time as a timezone-aware datetime (default: the UTC wall clock); tests pass
     their own. *on_error* is told of every failure to record, and of any failure on an
     emergency call. Safe for several threads when the sink is (the built-in ones are).
+
+    Toll-fraud guard: failed authorization entries are counted in ``tracker`` (one per
+    engine, in memory) and lock the user or group when the group's ``Lockout`` says so; an
+    authorized use-limited code uses one call. With a *store* (a ``PolicyStore``, or anything
+    with its ``consume``, ``lock`` and ``unlock``), use counts and locks are written through to
+    it, so they survive a restart and reach the store's audit trail. Each lock and unlock is
+    recorded in the event log (reason ``locked out``, see docs/security.md) and passed to
+    *on_lock*.
     """
 
     def __init__(
@@ -62,6 +78,8 @@ class Engine:
         clock: Callable[[], datetime] | None = None,
         *,
         on_error: ErrorHook | None = None,
+        store: LockStore | None = None,
+        on_lock: LockHook | None = None,
     ) -> None:
         if not isinstance(book, CodeBook):
             raise InvalidValueError("book", book, "must be a CodeBook")
@@ -71,11 +89,22 @@ class Engine:
             raise InvalidValueError("clock", clock, "must be a function returning a datetime")
         if on_error is not None and not callable(on_error):
             raise InvalidValueError("on_error", on_error, "must be a function (exc, call)")
+        if store is not None and not all(
+            callable(getattr(store, name, None)) for name in ("consume", "lock", "unlock")
+        ):
+            raise InvalidValueError(
+                "store", store, "must have consume, lock and unlock, like PolicyStore"
+            )
+        if on_lock is not None and not callable(on_lock):
+            raise InvalidValueError("on_lock", on_lock, "must be a function (lock_event)")
         self._book = book
         self._sink = sink
         self._write_row = sink._write_row if isinstance(sink, _RowSink) else None
         self._clock = clock or utc_now
         self._on_error = on_error
+        self._store = store
+        self._on_lock = on_lock
+        self._tracker = FailureTracker()
 
     @property
     def book(self) -> CodeBook:
@@ -87,6 +116,11 @@ class Engine:
         """Where events go (None: not recorded)."""
         return self._sink
 
+    @property
+    def tracker(self) -> FailureTracker:
+        """The recent failed entries per user and group, which decide the next locks."""
+        return self._tracker
+
     def decide(self, call: Call, code: str | None = None, attempt: int = 1) -> Decision:
         """Decide one entry (or no entry) on *call* now, record the event, return the decision.
 
@@ -97,15 +131,20 @@ class Engine:
         try:
             now = self._now()
             decision = _decide(self._book, call, code, attempt, now=now)
-            decision = self._settle(call, code, attempt, decision, now)
+            decision, locks = self._settle(call, attempt, decision, now)
         except Exception as exc:
             if not _is_emergency(call):
                 raise
             self._failed(exc, call, "deciding")
             return _EMERGENCY
+        changes = [LockEvent(LockChange.LOCKED, lock, now, GUARD_ACTOR, call) for lock in locks]
+        for change in changes:
+            self._alert(change)
         if self._sink is not None:
             try:
                 self._record(now, call, code, attempt, decision)
+                for change in changes:
+                    self._sink.write(_lock_event(change, attempt))
             except Exception as exc:
                 self._failed(exc, call, "recording")
                 if _is_emergency(call):
@@ -116,21 +155,64 @@ class Engine:
         return decision
 
     def _settle(
-        self,
-        call: Call,  # noqa: ARG002  # for lockout
-        code: str | None,  # noqa: ARG002  # for lockout
-        attempt: int,  # noqa: ARG002  # for use counting (retry after USED_UP)
-        decision: Decision,
-        now: datetime,  # noqa: ARG002  # for lockout windows
-    ) -> Decision:
-        """What follows a decision and changes state, before it is recorded.
+        self, call: Call, attempt: int, decision: Decision, now: datetime
+    ) -> tuple[Decision, tuple[Lock, ...]]:
+        """Count a use of a use-limited code, or a failed entry and the locks it makes due.
 
-        The place for counting a use of a use-limited code (``CodeBook.consume``, which may
-        turn an ALLOW into USED_UP when another call took the last use) and for counting a
-        rejected authorization entry toward a lockout. Nothing yet: the decision is returned
-        as it is.
+        ``settle`` may turn an ALLOW into USED_UP when another call took the last use.
         """
-        return decision
+        entry = decision.entry
+        if decision.verdict is not Verdict.BLOCK and (entry is None or entry.max_uses is None):
+            return decision, ()  # no failure and no use to count: the common case, kept cheap
+        return settle(
+            self._book, self._tracker, call, decision, attempt=attempt, now=now, store=self._store
+        )
+
+    def unlock(self, group: str, user: str | None = None, *, actor: str) -> bool:
+        """Lift the lock on *user* (on the whole group when None), as administrator *actor*.
+
+        Lifts it in the book and, with a store, in the store (which audits it); starts the
+        failure count afresh; records an event and tells ``on_lock``. Returns whether a lock
+        was lifted. Runtime complexity: O(u log u) for u locked users, plus the store's write.
+        """
+        if not isinstance(actor, str) or not actor.strip():
+            raise InvalidValueError("actor", actor, "name who unlocks (a non-empty string)")
+        held = [lock for lock in self._book.locks(group) if lock.user == user]
+        stored = False
+        if self._store is not None:
+            stored = self._store.unlock(group, user, actor=actor)
+        lifted = self._book.unlock(group, user)
+        self._tracker.forget(group, user)
+        if not (lifted or stored):
+            return False
+        now = self._now()
+        lock = held[0] if held else Lock(group, user, now)
+        change = LockEvent(LockChange.UNLOCKED, lock, now, actor)
+        self._alert(change)
+        if self._sink is not None:
+            self._sink.write(_lock_event(change, 1))
+        return True
+
+    def locks(self, group: str) -> list[Lock]:
+        """The group's locks that hold now, group lock first. Runtime: O(u log u)."""
+        return self._book.locks(group, self._now())
+
+    def collector(self, call: Call) -> Collector:
+        """A digit collector for *call* whose entries this engine judges, records and guards.
+
+        Runtime complexity: O(1), plus one recorded decision when the call needs no code.
+        """
+        return Collector(
+            self.requirement(call), lambda code, attempt: self.decide(call, code, attempt)
+        )
+
+    def _alert(self, change: LockEvent) -> None:
+        hook = self._on_lock
+        if hook is not None:
+            try:
+                hook(change)
+            except Exception:  # noqa: BLE001  # an alert that fails must never stop a call
+                _log.exception("the on_lock hook failed")
 
     def _record(
         self, now: datetime, call: Call, code: object, attempt: int, decision: Decision
@@ -188,3 +270,36 @@ class Engine:
                 hook(exc, call)
             except Exception:  # noqa: BLE001  # a failing hook must never stop a call
                 _log.exception("the on_error hook failed")
+
+
+def _lock_event(change: LockEvent, attempt: int) -> Event:
+    """The event-log record of a lock change: reason LOCKED_OUT, a description says which.
+
+    A lock is a BLOCK on the call whose entry caused it; an unlock is LOG_ONLY, without a call.
+    ``user`` is empty for a group lock.
+    """
+    lock = change.lock
+    who = "group" if lock.user is None else "user"
+    if change.change is LockChange.LOCKED:
+        until = "unlocked" if lock.until is None else lock.until.astimezone(UTC).isoformat()
+        description = f"{who} locked until {until}"
+    else:
+        actor = "".join(c for c in change.actor if c.isprintable())
+        description = f"{who} unlocked by {actor}"[:80]
+    call = change.call
+    return Event(
+        change.time,
+        lock.group,
+        lock.user or "",
+        "" if call is None else call.dialed,
+        CallType.UNKNOWN if call is None else call.call_type,
+        Mode.AUTHORIZATION,
+        Verdict.BLOCK if change.change is LockChange.LOCKED else Verdict.LOG_ONLY,
+        Reason.LOCKED_OUT,
+        attempt,
+        False,
+        None if call is None else call.call_id,
+        None,
+        None,
+        description,
+    )

@@ -5,21 +5,39 @@ says which :class:`~callcodes.Lock` to apply when a threshold of the group's
 :class:`~callcodes.Lockout` settings is reached within its sliding window. :func:`settle` is
 what a facade runs after each decision: it counts the use of a use-limited code (turning the
 decision into USED_UP if another call took the last use meanwhile), records a failure and puts
-due locks in the book. No I/O and no clock: the caller passes ``now``.
+due locks in the book, and writes both through to a store when one is given (any object with
+the :class:`LockStore` methods, such as ``PolicyStore``). :class:`LockEvent` is what a facade
+tells its alert hook and its event log when a lock is put in place or lifted. No clock: the
+caller passes ``now``; the only I/O is the store's, when the caller gives one.
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections import deque
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
+
+import attrs
 
 from ._errors import InvalidValueError, UnknownGroupError
 from ._index import CodeBook
 from ._model import Call, CallType, Decision, Lock, Lockout, Reason, Verdict
 
-__all__ = ["FAILURE_REASONS", "FailureTracker", "is_failure", "settle"]
+__all__ = [
+    "FAILURE_REASONS",
+    "GUARD_ACTOR",
+    "FailureTracker",
+    "LockChange",
+    "LockEvent",
+    "LockStore",
+    "is_failure",
+    "settle",
+]
+
+#: The actor named in the audit trail for locks the guard puts in place by itself.
+GUARD_ACTOR: Final = "callcodes toll-fraud guard"
 
 #: Rejected entries that count toward lockout: every refusal of a code that was entered.
 #: A missing code (the caller said nothing) and an unknown validity (the integration gave no
@@ -35,6 +53,49 @@ FAILURE_REASONS: Final = frozenset(
         Reason.LEVEL_TOO_LOW,
     }
 )
+
+
+class LockStore(Protocol):
+    """What :func:`settle` needs from a persistent store: use counts and locks, written through.
+
+    ``PolicyStore`` has these methods; the store is the authority when several processes share
+    it (its ``consume`` is atomic across processes).
+    """
+
+    def consume(self, group: str, code: str) -> bool:
+        """Count one use of a use-limited code; False when none is left."""
+        ...  # pragma: no cover
+
+    def lock(self, lock: Lock, *, actor: str) -> None:
+        """Persist *lock* (replacing an earlier one on the same user or group)."""
+        ...  # pragma: no cover
+
+    def unlock(self, group: str, user: str | None = None, *, actor: str) -> bool:
+        """Lift a persisted lock; whether one was lifted."""
+        ...  # pragma: no cover
+
+
+class LockChange(enum.StrEnum):
+    """What happened to a lock."""
+
+    LOCKED = "locked"
+    UNLOCKED = "unlocked"
+
+
+@attrs.frozen(weakref_slot=False)
+class LockEvent:
+    """A lock put in place or lifted: what alert hooks receive and the event log records.
+
+    ``lock`` is the lock concerned; ``time`` when it changed (the lock's start for LOCKED);
+    ``actor`` who changed it (:data:`GUARD_ACTOR` for automatic locks); ``call`` the call whose
+    failed entry caused a lock (None for an unlock).
+    """
+
+    change: LockChange
+    lock: Lock
+    time: datetime
+    actor: str
+    call: Call | None = None
 
 
 def is_failure(decision: Decision) -> bool:
@@ -152,32 +213,55 @@ def settle(
     *,
     attempt: int,
     now: datetime,
+    store: LockStore | None = None,
 ) -> tuple[Decision, tuple[Lock, ...]]:
     """After *decision* on entry *attempt* of *call*: count a use, or a failure and its locks.
 
-    An authorized use-limited code uses one of its calls (:meth:`CodeBook.consume`); if none
-    is left (another call took the last one since the decision), the decision becomes a BLOCK
+    An authorized use-limited code uses one of its calls: through *store* when given (the
+    store decides, and the book's count follows), else :meth:`CodeBook.consume`. If none is
+    left (another call took the last one since the decision), the decision becomes a BLOCK
     with reason USED_UP. A failed entry (:func:`is_failure`) is recorded and the locks it makes
-    due are put in *book*. Returns the final decision and the locks applied. Emergency calls
-    are returned untouched before anything else. Runtime complexity: O(1) amortised.
+    due are put in *book*, then in *store* (audited as :data:`GUARD_ACTOR`): the book first, so
+    the lock holds here even if the store fails (whose error then propagates). An entry that
+    brings a lock loses its ``retry``: the caller is not prompted again. Returns the
+    final decision and the locks applied. Emergency calls are returned untouched before
+    anything else. Runtime complexity: O(1) amortised, plus the store's writes.
     """
     if call.call_type is CallType.EMERGENCY:
         return decision, ()
+    group = call.group
     entry = decision.entry
     try:
         if (
             decision.reason is Reason.AUTHORIZED
             and entry is not None
             and entry.max_uses is not None
-            and not book.consume(call.group, entry.code)
+            and not _consume(book, store, group, entry.code)
         ):
-            retry = attempt < book.group(call.group).max_attempts
+            retry = attempt < book.group(group).max_attempts
             decision = Decision(Verdict.BLOCK, Reason.USED_UP, None, retry)
         if not is_failure(decision):
             return decision, ()
-        locks = tracker.record(call.group, call.user, now, book.group(call.group).lockout)
+        locks = tracker.record(group, call.user, now, book.group(group).lockout)
         for lock in locks:
             book.lock(lock)
+        if locks and decision.retry:  # the caller is locked now: another prompt is pointless
+            decision = Decision(decision.verdict, decision.reason, decision.entry, False)
     except UnknownGroupError:  # the group was removed since the decision: nothing to count
         return decision, ()
+    if store is not None:
+        for lock in locks:
+            store.lock(lock, actor=GUARD_ACTOR)
     return decision, locks
+
+
+def _consume(book: CodeBook, store: LockStore | None, group: str, code: str) -> bool:
+    if store is None:
+        return book.consume(group, code)
+    try:
+        if not store.consume(group, code):
+            return False
+    except UnknownGroupError:  # a book ahead of its store: refuse rather than count nothing
+        return False
+    book.consume(group, code)  # mirror the stored count so this book refuses the same calls
+    return True

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import callcodes as cc
+from callcodes.store import PolicyStore
 from strategies import lockouts, settings
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -394,6 +395,97 @@ class TestEngine:
         assert collector.attempt == 2
         assert len(changes) == 1
         assert engine.collector(call()).outcome.decision.reason is R.LOCKED_OUT  # type: ignore[union-attr]
+
+
+def stored(path: Path, **options: object) -> PolicyStore:
+    """A policy store file holding group "acme" as make_book builds it."""
+    store = PolicyStore(path)
+    book = make_book(**options)
+    store.set_group("acme", book.group("acme"), actor="admin")
+    store.add_codes("acme", book.codes("acme", limit=None), actor="admin")
+    return store
+
+
+ATTACK = """
+import sys
+from datetime import UTC, datetime, timedelta
+import callcodes as cc
+from callcodes.store import PolicyStore
+
+store = PolicyStore(sys.argv[1])
+now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+engine = cc.Engine(store.load(), clock=lambda: now, store=store)
+call = cc.Call("acme", "alice", "0114420712345", "international")
+for guess in range(10):
+    print(engine.decide(call, f"{guess:04}").reason)
+"""
+
+
+class TestStore:
+    """With a policy store, locks and use counts are written through and survive a restart."""
+
+    def test_a_lock_survives_a_restart(self, tmp_path: Path) -> None:
+        """A real process is locked out and exits; a new store on the file still holds the lock."""
+        path = tmp_path / "policy.db"
+        stored(path).close()
+        done = subprocess.run(
+            [sys.executable, "-c", ATTACK, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        assert done.stdout.split("\n")[:10] == ["invalid code"] * 10
+        store = PolicyStore(path)
+        lock = cc.Lock("acme", "alice", NOW, NOW + timedelta(minutes=30))
+        assert store.locks("acme") == [lock]
+        engine = cc.Engine(store.load(), clock=lambda: NOW + SECOND, store=store)
+        assert engine.decide(call(), "1234").reason is R.LOCKED_OUT
+        (record,) = store.audit("acme", action="lock")
+        assert record.actor == cc.GUARD_ACTOR
+
+    def test_unlock_through_the_engine_reaches_the_store(self, tmp_path: Path) -> None:
+        """Engine.unlock lifts the stored lock, audited under the administrator's name."""
+        store = stored(tmp_path / "policy.db", lockout=cc.Lockout(user_attempts=1))
+        engine = cc.Engine(store.load(), clock=lambda: NOW, store=store)
+        engine.decide(call(), "9999")
+        assert len(store.locks("acme")) == 1
+        assert engine.unlock("acme", "alice", actor="root") is True
+        assert store.locks("acme") == []
+        assert [(r.action.value, r.actor) for r in store.audit("acme", latest=2)] == [
+            ("lock", cc.GUARD_ACTOR),
+            ("unlock", "root"),
+        ]
+        assert cc.Engine(store.load(), clock=lambda: NOW).decide(call(), "1234").reason is (
+            R.AUTHORIZED
+        )
+
+    def test_unlock_of_a_lock_only_the_store_knows(self, tmp_path: Path) -> None:
+        """A lock another worker wrote is lifted in the store even if this book never saw it."""
+        store = stored(tmp_path / "policy.db")
+        engine = cc.Engine(store.load(), clock=lambda: NOW, store=store)
+        store.lock(cc.Lock("acme", "alice", NOW), actor="worker-2")
+        assert engine.unlock("acme", "alice", actor="root") is True
+        assert store.locks("acme") == []
+
+    def test_the_last_use_is_shared_between_workers(self, tmp_path: Path) -> None:
+        """Two engines on one store file: a one-time code authorizes one call between them."""
+        path = tmp_path / "policy.db"
+        store = stored(path)
+        store.update_codes("acme", [cc.CodeEntry("1234", max_uses=1)], actor="admin")
+        other = PolicyStore(path)
+        first = cc.Engine(store.load(), clock=lambda: NOW, store=store)
+        second = cc.Engine(other.load(), clock=lambda: NOW, store=other)
+        assert first.decide(call(), "1234").reason is R.AUTHORIZED
+        assert second.decide(call("bob"), "1234").reason is R.USED_UP
+        assert PolicyStore(path).uses("acme", "1234") == 1
+
+    def test_a_group_the_store_lacks_fails_closed(self, tmp_path: Path) -> None:
+        """A use-limited code in a book ahead of its store is refused rather than counted."""
+        store = PolicyStore(tmp_path / "policy.db")
+        engine = cc.Engine(make_book(), clock=lambda: NOW, store=store)
+        engine.book.update_codes("acme", [cc.CodeEntry("1234", max_uses=5)])
+        assert engine.decide(call(), "1234").reason is R.USED_UP
 
 
 def in_force(book: cc.CodeBook, user: str, now: datetime) -> bool:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import callcodes as cc
-from callcodes import _emergency
+from callcodes import _emergency, policyfile
+from callcodes.audit import Action
 from callcodes.dialplan import CLASSIFY_CACHE_LIMIT, MAX_DIALED
+from callcodes.store import SCHEMA_VERSION, PolicyStore
 from strategies import dial_plans, override_keys, override_types
 
 T = cc.CallType
@@ -533,3 +539,106 @@ class TestWithoutPhonenumbers:
         )
         assert done.returncode == 0, done.stderr
         assert "pip install 'callcodes[phone]'" in done.stdout
+
+
+def _store(path: Path) -> PolicyStore:
+    return PolicyStore(path, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+
+
+class TestStored:
+    def test_set_read_and_reopen(self, tmp_path: Path) -> None:
+        """A plan set on a group is read back, also by a store opened later on the same file."""
+        path = tmp_path / "policy.db"
+        with _store(path) as store:
+            store.set_group("acme", cc.GroupSettings(), actor="admin")
+            before = store.version
+            store.set_dialplan("acme", PLANS["US"], actor="admin")
+            assert store.version > before
+        with _store(path) as store:
+            assert store.dialplan("acme") == PLANS["US"]
+            assert store.dialplans() == {"acme": PLANS["US"]}
+            change = store.audit()[-1]
+            assert change.action is Action.GROUP_UPDATE
+            assert change.detail["changed"]["dialplan"]["to"] == PLANS["US"].to_dict()
+
+    def test_remove_plan_and_group(self, tmp_path: Path) -> None:
+        """None removes a plan; removing the group removes its plan too."""
+        with _store(tmp_path / "policy.db") as store:
+            store.set_group("acme", cc.GroupSettings(), actor="admin")
+            store.set_dialplan("acme", PLANS["GB"], actor="admin")
+            store.set_dialplan("acme", None, actor="admin")
+            assert store.dialplan("acme") is None
+            store.set_dialplan("acme", PLANS["GB"], actor="admin")
+            store.remove_group("acme", actor="admin")
+            store.set_group("acme", cc.GroupSettings(), actor="admin")
+            assert store.dialplan("acme") is None
+            assert store.dialplans() == {}
+
+    def test_refused_changes_change_nothing(self, tmp_path: Path) -> None:
+        """An unknown group or a value that is not a plan is refused, and nothing is written."""
+        with _store(tmp_path / "policy.db") as store:
+            store.set_group("acme", cc.GroupSettings(), actor="admin")
+            before = store.version
+            with pytest.raises(cc.UnknownGroupError):
+                store.set_dialplan("globex", PLANS["US"], actor="admin")
+            with pytest.raises(cc.InvalidValueError):
+                store.set_dialplan("acme", PLANS["US"].to_dict(), actor="admin")  # type: ignore[arg-type]
+            assert store.version == before
+            assert store.dialplan("acme") is None
+
+    def test_refresh_skips_plan_changes(self, tmp_path: Path) -> None:
+        """A loaded book refreshes past a plan change and keeps its groups."""
+        with _store(tmp_path / "policy.db") as store:
+            store.set_group("acme", cc.GroupSettings(mode=cc.Mode.ACCOUNT), actor="admin")
+            book = store.load()
+            store.set_dialplan("acme", PLANS["DE"], actor="admin")
+            assert store.refresh(book)
+            assert book.group("acme").mode is cc.Mode.ACCOUNT
+
+    @pytest.mark.parametrize("fmt", ["json", "toml"])
+    def test_export_and_import_with_the_group(self, tmp_path: Path, fmt: str) -> None:
+        """A group exported as JSON or TOML carries its plan, and importing it stores the plan."""
+        plan = cc.DialPlan(
+            "US",
+            extensions=["1000-1999"],
+            outside_prefix="9",
+            overrides={"0$": "operator", "+1416": "national"},
+        )
+        with _store(tmp_path / "a.db") as store:
+            store.set_group("acme", cc.GroupSettings(), actor="admin")
+            store.add_codes("acme", ["1234"], actor="admin")
+            store.set_dialplan("acme", plan, actor="admin")
+            text = policyfile.dumps_group(policyfile.export_group(store, "acme"), fmt)  # type: ignore[arg-type]
+        document = policyfile.loads_group(text.encode(), fmt)  # type: ignore[arg-type]
+        assert document.dialplan == plan
+        with _store(tmp_path / "b.db") as other:
+            policyfile.import_group(other, document, actor="admin")
+            assert other.dialplan("acme") == plan
+            # A document without a plan leaves the stored plan alone.
+            policyfile.import_group(other, attrs.evolve(document, dialplan=None), actor="admin")
+            assert other.dialplan("acme") == plan
+
+    def test_bad_plan_in_a_document_is_named(self) -> None:
+        """A bad dial plan in a group document is refused with the key that is wrong."""
+        data = {"group": "acme", "dialplan": {"region": "US", "outside_prefix": "x"}}
+        with pytest.raises(cc.InvalidValueError) as caught:
+            policyfile.GroupDocument.from_dict(data)
+        assert caught.value.field == "dialplan.outside_prefix"
+
+    def test_older_store_is_upgraded(self, tmp_path: Path) -> None:
+        """A store written before dial plans existed gains its plan table when opened."""
+        path = tmp_path / "policy.db"
+        with _store(path) as store:
+            store.set_group("acme", cc.GroupSettings(), actor="admin")
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute("DROP TABLE policy_dialplans")
+            conn.execute(
+                "UPDATE callcodes_schema SET version = ? WHERE component = 'policy'",
+                (SCHEMA_VERSION - 1,),
+            )
+        conn.close()
+        with _store(path) as store:
+            assert store.schema_version == SCHEMA_VERSION
+            store.set_dialplan("acme", PLANS["FR"], actor="admin")
+            assert store.dialplan("acme") == PLANS["FR"]

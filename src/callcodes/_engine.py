@@ -137,9 +137,11 @@ class Engine:
                 raise
             self._failed(exc, call, "deciding")
             return _EMERGENCY
-        changes = [LockEvent(LockChange.LOCKED, lock, now, GUARD_ACTOR, call) for lock in locks]
-        for change in changes:
-            self._alert(change)
+        changes: tuple[LockEvent, ...] = ()
+        if locks:
+            changes = tuple(LockEvent(LockChange.LOCKED, k, now, GUARD_ACTOR, call) for k in locks)
+            for change in changes:
+                self._alert(change)
         if self._sink is not None:
             try:
                 self._record(now, call, code, attempt, decision)

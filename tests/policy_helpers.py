@@ -1,0 +1,74 @@
+"""Helpers for the policy store, policy file, audit and CLI tests: clocks, dumps, book snapshots."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import callcodes as cc
+from callcodes.store import PolicyStore
+
+T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock for the store that moves one second per reading, from *start*."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def dump(path: Path) -> str:
+    """Everything a SQLite file holds, as SQL text: equal dumps mean equal databases."""
+    conn = sqlite3.connect(path)
+    try:
+        return "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def book_state(book: cc.CodeBook) -> dict[str, Any]:
+    """A comparable snapshot of a book: settings, entries, use counts and locks of every group."""
+    state: dict[str, Any] = {}
+    for group in book.groups():
+        entries = tuple(book.codes(group, limit=None))
+        uses = {e.code: book.uses(group, e.code) for e in entries if book.uses(group, e.code)}
+        state[group] = (book.group(group), entries, uses, tuple(book.locks(group)))
+    return state
+
+
+def copy_into(store: PolicyStore, book: cc.CodeBook) -> None:
+    """Write every group of *book* into *store*: settings, codes, use counts and locks."""
+    for group in book.groups():
+        entries = book.codes(group, limit=None)
+        store.replace_group(group, book.group(group), entries, actor="test")
+        for entry in entries:
+            for _ in range(book.uses(group, entry.code)):
+                store.consume(group, entry.code)
+        for lock in book.locks(group):
+            store.lock(lock, actor="test")
+
+
+@contextmanager
+def temp_store(name: str = "policy.db") -> Iterator[PolicyStore]:
+    """A store in a fresh temporary folder (for hypothesis tests, where tmp_path is shared)."""
+    with TemporaryDirectory() as folder, PolicyStore(Path(folder) / name, clock=Clock()) as store:
+        yield store
+
+
+def outcome(action: Any) -> Any:
+    """What a call did: None when it succeeded, else the error's type and its message."""
+    try:
+        action()
+    except cc.CallcodesError as exc:
+        return type(exc), str(exc)
+    return None

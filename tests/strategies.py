@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from datetime import UTC, datetime, timedelta
 
+import attrs
 from hypothesis import strategies as st
 
 import callcodes as cc
@@ -224,3 +225,46 @@ def events(
         masked=masked,
         description=draw(descriptions),
     )
+
+
+# -- policy files and the policy store ------------------------------------------------------------
+
+durations = st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=30))
+lockouts = st.builds(
+    cc.Lockout,
+    user_attempts=st.integers(1, 1000),
+    user_window=durations,
+    group_attempts=st.integers(1, 100_000),
+    group_window=durations,
+    lock_for=st.none() | durations,
+)
+# Descriptions a spreadsheet would run as a formula, or that start with the quote that defuses one.
+spreadsheet_descriptions = descriptions | st.sampled_from(
+    ["=1+1", "+33 1", "-", "@SUM(A1)", "'", "''", "'=x", "'Tis", "' =x"]
+)
+
+
+@st.composite
+def full_settings(draw: st.DrawFn) -> cc.GroupSettings:
+    """Settings with every field drawn: call types, levels, lockout and code prefix too."""
+    base = draw(settings())
+    return attrs.evolve(
+        base,
+        coded_call_types=draw(st.frozensets(st.sampled_from(sorted(cc.OUTSIDE_CALL_TYPES)))),
+        lockout=draw(lockouts),
+        code_prefix=draw(st.from_regex(r"\A[*#][0-9*#]{0,7}\Z")),
+    )
+
+
+@st.composite
+def group_documents(draw: st.DrawFn) -> tuple[str, cc.GroupSettings, list[cc.CodeEntry]]:
+    """A whole group: its name, full settings and up to 20 codes with every field."""
+    group_settings = draw(full_settings())
+    codes = draw(
+        st.lists(
+            entries(group_settings.code_length, limits=True),
+            max_size=20,
+            unique_by=lambda e: e.code,
+        )
+    )
+    return draw(st.sampled_from(GROUPS)), group_settings, codes

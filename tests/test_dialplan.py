@@ -12,11 +12,12 @@ from pathlib import Path
 
 import attrs
 import pytest
+from click.testing import CliRunner, Result
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import callcodes as cc
-from callcodes import _emergency, policyfile
+from callcodes import _emergency, cli, policyfile
 from callcodes.audit import Action
 from callcodes.dialplan import CLASSIFY_CACHE_LIMIT, MAX_DIALED
 from callcodes.store import SCHEMA_VERSION, PolicyStore
@@ -559,7 +560,10 @@ class TestStored:
             assert store.dialplans() == {"acme": PLANS["US"]}
             change = store.audit()[-1]
             assert change.action is Action.GROUP_UPDATE
-            assert change.detail["changed"]["dialplan"]["to"] == PLANS["US"].to_dict()
+            changed = change.detail["changed"]
+            assert changed["dialplan.region"] == {"from": None, "to": "US"}
+            assert changed["dialplan.outside_prefix"] == {"from": None, "to": "9"}
+            assert "dialplan.extra_emergency" not in changed  # empty before and after
 
     def test_remove_plan_and_group(self, tmp_path: Path) -> None:
         """None removes a plan; removing the group removes its plan too."""
@@ -642,3 +646,148 @@ class TestStored:
             assert store.schema_version == SCHEMA_VERSION
             store.set_dialplan("acme", PLANS["FR"], actor="admin")
             assert store.dialplan("acme") == PLANS["FR"]
+
+
+def _cli(db: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli.main, ["--db", str(db), "--actor", "admin", *args])
+
+
+@pytest.fixture
+def acme_db(tmp_path: Path) -> Path:
+    """A store whose group acme is in AUTHORIZATION mode with alice mandatory and code 1234."""
+    db = tmp_path / "policy.db"
+    with _store(db) as store:
+        store.set_group(
+            "acme",
+            cc.GroupSettings(mode=cc.Mode.AUTHORIZATION, mandatory_users=frozenset({"alice"})),
+            actor="admin",
+        )
+        store.add_codes("acme", ["1234"], actor="admin")
+    return db
+
+
+class TestCli:
+    def test_set_show_and_change_one_field(self, acme_db: Path) -> None:
+        """dialplan set creates a plan, later sets change only the options given."""
+        done = _cli(
+            acme_db,
+            *("dialplan", "set", "acme", "--region", "US", "--outside-prefix", "9"),
+            *("--extensions", "1000-1999, 200", "--local-prefixes", "212,646"),
+            *("--override", "0$=operator", "--override", "411=directory_assistance"),
+        )
+        assert done.exit_code == 0, done.output
+        assert "emergency numbers: 112, 611, 911, 933, 988" in done.output
+        done = _cli(
+            acme_db, "dialplan", "set", "acme", "--override", "411=", "--outside-prefix", "none"
+        )
+        assert done.exit_code == 0, done.output
+        shown = _cli(acme_db, "dialplan", "show", "acme", "--json")
+        assert cc.DialPlan.from_dict(json.loads(shown.output)) == cc.DialPlan(
+            "US",
+            extensions=["200", "1000-1999"],
+            local_prefixes=["212", "646"],
+            overrides={"0$": "operator"},
+        )
+        done = _cli(acme_db, "dialplan", "set", "acme", "--no-overrides", "--extensions", "none")
+        plan = cc.DialPlan.from_dict(
+            json.loads(_cli(acme_db, "dialplan", "show", "acme", "--json").output)
+        )
+        assert (plan.overrides, plan.extensions) == ({}, ())
+
+    def test_new_plan_needs_a_region(self, acme_db: Path) -> None:
+        """A group without a plan gets none from set without --region; the error says so."""
+        done = _cli(acme_db, "dialplan", "set", "acme", "--extensions", "1000-1999")
+        assert done.exit_code == 1
+        assert "--region" in done.output
+        assert "Traceback" not in done.output
+        assert "no dial plan" in _cli(acme_db, "dialplan", "show", "acme").output
+
+    def test_bad_values_are_refused(self, acme_db: Path) -> None:
+        """Bad lists, overrides and regions are refused in one line, and nothing is stored."""
+        for args in (
+            ("--region", "XX"),
+            ("--region", "US", "--extensions", "100,,200"),
+            ("--region", "US", "--override", "1900"),
+            ("--region", "US", "--override", "9=emergency"),
+            ("--region", "US", "--outside-prefix", "9", "--extensions", "900-999"),
+        ):
+            done = _cli(acme_db, "dialplan", "set", "acme", *args)
+            assert done.exit_code == 1, args
+            assert done.output.startswith("Error:"), args
+        assert _cli(acme_db, "dialplan", "show", "acme", "--json").output.strip() == "null"
+
+    def test_remove(self, acme_db: Path) -> None:
+        """dialplan remove deletes the plan."""
+        _cli(acme_db, "dialplan", "set", "acme", "--region", "GB")
+        done = _cli(acme_db, "dialplan", "remove", "acme")
+        assert "removed" in done.output
+        assert "no dial plan" in _cli(acme_db, "dialplan", "show", "acme").output
+
+    def test_unknown_group(self, acme_db: Path) -> None:
+        """A plan for a group that does not exist is refused, naming the group."""
+        done = _cli(acme_db, "dialplan", "set", "globex", "--region", "US")
+        assert done.exit_code == 1
+        assert "globex" in done.output
+
+    def test_classify(self, acme_db: Path) -> None:
+        """dialplan classify shows the type each dialed string gets."""
+        _cli(acme_db, "dialplan", "set", "acme", "--region", "US", "--outside-prefix", "9")
+        done = _cli(acme_db, "dialplan", "classify", "acme", "9911", "9011442079460958", "--json")
+        found = json.loads(done.output)
+        assert [row["call_type"] for row in found] == ["emergency", "international"]
+        assert found[1]["destination"] == "+442079460958"
+
+    def test_check_with_only_the_digits(self, acme_db: Path) -> None:
+        """check without --type classifies with the group's plan, then decides."""
+        _cli(acme_db, "dialplan", "set", "acme", "--region", "US", "--outside-prefix", "9")
+        done = _cli(acme_db, "check", "acme", "alice", "9011442079460958", "--json")
+        found = json.loads(done.output)
+        assert (found["call_type"], found["verdict"], found["reason"]) == (
+            "international",
+            "block",
+            "missing code",
+        )
+        done = _cli(acme_db, "check", "acme", "alice", "9011442079460958", "--code", "1234")
+        assert "international" in done.output
+        assert "allow" in done.output
+        found = json.loads(_cli(acme_db, "check", "acme", "alice", "9911", "--json").output)
+        assert (found["call_type"], found["verdict"]) == ("emergency", "allow")
+        # --type still wins over the plan.
+        found = json.loads(
+            _cli(acme_db, "check", "acme", "alice", "9911", "--type", "local", "--json").output
+        )
+        assert found["reason"] == "missing code"
+        assert "call_type" not in found
+
+    def test_check_without_plan_or_type(self, acme_db: Path) -> None:
+        """Without a plan, check needs --type and says so."""
+        done = _cli(acme_db, "check", "acme", "alice", "9011442079460958")
+        assert done.exit_code == 1
+        assert "--type" in done.output
+
+    def test_group_export_and_import_carry_the_plan(self, acme_db: Path, tmp_path: Path) -> None:
+        """A group exported to a file and imported into another store brings its plan along."""
+        _cli(acme_db, "dialplan", "set", "acme", "--region", "FR", "--outside-prefix", "0")
+        exported = tmp_path / "acme.toml"
+        assert _cli(acme_db, "group", "export", "acme", str(exported)).exit_code == 0
+        other = tmp_path / "other.db"
+        _cli(other, "group", "set", "acme")
+        done = _cli(other, "group", "import", str(exported))
+        assert done.exit_code == 0, done.output
+        with _store(other) as store:
+            assert store.dialplan("acme") == cc.DialPlan("FR", outside_prefix="0")
+
+    @pytest.mark.slow
+    def test_real_process(self, acme_db: Path) -> None:
+        """python -m callcodes goes from dialed digits to a decision in a real process."""
+        _cli(acme_db, "dialplan", "set", "acme", "--region", "GB", "--outside-prefix", "9")
+        command = [sys.executable, "-m", "callcodes", "--db", str(acme_db), "check"]
+        done = subprocess.run(
+            [*command, "acme", "alice", "9 0800 123 4567", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        found = json.loads(done.stdout)
+        assert (found["call_type"], found["destination"]) == ("toll_free", "+448001234567")

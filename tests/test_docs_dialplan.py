@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
+from click.testing import CliRunner
+
 import callcodes as cc
+from callcodes import cli
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "dialplan.md"
 # A python block, optionally followed by "prints" and the text block of its output.
@@ -47,3 +51,22 @@ class TestDialplanPage:
         named = {name for row in rows for name in re.findall(r"`([A-Z_]+)`", row)}
         assert named
         assert named <= {t.name for t in cc.CallType}
+
+
+class TestDialplanPageCommands:
+    def test_console_commands_run(self, tmp_path: Path) -> None:
+        """Every '$ callcodes' line of the page runs, in order, on one fresh store."""
+        text = PAGE.read_text(encoding="utf-8")
+        blocks = re.findall(r"^```console\n(.*?)^```", text, re.S | re.M)
+        commands = [line[2:] for block in blocks for line in block.splitlines() if line[:2] == "$ "]
+        assert len(commands) >= 5
+        env = {"CALLCODES_DB": str(tmp_path / "policy.db"), "CALLCODES_ACTOR": "admin"}
+        outputs = []
+        for command in commands:
+            words = shlex.split(command)
+            assert words[0] == "callcodes"
+            done = CliRunner().invoke(cli.main, words[1:], env=env)
+            assert done.exit_code == 0, (command, done.output)
+            outputs.append(done.output)
+        assert "international" in outputs[-2]
+        assert "emergency" in outputs[-1]

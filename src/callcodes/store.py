@@ -1232,11 +1232,7 @@ class PolicyStore:
             if old == plan:
                 return
             self._put_dialplan(conn, group, gid, plan)
-            record(
-                group,
-                Action.GROUP_UPDATE,
-                {"changed": {"dialplan": {"from": _plan_detail(old), "to": _plan_detail(plan)}}},
-            )
+            record(group, Action.GROUP_UPDATE, _plan_diff(old, plan))
 
     @staticmethod
     def _dialplan(conn: sqlite3.Connection, gid: int) -> DialPlan | None:
@@ -1400,8 +1396,16 @@ def _check_plan(plan: object) -> DialPlan:
     return plan
 
 
-def _plan_detail(plan: DialPlan | None) -> dict[str, Any] | None:
-    return None if plan is None else plan.to_dict()
+def _plan_diff(old: DialPlan | None, new: DialPlan | None) -> dict[str, Any]:
+    """The fields of a dial plan that changed, as ``dialplan.FIELD``: {from, to}."""
+    before = {} if old is None else old.to_dict()
+    after = {} if new is None else new.to_dict()
+    changed = {
+        f"dialplan.{key}": {"from": before.get(key), "to": after.get(key)}
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key) != after.get(key) and (before.get(key) or after.get(key))
+    }
+    return {"changed": changed}
 
 
 def _lock_detail(lock: Lock) -> dict[str, Any]:

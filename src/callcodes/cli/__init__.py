@@ -14,6 +14,7 @@ import click
 
 from ._common import MainGroup, State, default_actor
 from .admin import audit, check, codes, demo, group, locks, users
+from .dialplan import dialplan
 from .events import events
 
 __all__ = ["main"]
@@ -43,5 +44,5 @@ def main(ctx: click.Context, db: Path, actor: str) -> None:
     ctx.obj = State(db=db, actor=actor)
 
 
-for command in (group, users, codes, locks, check, audit, events, demo):
+for command in (group, users, codes, locks, dialplan, check, audit, events, demo):
     main.add_command(command)

@@ -33,6 +33,7 @@ from ..policyfile import (
     settings_to_dict,
 )
 from ._common import echo_json, pairs, parse_time, progress, state, table
+from .dialplan import stored_plan
 
 __all__ = ["audit", "check", "codes", "demo", "group", "locks", "users"]
 
@@ -624,7 +625,12 @@ def locks_unlock(name: str, user: str | None) -> None:
 @click.argument("name", metavar="GROUP")
 @click.argument("user")
 @click.argument("dialed")
-@click.option("--type", "call_type", required=True, type=click.Choice([t.value for t in CallType]))
+@click.option(
+    "--type",
+    "call_type",
+    type=click.Choice([t.value for t in CallType]),
+    help="The call type; default: what the group's dial plan makes of DIALED.",
+)
 @click.option("--code", help="The code entered (none: no code).")
 @click.option("--attempt", default=1, show_default=True, help="Which entry on the call this is.")
 @_JSON
@@ -633,7 +639,7 @@ def check(
     name: str,
     user: str,
     dialed: str,
-    call_type: str,
+    call_type: str | None,
     code: str | None,
     attempt: int,
     as_json: bool,
@@ -642,20 +648,30 @@ def check(
     store = state().store()
     known = name in store
     book = store.load([name]) if known else store.load([])
+    classified = None
+    if call_type is None:  # only the digits: the group's dial plan says what kind of call it is
+        classified = stored_plan(name, ", or give the call type with --type").classify(dialed)
+        call_type = classified.call_type
     decision = decide(book, Call(name, user, dialed, call_type), code, attempt, now=store.now())
     entry = decision.entry
     if as_json:
-        echo_json(
-            {
-                "verdict": decision.verdict.value,
-                "reason": decision.reason.value,
-                "retry": decision.retry,
-                "description": None if entry is None else entry.description,
-                "known_group": known,
-            }
-        )
+        found = {
+            "verdict": decision.verdict.value,
+            "reason": decision.reason.value,
+            "retry": decision.retry,
+            "description": None if entry is None else entry.description,
+            "known_group": known,
+        }
+        if classified is not None:
+            found["call_type"] = classified.call_type.value
+            found["destination"] = classified.destination
+            found["classified_as"] = classified.reason
+        echo_json(found)
         return
-    lines = [("verdict", decision.verdict.value), ("reason", decision.reason.value)]
+    lines = []
+    if classified is not None:
+        lines.append(("call type", f"{classified.call_type.value} ({classified.reason})"))
+    lines += [("verdict", decision.verdict.value), ("reason", decision.reason.value)]
     lines.append(("retry", _yes_no(decision.retry)))
     if entry is not None:
         lines.append(("code", f"{entry.code} ({entry.description or 'no description'})"))

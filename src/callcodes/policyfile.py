@@ -85,6 +85,12 @@ _SETTINGS_KEYS: Final = (
     "code_prefix",
     "lockout",
 )
+# Where the model's user fields live in a document.
+_USER_FIELDS: Final = {
+    "mandatory_users": "users.mandatory",
+    "optional_users": "users.optional",
+    "users": "users",
+}
 _DOCUMENT_KEYS: Final = ("format", "version", "group", "settings", "users", "codes", "dialplan")
 
 #: Called with how many more rows were read or written, for progress bars.
@@ -249,7 +255,8 @@ def settings_from_dict(
     try:
         return GroupSettings(**kwargs)
     except InvalidValueError as exc:
-        raise InvalidValueError(f"settings.{exc.field}", exc.value, exc.problem) from None
+        where = _USER_FIELDS.get(exc.field, f"settings.{exc.field}")
+        raise InvalidValueError(where, exc.value, exc.problem) from None
 
 
 def entry_to_dict(entry: CodeEntry) -> dict[str, Any]:

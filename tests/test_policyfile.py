@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-import re
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
@@ -165,14 +165,14 @@ class TestBadFiles:
     def test_bad_cells(self) -> None:
         """Level, times and use limits that cannot be read are bad rows, named by column."""
         data = (
-            "code,level,valid_from,max_uses\n"
-            "1234,x,,\n"
-            "1235,300,,\n"
-            "1236,,2026-01-01T00:00:00,\n"
-            "1237,,soon,\n"
-            "1238,,,0\n"
-            "1239,,,-1\n"
-        ).encode()
+            b"code,level,valid_from,max_uses\n"
+            b"1234,x,,\n"
+            b"1235,300,,\n"
+            b"1236,,2026-01-01T00:00:00,\n"
+            b"1237,,soon,\n"
+            b"1238,,,0\n"
+            b"1239,,,-1\n"
+        )
         rows = pf.parse_codes_csv(data)
         assert [r.row for r in rows.errors] == [2, 3, 4, 5, 6, 7]
         reasons = [r.reason.split(":")[0] for r in rows.errors]

@@ -393,8 +393,10 @@ class PolicyStore:
             where.append("actor = ?")
             args.append(actor)
         if action is not None:
+            if action not in set(Action):
+                raise InvalidValueError("action", action, f"one of {', '.join(Action)}")
             where.append("action = ?")
-            args.append(Action(action).value)
+            args.append(str(action))
         for bound, op, name in ((since, ">=", "since"), (until, "<", "until")):
             if bound is not None:
                 where.append(f"at {op} ?")

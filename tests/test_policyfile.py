@@ -19,7 +19,13 @@ import callcodes as cc
 from callcodes import policyfile as pf
 from callcodes.store import PolicyStore
 from policy_helpers import T0, Clock, book_state, dump, temp_store
-from strategies import code_lengths, entries, group_documents, spreadsheet_descriptions
+from strategies import (
+    NON_ASCII_DIGITS,
+    code_lengths,
+    entries,
+    group_documents,
+    spreadsheet_descriptions,
+)
 
 SETTINGS = cc.GroupSettings(mode=cc.Mode.AUTHORIZATION, mandatory_users=frozenset({"alice"}))
 
@@ -122,6 +128,24 @@ class TestCsvReading:
             cc.CodeEntry("000123", level=7, max_uses=3, valid_until=T0.replace(2027, 1, 1, 0)),
             cc.CodeEntry("000124"),
         )
+
+    @given(
+        code=st.text(alphabet="0123456789 x" + NON_ASCII_DIGITS[:3], max_size=16),
+        description=spreadsheet_descriptions.map(lambda d: d or "") | st.text(max_size=90),
+    )
+    def test_plain_rows_are_read_as_the_model_reads_them(self, code: str, description: str) -> None:
+        """The fast reading of code,description rows gives the model's entry or its refusal."""
+        try:
+            expected: object = cc.CodeEntry(code, pf._unquote(description))
+        except cc.InvalidValueError as exc:
+            expected = (exc.field, exc.problem)
+        read = pf._plain_reader()
+        for _ in range(2):  # the second time, the description's check is remembered
+            try:
+                got: object = read(code, description)
+            except cc.InvalidValueError as exc:
+                got = (exc.field, exc.problem)
+            assert got == expected
 
     def test_quoted_newline_keeps_line_numbers(self) -> None:
         """A quoted cell spanning lines is one (bad) row; later rows keep their real lines."""

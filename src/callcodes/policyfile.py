@@ -27,14 +27,25 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Final, Literal, TextIO, cast
 
 import attrs
 import tomli_w
 
+from ._bulk import row_readers
 from ._errors import BatchError, InvalidValueError, RowError
 from ._index import CodeBook
-from ._model import CallType, CodeEntry, GroupSettings, Lockout, Mode, is_code
+from ._model import (
+    MAX_CODE_LENGTH,
+    MIN_CODE_LENGTH,
+    CallType,
+    CodeEntry,
+    GroupSettings,
+    Lockout,
+    Mode,
+    description_problem,
+    is_code,
+)
 from .dialplan import DialPlan
 
 if TYPE_CHECKING:
@@ -67,6 +78,7 @@ FORMAT_NAME: Final = "callcodes-group"
 FORMAT_VERSION: Final = 1
 CSV_COLUMNS: Final = ("code", "description", "level", "valid_from", "valid_until", "max_uses")
 _PROGRESS_STEP: Final = 10_000
+_REMEMBERED: Final = 65_536  # distinct descriptions whose check is remembered while reading
 _FORMULA: Final = ("=", "+", "-", "@")
 _LOCKOUT_KEYS: Final = (
     "user_attempts",
@@ -537,6 +549,35 @@ def _header(cells: list[str], source: str) -> list[str]:
     return names
 
 
+def _plain_reader() -> Callable[[str, str], CodeEntry]:
+    """Read a ``code,description`` row as the model would, at a third of the cost.
+
+    A row that passes the model's own checks (``is_code`` and the length bounds for the code,
+    ``description_problem`` for the description, remembered per distinct description) is built
+    without running the validators again; any other row goes through ``CodeEntry``, which
+    refuses it with the model's error.
+    """
+    build = row_readers({})[1]
+    problems: dict[str, str | None] = {}
+
+    def read(code: str, description: str) -> CodeEntry:
+        if description[:1] == "'":
+            description = _unquote(description)
+        problem = None
+        if description:
+            try:
+                problem = problems[description]
+            except KeyError:
+                problem = description_problem(description)
+                if len(problems) < _REMEMBERED:
+                    problems[description] = problem
+        if problem is None and MIN_CODE_LENGTH <= len(code) <= MAX_CODE_LENGTH and is_code(code):
+            return cast(CodeEntry, build(code, description or None))
+        return CodeEntry(code, description)
+
+    return read
+
+
 def _row_entry(header: list[str], cells: list[str]) -> CodeEntry:
     if len(cells) > len(header):
         raise InvalidValueError(
@@ -565,6 +606,7 @@ def parse_codes_csv(
     Runtime complexity: O(size).
     """
     reader = csv.reader(io.StringIO(read_text(data, source), newline=""), strict=True)
+    plain = _plain_reader()
     header: list[str] | None = None
     simple = False
     entries: list[CodeEntry] = []
@@ -583,10 +625,7 @@ def parse_codes_csv(
                 continue
             try:
                 if simple and len(cells) == 2:  # the common layout, read without detours
-                    description = cells[1]
-                    if description[:1] == "'":
-                        description = _unquote(description)
-                    entries.append(CodeEntry(cells[0], description))
+                    entries.append(plain(*cells))
                 else:
                     entries.append(_row_entry(header, cells))
                 lines.append(start)

@@ -260,18 +260,34 @@ class TestSyncs:
             sink.close()
 
     @pytest.mark.parametrize("kind", FILE_KINDS)
-    def test_close_while_the_timer_syncs(self, kind: str, tmp_path: Path) -> None:
-        """Closing while the sync timer wants to run finishes (the timer never blocks close)."""
+    def test_close_while_the_timer_waits_to_sync(self, kind: str, tmp_path: Path) -> None:
+        """Closing while the sync timer waits for a writer finishes: close never blocks it."""
+        timer_waiting = threading.Event()
+        base = cc.JsonlSink if kind == "jsonl" else cc.SqliteSink
+
+        class Watched(base):  # type: ignore[misc, valid-type]
+            def _exclusive(self, action: object) -> None:
+                if threading.current_thread() is self._timer:
+                    timer_waiting.set()
+                super()._exclusive(action)
+
         clock = FakeClock()
-        for round_ in range(20):
-            sink = open_sink(kind, tmp_path, cc.FlushPolicy.group(1000, 1), clock=clock)
+        for round_ in range(10):
+            timer_waiting.clear()
+            sink = Watched(log_path(kind, tmp_path), cc.FlushPolicy.group(1000, 1), clock=clock)
             sink.write(make(round_))
-            clock.now += 1.0  # the timer finds the tail due on each tick
-            closer = threading.Thread(target=sink.close)
+            with sink._cond:
+                sink._busy = True  # as if a leader were writing
+            clock.now += 1.0  # the tail is due: the timer comes and waits for the "leader"
+            assert timer_waiting.wait(timeout=60), "the timer never tried to sync"
+            closer = threading.Thread(target=sink.close, daemon=True)
             closer.start()
+            with sink._cond:
+                sink._busy = False  # the "leader" is done; close and the timer race for I/O
+                sink._cond.notify_all()
             closer.join(timeout=60)
             assert not closer.is_alive(), f"close hung in round {round_}"
-        assert len(list(cc.read_events(log_path(kind, tmp_path)))) == 20
+        assert len(list(cc.read_events(log_path(kind, tmp_path)))) == 10
 
     @pytest.mark.parametrize("kind", FILE_KINDS)
     def test_flush_and_close_sync_the_tail(self, kind: str, tmp_path: Path) -> None:

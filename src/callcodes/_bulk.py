@@ -104,7 +104,7 @@ def listed_readers(uses: dict[str, int], mode: Mode) -> tuple[FullReader, PlainR
     That is the outcome the code yields in *mode* (``listed_outcome``), holding the entry.
     Runtime complexity: O(1) per row.
     """
-    read, read_plain = row_readers(uses)
+    read = row_readers(uses)[0]
     template = listed_outcome(mode, CodeEntry("00"))
     verdict, reason, retry = template.verdict, template.reason, template.retry
     set_verdict = _DECISION_SLOTS["verdict"].__set__
@@ -120,11 +120,28 @@ def listed_readers(uses: dict[str, int], mode: Mode) -> tuple[FullReader, PlainR
         set_retry(outcome, retry)
         return outcome
 
+    set_code = _ENTRY_SLOTS["code"].__set__
+    set_description = _ENTRY_SLOTS["description"].__set__
+    set_level = _ENTRY_SLOTS["level"].__set__
+    set_from = _ENTRY_SLOTS["valid_from"].__set__
+    set_until = _ENTRY_SLOTS["valid_until"].__set__
+    set_max = _ENTRY_SLOTS["max_uses"].__set__
+    shared: dict[str, str] = {}
+    share = shared.setdefault
+
     def read_plain_listed(code: str, description: str | None) -> Decision:
+        # read_plain's work inlined: this runs once per code of every group loaded.
+        entry = _NEW(CodeEntry)
+        set_code(entry, code)
+        set_description(entry, None if description is None else share(description, description))
+        set_level(entry, 0)
+        set_from(entry, None)
+        set_until(entry, None)
+        set_max(entry, None)
         outcome = _NEW(Decision)
         set_verdict(outcome, verdict)
         set_reason(outcome, reason)
-        set_entry(outcome, read_plain(code, description))
+        set_entry(outcome, entry)
         set_retry(outcome, retry)
         return outcome
 

@@ -1,39 +1,73 @@
-"""The demo behind ``callcodes demo``: a sample group and the decision for representative calls."""
+"""The demo behind ``callcodes demo``: two sample groups, representative calls, and a report.
+
+Everything stays in memory: nothing is written to disk.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import callcodes as cc
 
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
-def run(echo: Callable[[str], None] = print) -> None:
-    """Build a sample group in memory and print the decision for a handful of calls."""
+
+def _ticking_clock() -> Callable[[], datetime]:
+    """A clock that moves one minute per decision, so the demo prints the same every time."""
+    ticks: Iterator[int] = iter(range(1_000_000))
+    return lambda: START + timedelta(minutes=next(ticks))
+
+
+def sample_book() -> cc.CodeBook:
+    """Acme uses authorization codes; Globex tracks calls with account codes."""
     book = cc.CodeBook()
     book.set_group(
         "acme",
         cc.GroupSettings(
             mode=cc.Mode.AUTHORIZATION,
-            code_length=4,
             allow_local_and_toll_free=True,
             mandatory_users=frozenset({"alice"}),
             optional_users=frozenset({"bob"}),
         ),
     )
     book.add_codes("acme", [cc.CodeEntry("1234", "Sales"), cc.CodeEntry("0042", "Support")])
-    calls = [
-        ("alice", "011442071234567", cc.CallType.INTERNATIONAL, "1234"),
-        ("alice", "011442071234567", cc.CallType.INTERNATIONAL, "9999"),
-        ("alice", "911", cc.CallType.EMERGENCY, None),
-        ("alice", "5551234", cc.CallType.LOCAL, None),
-        ("bob", "18005551234", cc.CallType.TOLL_FREE, None),
-        ("bob", "12125551234", cc.CallType.NATIONAL, None),
-        ("carol", "12125551234", cc.CallType.NATIONAL, None),
-    ]
-    for user, dialed, call_type, code in calls:
-        call = cc.Call("acme", user, dialed, call_type)
-        decision = cc.decide(book, call, code)
+    book.set_group(
+        "globex",
+        cc.GroupSettings(mode=cc.Mode.ACCOUNT, code_length=6, mandatory_users=frozenset({"hank"})),
+    )
+    book.add_codes("globex", [cc.CodeEntry("100200", "Client: Initech")])
+    return book
+
+
+CALLS = [
+    ("acme", "alice", "011442071234567", cc.CallType.INTERNATIONAL, "1234"),
+    ("acme", "alice", "011442071234567", cc.CallType.INTERNATIONAL, "9999"),
+    ("acme", "alice", "911", cc.CallType.EMERGENCY, None),
+    ("acme", "alice", "5551234", cc.CallType.LOCAL, None),
+    ("acme", "bob", "12125551234", cc.CallType.NATIONAL, None),
+    ("acme", "carol", "12125551234", cc.CallType.NATIONAL, None),
+    ("globex", "hank", "12125550000", cc.CallType.NATIONAL, "100200"),
+    ("globex", "hank", "12125550001", cc.CallType.NATIONAL, "777777"),
+    ("globex", "hank", "12125550002", cc.CallType.NATIONAL, None),
+]
+
+
+def run(echo: Callable[[str], None] = print) -> None:
+    """Decide the sample calls through an Engine, then print the per-account-code report."""
+    sink = cc.MemorySink()
+    engine = cc.Engine(sample_book(), sink, clock=_ticking_clock())
+    echo("group   user   dialed           type           code     verdict   reason")
+    for number, (group, user, dialed, call_type, code) in enumerate(CALLS, 1):
+        decision = engine.decide(cc.Call(group, user, dialed, call_type, f"demo-{number}"), code)
         echo(
-            f"{user:6} {dialed:16} {call_type:14} code={code or '-':5} -> "
-            f"{decision.verdict.value} ({decision.reason.value})"
+            f"{group:7} {user:6} {dialed:16} {call_type.value:14} {code or '-':8} "
+            f"{decision.verdict.value:9} {decision.reason.value}"
+        )
+    echo("")
+    echo("globex calls per account code (recorded in the event log):")
+    for row in cc.report_events(sink, "globex", "code"):
+        echo(
+            f"  {row.key or '(none)':8} calls={row.calls} logged={row.log_only} "
+            f"first={row.first:%H:%M} last={row.last:%H:%M}"
         )

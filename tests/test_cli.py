@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import json
 import os
 import subprocess
@@ -311,7 +312,10 @@ class TestLocksCheckAuditDemo:
 
     def test_demo_and_events(self, db: Path) -> None:
         """demo prints the sample decisions; the events commands are there."""
-        assert "allow (authorized)" in ok(db, "demo")
+        shown = ok(db, "demo")
+        assert re.search(r"alice .* 1234 +allow +authorized", shown)
+        assert re.search(r"alice .* 9999 +block +invalid code", shown)
+        assert re.search(r"100200 +calls=1 logged=1", shown)
         assert ok(db, "events", "--help").startswith("Usage:")
 
 

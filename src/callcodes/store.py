@@ -53,6 +53,10 @@ _IN_CHUNK: Final = 500  # codes per "IN (...)" query, well under SQLite's parame
 _PAGE: Final = 10_000  # codes per page when streaming or writing in chunks
 _DEFAULT_BUSY: Final = 10.0
 
+# A code row with anything beyond a description (see the partial index below).
+_LIMITED: Final = (
+    "level <> 0 OR valid_from IS NOT NULL OR valid_until IS NOT NULL OR max_uses IS NOT NULL"
+)
 # Forward migrations: step i takes the policy schema from version i to version i + 1. A step is
 # a list of statements run in one transaction (executescript would commit on its own).
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
@@ -125,6 +129,10 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             group_id INTEGER PRIMARY KEY,
             plan TEXT NOT NULL
         )""",
+    ),
+    (
+        # The few codes with a level, a window or a use limit, found without a scan on load.
+        f"CREATE INDEX policy_codes_limited ON policy_codes (group_id, code) WHERE {_LIMITED}",
     ),
 )
 #: The policy schema version this code writes (and the newest it reads).
@@ -588,9 +596,8 @@ class PolicyStore:
         outcomes += itertools.starmap(
             read,
             conn.execute(
-                f"SELECT {_CODE_COLUMNS} FROM policy_codes WHERE group_id = ? "  # noqa: S608
-                "AND NOT (level = 0 AND valid_from IS NULL AND valid_until IS NULL "
-                "AND max_uses IS NULL)",
+                f"SELECT {_CODE_COLUMNS} FROM policy_codes "  # noqa: S608
+                f"INDEXED BY policy_codes_limited WHERE group_id = ? AND ({_LIMITED})",
                 (gid,),
             ),
         )

@@ -313,6 +313,7 @@ class _Opened:
     sink: SqliteSink
     failures: _SharedFailures
     plans: dict[str, DialPlan]
+    watch: _Watch
     next_refresh: float = 0.0
 
 
@@ -396,6 +397,7 @@ class Router:
         # Workers start together: they open the files one at a time, since SQLite refuses a
         # second process while the first one turns a new event log to WAL mode.
         with _one_at_a_time(config.events):
+            watch = _Watch(config.store)  # before loading: a change made meanwhile is seen
             store = PolicyStore(config.store)
             try:
                 book = store.load()
@@ -403,17 +405,19 @@ class Router:
                 sink = SqliteSink(config.events, FlushPolicy(config.sync_every, None))
             except BaseException:
                 store.close()
+                watch.close()
                 raise
             try:
                 failures = _SharedFailures(config.events)
             except BaseException:
                 sink.close()
                 store.close()
+                watch.close()
                 raise
         engine = Engine(book, sink, self._clock, store=store, on_lock=_log_lock)
         # Failed entries are counted for every worker together, not per process.
         engine._tracker = failures
-        self._opened = _Opened(os.getpid(), store, engine, sink, failures, plans)
+        self._opened = _Opened(os.getpid(), store, engine, sink, failures, plans, watch)
         refresh = f"every {config.refresh_ms} ms" if config.refresh_ms else "before every INVITE"
         _log.info(
             "callcodes ready in pid %d: %d group(s) from %s, events to %s, policy checked %s",
@@ -436,6 +440,7 @@ class Router:
             finally:
                 opened.failures.close()
                 opened.store.close()
+                opened.watch.close()
 
     def _attach_log(self) -> None:
         """Send the library's log records to Kamailio's log."""
@@ -456,7 +461,7 @@ class Router:
             assert opened is not None
         now = time.monotonic()
         if now >= opened.next_refresh:
-            if opened.store.refresh(opened.engine.book):
+            if opened.watch.changed() and opened.store.refresh(opened.engine.book):
                 opened.plans = opened.store.dialplans()
             opened.next_refresh = now + self.config.refresh_ms / 1000
         return opened.engine
@@ -675,6 +680,30 @@ def _is_emergency(plan: DialPlan, dialed: str) -> bool:
         return plan.classify(dialed).call_type is CallType.EMERGENCY
     except Exception:  # noqa: BLE001  # emergency numbers never need what could fail here
         return False
+
+
+class _Watch:
+    """Tells cheaply whether anything was written to the store since the last look.
+
+    SQLite's ``data_version`` changes when another connection commits to the file: one
+    statement, a few microseconds, where ``PolicyStore.refresh`` reads the change journal in a
+    transaction. Keep the event log in another file, or each event would count as a change.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._seen = self._version()
+
+    def _version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def changed(self) -> bool:
+        """True when the file changed since the last call (or since opening). O(1)."""
+        seen, self._seen = self._seen, self._version()
+        return seen != self._seen
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 @contextlib.contextmanager

@@ -337,10 +337,10 @@ class TestConcurrency:
         }
         book._check()
 
-    def test_a_decider_arriving_mid_batch_waits_for_the_whole_batch(
+    def test_a_decider_arriving_mid_change_sees_old_or_new_settings_whole(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A decision taken while set_group is half applied sees the new settings whole."""
+        """A decision taken while set_group is being applied sees the old or the new policy."""
         users = frozenset({"alice"})
         before = cc.GroupSettings(mode=cc.Mode.AUTHORIZATION, mandatory_users=users)
         after = cc.GroupSettings(
@@ -355,16 +355,17 @@ class TestConcurrency:
         real_coded = cc._index._coded
 
         def coded_with_a_reader_in_the_middle(settings: cc.GroupSettings) -> object:
-            # set_group has stored the new settings but not yet the derived call-type set.
+            # set_group is deriving the coded call types of the new settings right now.
             reader.start()
-            reader.join(timeout=0.2)  # the reader should now be waiting for this batch
+            reader.join(timeout=0.2)
             return real_coded(settings)
 
         monkeypatch.setattr(cc._index, "_coded", coded_with_a_reader_in_the_middle)
         book.set_group("acme", after)
         monkeypatch.undo()
         reader.join()
-        # Before the change: AUTHORIZED; after it: EXEMPT_CALL_TYPE. A torn read (new account
-        # mode with the old coded types) would log an ACCOUNT_CODE.
-        assert seen == [cc.Reason.EXEMPT_CALL_TYPE]
+        # Before the change: AUTHORIZED; after it: EXEMPT_CALL_TYPE. A torn read (the new
+        # account mode with the old coded types) would log an ACCOUNT_CODE.
+        assert seen in ([cc.Reason.AUTHORIZED], [cc.Reason.EXEMPT_CALL_TYPE])
+        assert cc.decide(book, call, "1234").reason is cc.Reason.EXEMPT_CALL_TYPE
         book._check()

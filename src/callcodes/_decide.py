@@ -76,19 +76,6 @@ def decide(
         raise InvalidValueError("attempt", attempt, "the first entry on a call is attempt 1")
     if code == "":
         code = None
-    while True:
-        seq = book._seq
-        if seq & 1:
-            book._wait_for_writer()
-            continue
-        decision = _judge(book, call, code, attempt, now)
-        if book._seq == seq:
-            return decision
-
-
-def _judge(
-    book: CodeBook, call: Call, code: object, attempt: int, now: datetime | None
-) -> Decision:
     found = book._groups.get(call.group)
     if found is None:
         return _NOT_ENABLED  # rule 2

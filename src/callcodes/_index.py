@@ -7,10 +7,13 @@ in the group's mode (rule 7 or 10 of the table), which holds its entry: the call
 as it is rather than building an object per call. Writers validate a whole batch before touching
 anything, so a refused batch changes nothing.
 
-Readers never block on the call path. Writers bump a sequence number before and after each batch
-(a seqlock); ``decide`` reads the sequence, judges the call, and judges it again if a writer ran
-meanwhile, so a decision sees a batch either wholly applied or not at all. This relies on the
-GIL making each single dictionary read or write atomic, which CPython guarantees.
+Readers never take a lock on the call path, yet never see half a batch. A decision reads one
+group object once; what it reads from it together (settings, the call types they code, the
+mode each stored outcome was built for) is never changed in place: a settings change builds a
+new group object and swaps it in with one assignment. What is changed in place is read one key
+at a time (a code, a user's lock, a use count), and a decision reads one code. This relies on
+the GIL making each single dictionary or attribute operation atomic, which CPython guarantees.
+Writers are serialised by one lock, which the administrator's multi-key reads also take.
 """
 
 from __future__ import annotations
@@ -42,7 +45,11 @@ __all__ = ["CodeBook"]
 
 
 class _Group:
-    """One group's state; replaced or mutated only under the book's write lock."""
+    """One group's state, changed only under the book's write lock.
+
+    ``settings``, ``coded`` and the mode of the outcomes in ``codes`` belong together and are
+    never changed in place: a settings change swaps in a new ``_Group``.
+    """
 
     __slots__ = ("coded", "codes", "group_lock", "settings", "user_locks", "uses")
 
@@ -86,7 +93,6 @@ class CodeBook:
 
     def __init__(self) -> None:
         self._groups: dict[str, _Group] = {}
-        self._seq = 0  # odd while a batch is being applied
         self._write_lock = threading.RLock()
         self._version = 0
 
@@ -95,17 +101,10 @@ class CodeBook:
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
         with self._write_lock:
-            self._seq += 1
             try:
                 yield
             finally:
                 self._version += 1
-                self._seq += 1
-
-    def _wait_for_writer(self) -> None:
-        """Block until the batch in progress is applied (readers call this on an odd sequence)."""
-        with self._write_lock:
-            pass
 
     def _get(self, group: str) -> _Group:
         found = self._groups.get(group)
@@ -130,17 +129,19 @@ class CodeBook:
                         f"{existing.settings.code_length} digits; delete them before changing "
                         f"code_length to {settings.code_length}"
                     )
+            fresh = _Group(settings)
+            if existing is not None:
+                fresh.codes = existing.codes
+                if (existing.settings.mode is Mode.ACCOUNT) != (settings.mode is Mode.ACCOUNT):
+                    fresh.codes = SortedDict(
+                        (code, listed_outcome(settings.mode, _entry(listed)))
+                        for code, listed in existing.codes.items()
+                    )
+                fresh.uses = existing.uses
+                fresh.user_locks = existing.user_locks
+                fresh.group_lock = existing.group_lock
             with self._writing():
-                if existing is None:
-                    self._groups[group] = _Group(settings)
-                else:
-                    was_account = existing.settings.mode is Mode.ACCOUNT
-                    existing.settings = settings
-                    existing.coded = _coded(settings)
-                    if was_account != (settings.mode is Mode.ACCOUNT):
-                        codes = existing.codes
-                        for code, listed in codes.items():
-                            codes[code] = listed_outcome(settings.mode, _entry(listed))
+                self._groups[group] = fresh
 
     def replace_group(
         self,
@@ -414,7 +415,6 @@ class CodeBook:
 
     def _check(self) -> None:
         """Assert every invariant of the structure (for tests; O(total size))."""
-        assert self._seq % 2 == 0, "a batch is half applied"
         for name, found in self._groups.items():
             settings = found.settings
             assert found.coded == _coded(settings), name

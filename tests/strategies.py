@@ -210,8 +210,8 @@ def events(
         code = draw(st.none() | code_lengths.flatmap(codes_of))
     masked = draw(st.none() | masks) if code is None else None
     return cc.Event(
-        draw(times or aware_times),
-        draw(group or event_groups),
+        draw(aware_times if times is None else times),
+        draw(event_groups if group is None else group),
         draw(st.sampled_from(USERS) | any_text),
         draw(st.text(alphabet="0123456789*#+", max_size=20) | any_text),
         draw(call_types),

@@ -242,8 +242,11 @@ class TestPersistence:
             settings = cc.GroupSettings(mode=mode)
             public = cc.CodeBook()
             public.replace_group("g", settings, entries, uses={"0001": 1})
-            read, read_plain = _bulk.listed_readers({}, mode)
-            outcomes = [read_plain(e.code, e.description) for e in entries]
+            limited: list[str] = []
+            read, read_plain = _bulk.listed_readers({}, mode, limited)
+            outcomes = [read_plain(e.code, e.description, e.limited) for e in entries]
+            assert outcomes[1] is None
+            assert limited == ["0001"]
             outcomes[1] = read("0001", None, 3, T0.isoformat(), None, 2, 1)
             private = cc.CodeBook()
             _bulk.install_group(private, "g", settings, outcomes, uses={"0001": 1}, locks=())

@@ -29,6 +29,7 @@ __all__ = ["install_group", "listed_readers", "no_gc", "row_readers", "validated
 
 FullReader = Callable[[str, str | None, int, str | None, str | None, int | None, int], object]
 PlainReader = Callable[[str, str | None], object]
+FlaggedReader = Callable[[str, str | None, int], object]
 
 _NEW: Final = object.__new__
 _ENTRY_SLOTS: Final = CodeEntry.__dict__
@@ -98,10 +99,14 @@ def row_readers(uses: dict[str, int]) -> tuple[FullReader, PlainReader]:
     return read, read_plain
 
 
-def listed_readers(uses: dict[str, int], mode: Mode) -> tuple[FullReader, PlainReader]:
+def listed_readers(
+    uses: dict[str, int], mode: Mode, limited: list[str]
+) -> tuple[FullReader, FlaggedReader]:
     """Like :func:`row_readers`, but each row gives what a book stores for a listed code.
 
-    That is the outcome the code yields in *mode* (``listed_outcome``), holding the entry.
+    That is the outcome the code yields in *mode* (``listed_outcome``), holding the entry. The
+    second function reads ``(code, description, flag)``: a row whose flag says it holds more
+    than a description gives None and its code goes into *limited*, to be read whole.
     Runtime complexity: O(1) per row.
     """
     read = row_readers(uses)[0]
@@ -129,7 +134,10 @@ def listed_readers(uses: dict[str, int], mode: Mode) -> tuple[FullReader, PlainR
     shared: dict[str, str] = {}
     share = shared.setdefault
 
-    def read_plain_listed(code: str, description: str | None) -> Decision:
+    def read_plain_listed(code: str, description: str | None, flag: int) -> Decision | None:
+        if flag:
+            limited.append(code)
+            return None
         # read_plain's work inlined: this runs once per code of every group loaded.
         entry = _NEW(CodeEntry)
         set_code(entry, code)

@@ -1,0 +1,228 @@
+"""The event log: events per second for each sink and flush policy, beside the raw writes.
+
+References, measured in the same run on the same events: ``file.write`` of the very lines a
+JSON Lines sink writes (one buffered write each, one flush), ``os.write`` of each line (what a
+lone writer's acknowledgement costs at least), and ``executemany`` of the very rows an SQLite
+sink stores, in one transaction, on the same table and indexes. Then ``decide`` bare, through
+an ``Engine`` without a sink, and through an ``Engine`` recording to each sink.
+
+    pytest benchmarks/bench_events.py -p no:cacheprovider --benchmark-enable \
+        -o python_files='bench_*.py' -s
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import callcodes as cc
+from callcodes._event import _row, _row_to_json
+from callcodes._sinks import _EVENTS_V1, _INSERT, _sql_row
+from conftest import Ratios
+
+PER_ROUND = 1000  # events per benchmark round
+SLOW_PER_ROUND = 100  # for one fsync per event
+ROUNDS = 7
+START = datetime(2024, 6, 1, tzinfo=UTC)
+GROUP = cc.FlushPolicy.group(events=1000, ms=100)
+POLICIES = {"every_event": cc.FlushPolicy.every_event(), "group(1000, 100 ms)": GROUP}
+
+
+def batches(size: int) -> Iterator[list[cc.Event]]:
+    """Endless batches of realistic events, later in time batch after batch (as in a log)."""
+    counter = itertools.count()
+    while True:
+        batch = []
+        for _ in range(size):
+            n = next(counter)
+            account = n % 3 == 0
+            batch.append(
+                cc.Event(
+                    START + timedelta(milliseconds=n),
+                    f"group{n % 20}",
+                    f"user{n % 50}",
+                    "011442071234567",
+                    cc.CallType.INTERNATIONAL,
+                    cc.Mode.ACCOUNT if account else cc.Mode.AUTHORIZATION,
+                    cc.Verdict.LOG_ONLY if account else cc.Verdict.ALLOW,
+                    cc.Reason.ACCOUNT_CODE if account else cc.Reason.AUTHORIZED,
+                    call_id=f"call-{n}",
+                    code=f"{n % 10000:04d}" if account else None,
+                    masked=None if account else "****",
+                    description=None if account else "Sales",
+                )
+            )
+        yield batch
+
+
+def timed(benchmark: object, run: Callable[[], None], per_round: int) -> None:
+    benchmark.extra_info["per_round"] = per_round  # type: ignore[attr-defined]
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=1)  # type: ignore[attr-defined]
+
+
+def rate(ratios: Ratios, name: str, benchmark: object, per_round: int) -> None:
+    seconds = ratios.record(name, benchmark, per_round)
+    ratios.lines.append(f"{name}: {seconds * 1e6:.2f} us per event, {1 / seconds:,.0f} events/s")
+
+
+class TestJsonl:
+    def test_raw_file_write(self, benchmark, tmp_path: Path, ratios: Ratios) -> None:
+        source = batches(PER_ROUND)
+        with (tmp_path / "raw.jsonl").open("a", encoding="ascii") as file:
+
+            def run() -> None:
+                lines = [_row_to_json(_row(e)) + "\n" for e in next(source)]
+                for line in lines:
+                    file.write(line)
+                file.flush()
+
+            timed(benchmark, run, PER_ROUND)
+        rate(ratios, "raw: encode + file.write each line, one flush", benchmark, PER_ROUND)
+
+    def test_raw_os_write(self, benchmark, tmp_path: Path, ratios: Ratios) -> None:
+        source = batches(PER_ROUND)
+        fd = os.open(tmp_path / "raw.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+
+            def run() -> None:
+                for event in next(source):
+                    os.write(fd, (_row_to_json(_row(event)) + "\n").encode("ascii"))
+
+            timed(benchmark, run, PER_ROUND)
+        finally:
+            os.close(fd)
+        rate(ratios, "raw: encode + os.write per line", benchmark, PER_ROUND)
+
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_write_many(self, benchmark, tmp_path: Path, policy: str, ratios: Ratios) -> None:
+        source = batches(PER_ROUND)
+        with cc.JsonlSink(tmp_path / "events.jsonl", POLICIES[policy]) as sink:
+            timed(benchmark, lambda: sink.write_many(next(source)), PER_ROUND)
+        rate(ratios, f"JsonlSink.write_many(1000), {policy}", benchmark, PER_ROUND)
+
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_write_each(self, benchmark, tmp_path: Path, policy: str, ratios: Ratios) -> None:
+        size = SLOW_PER_ROUND if policy == "every_event" else PER_ROUND
+        source = batches(size)
+        with cc.JsonlSink(tmp_path / "events.jsonl", POLICIES[policy]) as sink:
+
+            def run() -> None:
+                for event in next(source):
+                    sink.write(event)
+
+            timed(benchmark, run, size)
+        rate(ratios, f"JsonlSink.write, one thread, {policy}", benchmark, size)
+
+
+def raw_table(path: Path) -> sqlite3.Connection:
+    """The events table and indexes, without the sink: where the raw inserts go."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    for statement in _EVENTS_V1:
+        conn.execute(statement)
+    return conn
+
+
+class TestSqlite:
+    def test_raw_executemany(self, benchmark, tmp_path: Path, ratios: Ratios) -> None:
+        source = batches(PER_ROUND)
+        conn = raw_table(tmp_path / "raw.db")
+
+        def run() -> None:
+            rows = [_sql_row(_row(e)) for e in next(source)]
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+
+        timed(benchmark, run, PER_ROUND)
+        conn.close()
+        rate(ratios, "raw: encode + executemany, one transaction", benchmark, PER_ROUND)
+
+    def test_raw_insert_each(self, benchmark, tmp_path: Path, ratios: Ratios) -> None:
+        source = batches(PER_ROUND)
+        conn = raw_table(tmp_path / "raw.db")
+
+        def run() -> None:
+            for event in next(source):
+                conn.execute(_INSERT, _sql_row(_row(event)))  # one transaction each
+
+        timed(benchmark, run, PER_ROUND)
+        conn.close()
+        rate(ratios, "raw: encode + INSERT, one transaction each", benchmark, PER_ROUND)
+
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_write_many(self, benchmark, tmp_path: Path, policy: str, ratios: Ratios) -> None:
+        source = batches(PER_ROUND)
+        with cc.SqliteSink(tmp_path / "events.db", POLICIES[policy]) as sink:
+            timed(benchmark, lambda: sink.write_many(next(source)), PER_ROUND)
+        rate(ratios, f"SqliteSink.write_many(1000), {policy}", benchmark, PER_ROUND)
+
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_write_each(self, benchmark, tmp_path: Path, policy: str, ratios: Ratios) -> None:
+        size = SLOW_PER_ROUND if policy == "every_event" else PER_ROUND
+        source = batches(size)
+        with cc.SqliteSink(tmp_path / "events.db", POLICIES[policy]) as sink:
+
+            def run() -> None:
+                for event in next(source):
+                    sink.write(event)
+
+            timed(benchmark, run, size)
+        rate(ratios, f"SqliteSink.write, one thread, {policy}", benchmark, size)
+
+
+@pytest.fixture(scope="module")
+def book() -> cc.CodeBook:
+    book = cc.CodeBook()
+    book.set_group(
+        "acme", cc.GroupSettings(mode=cc.Mode.AUTHORIZATION, mandatory_users=frozenset({"alice"}))
+    )
+    book.add_codes("acme", [cc.CodeEntry(f"{n:04d}", "Sales") for n in range(1000)])
+    return book
+
+
+CALL = cc.Call("acme", "alice", "011442071234567", cc.CallType.INTERNATIONAL, "c-1")
+CODES = [f"{n:04d}" for n in range(0, 1000, 1)]
+
+
+class TestEngine:
+    def test_bare_decide(self, benchmark, book: cc.CodeBook, ratios: Ratios) -> None:
+        now = datetime.now(UTC)
+
+        def run() -> None:
+            for code in CODES:
+                cc.decide(book, CALL, code, now=now)
+
+        timed(benchmark, run, len(CODES))
+        rate(ratios, "decide, bare (time given)", benchmark, len(CODES))
+
+    @pytest.mark.parametrize("sink", ["none", "memory", "jsonl group", "sqlite group"])
+    def test_engine_decide(
+        self, benchmark, book: cc.CodeBook, tmp_path: Path, sink: str, ratios: Ratios
+    ) -> None:
+        target: cc.MemorySink | cc.JsonlSink | cc.SqliteSink | None = {
+            "none": lambda: None,
+            "memory": lambda: cc.MemorySink(capacity=100_000, evict=True),
+            "jsonl group": lambda: cc.JsonlSink(tmp_path / "events.jsonl", GROUP),
+            "sqlite group": lambda: cc.SqliteSink(tmp_path / "events.db", GROUP),
+        }[sink]()
+        engine = cc.Engine(book, target)
+
+        def run() -> None:
+            for code in CODES:
+                engine.decide(CALL, code)
+
+        timed(benchmark, run, len(CODES))
+        if target is not None:
+            target.close()
+        name = f"Engine.decide, sink {sink}"
+        rate(ratios, name, benchmark, len(CODES))
+        if "decide, bare (time given)" in ratios.medians:
+            ratios.report(name, "decide, bare (time given)")

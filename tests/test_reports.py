@@ -270,7 +270,7 @@ dangerous = st.builds(
 
 
 class TestExports:
-    @given(st.lists(events(), max_size=10), st.lists(dangerous, min_size=3, max_size=3))
+    @given(st.lists(events(), max_size=5), st.lists(dangerous, min_size=3, max_size=3))
     def test_csv_cells_cannot_run_as_formulas(
         self, written: list[cc.Event], hostile: list[str]
     ) -> None:
@@ -324,7 +324,7 @@ class TestExports:
         with pytest.raises(cc.InvalidValueError, match="does not fit"):
             cc.export_csv(mixed, io.StringIO())
 
-    @given(st.lists(events(), max_size=10))
+    @given(st.lists(events(), max_size=6))
     def test_jsonl_export_reads_back(self, written: list[cc.Event]) -> None:
         """Exported JSON Lines are the log format: each line reads back as its event."""
         out = io.StringIO()

@@ -118,7 +118,7 @@ class TestFlushPolicy:
 
 class TestRoundTrip:
     @pytest.mark.parametrize("kind", KINDS)
-    @given(st.lists(events(), max_size=12), st.integers(0, 12))
+    @given(st.lists(events(), max_size=8), st.integers(0, 8))
     def test_written_events_read_back_equal(
         self, kind: str, written: list[cc.Event], split: int
     ) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,9 +36,13 @@ POLICIES = {"every_event": cc.FlushPolicy.every_event(), "group(1000, 100 ms)": 
 
 
 def batches(size: int) -> Iterator[list[cc.Event]]:
-    """Endless batches of realistic events, later in time batch after batch (as in a log)."""
+    """One batch of realistic events per round (and warm-up), built before the timing starts.
+
+    Times grow batch after batch, as in a real log (the indexes then grow at their end).
+    """
     counter = itertools.count()
-    while True:
+    built = []
+    for _ in range(ROUNDS + 1):
         batch = []
         for _ in range(size):
             n = next(counter)
@@ -58,7 +63,8 @@ def batches(size: int) -> Iterator[list[cc.Event]]:
                     description=None if account else "Sales",
                 )
             )
-        yield batch
+        built.append(batch)
+    return iter(built)
 
 
 def timed(benchmark: object, run: Callable[[], None], per_round: int) -> None:
@@ -119,6 +125,29 @@ class TestJsonl:
             timed(benchmark, run, size)
         rate(ratios, f"JsonlSink.write, one thread, {policy}", benchmark, size)
 
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_write_four_threads(
+        self, benchmark, tmp_path: Path, policy: str, ratios: Ratios
+    ) -> None:
+        source = batches(PER_ROUND)
+        with cc.JsonlSink(tmp_path / "events.jsonl", POLICIES[policy]) as sink:
+            timed(benchmark, lambda: four_threads(sink, next(source)), PER_ROUND)
+        rate(ratios, f"JsonlSink.write, four threads, {policy}", benchmark, PER_ROUND)
+
+
+def four_threads(sink: cc.JsonlSink | cc.SqliteSink, batch: list[cc.Event]) -> None:
+    """Four threads each write their quarter of *batch*, one event at a time."""
+
+    def work(part: list[cc.Event]) -> None:
+        for event in part:
+            sink.write(event)
+
+    threads = [threading.Thread(target=work, args=(batch[t::4],)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
 
 def raw_table(path: Path) -> sqlite3.Connection:
     """The events table and indexes, without the sink: where the raw inserts go."""
@@ -176,6 +205,15 @@ class TestSqlite:
 
             timed(benchmark, run, size)
         rate(ratios, f"SqliteSink.write, one thread, {policy}", benchmark, size)
+
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_write_four_threads(
+        self, benchmark, tmp_path: Path, policy: str, ratios: Ratios
+    ) -> None:
+        source = batches(PER_ROUND)
+        with cc.SqliteSink(tmp_path / "events.db", POLICIES[policy]) as sink:
+            timed(benchmark, lambda: four_threads(sink, next(source)), PER_ROUND)
+        rate(ratios, f"SqliteSink.write, four threads, {policy}", benchmark, PER_ROUND)
 
 
 @pytest.fixture(scope="module")

@@ -312,23 +312,24 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
                     self._cond.wait()
                     continue
                 self._lead()
-            if batch.error is not None:
-                raise SinkError(str(batch.error)) from batch.error.__cause__
+        if batch.error is not None:
+            raise SinkError(str(batch.error)) from batch.error.__cause__
 
     def _lead(self) -> None:
         """Write the open batch as its leader; called and returns with the condition held."""
         todo = self._open
         self._open = _Batch()
         self._busy = True
-        todo.error = SinkError(f"{self._name}: the write was interrupted; the events were not kept")
         self._cond.release()
         try:
             self._commit(todo.payloads, self._policy.syncs_each_write)
-            todo.error = None
             if not self._policy.syncs_each_write:
                 self._count_unsynced(todo.count)
         except SinkError as exc:
             todo.error = exc
+        except BaseException:  # interrupted: the waiting writers must not take it for success
+            todo.error = SinkError(f"{self._name}: the write was interrupted; events not kept")
+            raise
         finally:
             self._cond.acquire()
             self._busy = False
@@ -526,6 +527,7 @@ class JsonlSink(_GroupCommitSink[bytes]):
             if created:
                 _sync_directory(self._path)
             self._set_aside_torn_tail()
+            self._size = os.fstat(fd).st_size
         except BaseException:
             os.close(fd)
             raise
@@ -579,12 +581,13 @@ class JsonlSink(_GroupCommitSink[bytes]):
     def _commit(self, payloads: list[bytes], sync: bool) -> None:
         data = payloads[0] if len(payloads) == 1 else b"".join(payloads)
         fd = self._fd
-        start = -1
+        start = self._size  # the lock on the file makes this sink its only writer
         try:
-            start = os.lseek(fd, 0, os.SEEK_END)  # the flock makes this the write's offset
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            written = os.write(fd, data)
+            if written < len(data):  # a short write: go on with the rest
+                view = memoryview(data)[written:]
+                while view:
+                    view = view[os.write(fd, view) :]
             if sync:
                 _fdatasync(fd)
                 self._syncs += 1
@@ -594,11 +597,10 @@ class JsonlSink(_GroupCommitSink[bytes]):
                 f"cannot write to event log {self._path}: {_os_problem(exc)}; "
                 "the events were not kept"
             ) from exc
+        self._size = start + len(data)
 
     def _undo(self, start: int) -> None:
         """Cut a partly written batch off the end, so no torn line stays in the middle."""
-        if start < 0:
-            return
         try:
             os.ftruncate(self._fd, start)
         except OSError as exc:

@@ -125,6 +125,19 @@ class TestBatches:
         assert rows(caught) == [(1, "7777")]
         assert book.get("acme", "0042") == cc.CodeEntry("0042", "Support")
 
+    def test_update_keeps_use_counts_only_while_the_code_is_limited(
+        self, book: cc.CodeBook
+    ) -> None:
+        """Lowering a limit keeps the count (the code may be used up); removing it drops it."""
+        book.update_codes("acme", [cc.CodeEntry("1234", max_uses=3)])
+        assert book.consume("acme", "1234")
+        assert book.consume("acme", "1234")
+        book.update_codes("acme", [cc.CodeEntry("1234", max_uses=1)])
+        assert (book.uses("acme", "1234"), book.consume("acme", "1234")) == (2, False)
+        book.update_codes("acme", [cc.CodeEntry("1234")])
+        assert book.uses("acme", "1234") == 0
+        book._check()
+
     def test_delete_reports_unknown_codes_and_deletes_nothing(self, book: cc.CodeBook) -> None:
         """Deleting a selection with an unknown code deletes none of it."""
         with pytest.raises(cc.BatchError) as caught:

@@ -244,7 +244,8 @@ class CodeBook:
     def update_codes(self, group: str, entries: Iterable[CodeEntry]) -> None:
         """Replace existing codes' entries wholly (description, level, validity, use limit).
 
-        All-or-nothing; every code must already be on the list. Use counts are kept.
+        All-or-nothing; every code must already be on the list. Use counts are kept while the
+        entry has a use limit (a lower limit may leave a code used up) and dropped without one.
         Runtime complexity: O(k) for k codes.
         """
         with self._write_lock:
@@ -269,6 +270,8 @@ class CodeBook:
             for entry in entries:
                 # An existing key: O(1), and the sorted order is untouched.
                 found.codes[entry.code] = listed_outcome(mode, entry)
+                if entry.max_uses is None:
+                    found.uses.pop(entry.code, None)  # no limit any more: nothing to count
 
     def delete_codes(self, group: str, codes: Iterable[str]) -> None:
         """Delete a selection of codes in one all-or-nothing batch.
@@ -424,9 +427,8 @@ class CodeBook:
                 assert code == _entry(listed).code, (name, code)
                 assert is_code(code, settings.code_length), (name, code)
             for code, used in found.uses.items():
-                limit = _entry(found.codes[code]).max_uses
-                assert limit is not None, (name, code)
-                assert 0 < used <= limit, (name, code)
+                assert _entry(found.codes[code]).max_uses is not None, (name, code)
+                assert used > 0, (name, code)
             for user, lock in found.user_locks.items():
                 assert (lock.group, lock.user) == (name, user)
             if found.group_lock is not None:

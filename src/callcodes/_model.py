@@ -147,6 +147,8 @@ def description_problem(value: str) -> str | None:
     """Say what is wrong with a code description, or ``None`` when it is acceptable."""
     if len(value) > MAX_DESCRIPTION_LENGTH:
         return f"a description has at most {MAX_DESCRIPTION_LENGTH} characters, not {len(value)}"
+    if value.isascii() and value.isprintable():
+        return None  # the common case, without a Unicode lookup per character
     for char in value:
         if unicodedata.category(char) in _REFUSED_CATEGORIES:
             return f"a description may not hold the control character U+{ord(char):04X}"

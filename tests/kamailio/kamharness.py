@@ -68,13 +68,13 @@ def missing_tools() -> list[str]:
     return missing
 
 
-def install_debian_packages(log: Path) -> None:
+def install_debian_packages(log: Path, packages: Iterable[str] = DEBIAN_PACKAGES) -> None:
     """``apt-get update``, ``apt-get install -y`` the packages; raise with the log on failure."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     with log.open("ab") as out:
         for argv in (
             ["apt-get", "update"],
-            ["apt-get", "install", "-y", "--no-install-recommends", *DEBIAN_PACKAGES],
+            ["apt-get", "install", "-y", "--no-install-recommends", *packages],
         ):
             done = subprocess.run(
                 argv, stdout=out, stderr=subprocess.STDOUT, env=env, timeout=900, check=False
@@ -258,14 +258,19 @@ class Kamailio:
         """SIGTERM to the main process, then wait for it and its workers (SIGKILL if late)."""
         if self.proc is None:
             return None
-        kids = children_of(self.proc.pid)
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        return self.stop_process(self.proc, timeout)
+
+    @staticmethod
+    def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
+        """Stop the Kamailio whose main process is *proc*, and wait for its workers."""
+        kids = children_of(proc.pid)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+                proc.kill()
+                proc.wait(timeout)
         deadline = time.monotonic() + timeout
         for kid in kids:
             while alive(kid) and time.monotonic() < deadline:
@@ -273,7 +278,7 @@ class Kamailio:
             if alive(kid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(kid, signal.SIGKILL)
-        return self.proc.returncode
+        return proc.returncode
 
     def log_text(self) -> str:
         try:

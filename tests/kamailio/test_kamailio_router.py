@@ -421,7 +421,8 @@ class TestSharedGuard:
 
     def test_the_shared_count_keeps_the_tracker_rules(self, tmp_path: Path) -> None:
         """Window, group count, forget and prune behave as FailureTracker's."""
-        shared = kam._SharedFailures(tmp_path / "events.db")
+        turns = kam._Turns(tmp_path / "events.db")
+        shared = kam._SharedFailures(tmp_path / "events.db", turns)
         rules = cc.Lockout(user_attempts=3, user_window=timedelta(minutes=1), group_attempts=5)
         try:
             assert shared.record("g", "u", NOW, rules) == ()
@@ -446,6 +447,7 @@ class TestSharedGuard:
                 shared.record("g", "u", datetime(2026, 1, 1), rules)  # noqa: DTZ001
         finally:
             shared.close()
+            turns.close()
 
 
 class TestStoredDialPlans:

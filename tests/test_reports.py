@@ -10,6 +10,7 @@ import types
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import click
@@ -33,7 +34,7 @@ log_events = st.lists(
 bounds = st.none() | log_times
 
 
-def sources(written: list[cc.Event], directory: Path) -> dict[str, cc.EventSource]:
+def sources(written: list[cc.Event], directory: Path) -> dict[str, Any]:
     """The same events in a memory sink, a JSON Lines file and an SQLite file."""
     memory = cc.MemorySink()
     memory.write_many(written)

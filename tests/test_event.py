@@ -125,7 +125,7 @@ class TestValidation:
 
     def test_newer_schema_is_refused_with_advice(self) -> None:
         """A record of a newer schema says it was written by a newer callcodes."""
-        with pytest.raises(cc.InvalidValueError, match="newer callcodes.*upgrade"):
+        with pytest.raises(cc.InvalidValueError, match=r"newer callcodes.*upgrade"):
             event(schema=cc.EVENT_SCHEMA + 1)
 
     @pytest.mark.parametrize(

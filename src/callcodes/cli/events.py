@@ -10,35 +10,20 @@ to the main command (``ctx.obj.db``); a JSON Lines log works too. Mistakes in va
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .._errors import InvalidValueError
 from .._event import Event
 from .._model import Reason, Verdict
 from .._reports import ReportRow, export_csv, export_jsonl, query_events, report_events
+from ._common import parse_time
 
 __all__ = ["events"]
 
 _TIME_HELP = "ISO 8601 date or time; without an offset it is UTC"
-
-
-def _parse_time(option: str, value: str | None) -> datetime | None:
-    """A command-line time: ``2024-06-01``, ``2024-06-01T08:00``, ``...+02:00`` or ``...Z``."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidValueError(
-            option, value, "give an ISO 8601 date or time, like 2024-06-01 or 2024-06-01T08:00Z"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _database(ctx: click.Context) -> Path:
@@ -152,8 +137,8 @@ def list_events(
         code=code,
         verdict=verdict,
         reason=reason,
-        since=_parse_time("--since", since),
-        until=_parse_time("--until", until),
+        since=parse_time("--since", since),
+        until=parse_time("--until", until),
         limit=limit or None,
         after=after,
     )
@@ -197,8 +182,8 @@ def report(
         _database(ctx),
         group,
         by,  # type: ignore[arg-type]  # click.Choice checked it
-        since=_parse_time("--since", since),
-        until=_parse_time("--until", until),
+        since=parse_time("--since", since),
+        until=parse_time("--until", until),
     )
     stdout = sys.stdout
     if form == "csv":

@@ -460,8 +460,12 @@ class Router:
             assert opened is not None
         now = time.monotonic()
         if now >= opened.next_refresh:
-            if opened.watch.changed() and opened.store.refresh(opened.engine.book):
-                opened.plans = opened.store.dialplans()
+            watch = opened.watch
+            version = watch.version()
+            if version != watch.seen:
+                if opened.store.refresh(opened.engine.book):
+                    opened.plans = opened.store.dialplans()
+                watch.seen = version  # only now: a refresh that failed is tried again
             opened.next_refresh = now + self.config.refresh_ms / 1000
         return opened.engine
 
@@ -691,15 +695,11 @@ class _Watch:
 
     def __init__(self, path: Path) -> None:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._seen = self._version()
+        self.seen = self.version()  # the version the loaded policy reflects
 
-    def _version(self) -> int:
+    def version(self) -> int:
+        """The file's version now: it differs from ``seen`` after any change. O(1)."""
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-
-    def changed(self) -> bool:
-        """True when the file changed since the last call (or since opening). O(1)."""
-        seen, self._seen = self._seen, self._version()
-        return seen != self._seen
 
     def close(self) -> None:
         self._conn.close()

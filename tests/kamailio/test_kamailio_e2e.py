@@ -29,6 +29,7 @@ class TestAuthorizationCodes:
         assert invite.header("X-Callcodes-Code") is None
         assert invite.header("X-Account-Code") is None
         assert invite.header("Record-Route") is not None
+        assert invite.header("To") == f"<sip:{NATIONAL}@127.0.0.1:{lab.kamailio.port}>"
         assert "1234" not in invite.raw.split("\n\n")[0].replace(NATIONAL, "")
         (event,) = got.events
         assert (event.group, event.user, event.dialed) == ("acme", "1001", NATIONAL)

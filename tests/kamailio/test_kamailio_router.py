@@ -145,6 +145,16 @@ class TestConfig:
         with pytest.raises(cc.InvalidValueError, match=name):
             kam.KamailioConfig(**{**data, name: value})  # type: ignore[arg-type]
 
+    def test_the_event_log_needs_a_file_of_its_own(self, tmp_path: Path) -> None:
+        """The store's own file is refused as the event log, also written differently."""
+        with pytest.raises(cc.InvalidValueError, match="file of its own"):
+            kam.KamailioConfig(
+                store=tmp_path / "p.db",
+                events=tmp_path / "x" / ".." / "p.db",
+                gateway="sip:gw",
+                dial_plan=PLAN,
+            )
+
     def test_a_missing_store_stops_the_start(self, tmp_path: Path) -> None:
         """Router.from_file refuses a store file that does not exist (no empty store appears)."""
         path = tmp_path / "callcodes.toml"

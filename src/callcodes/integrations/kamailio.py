@@ -238,6 +238,15 @@ class KamailioConfig:
     record_route: bool = attrs.field(default=True, validator=_check_bool)
     hide_code_in_to: bool = attrs.field(default=True, validator=_check_bool)
 
+    def __attrs_post_init__(self) -> None:
+        if self.events.resolve() == self.store.resolve():
+            raise InvalidValueError(
+                "events",
+                str(self.events),
+                "give the event log a file of its own: in the store's file, every event "
+                "would look like a policy change to the other workers",
+            )
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: Path | None = None) -> KamailioConfig:
         """Build a configuration from parsed TOML or JSON; unknown keys are refused by name.

@@ -184,10 +184,11 @@ def lab(
         env={"CALLCODES_SITE": kamailio_site, "CALLCODES_CONFIG": str(config)},
     )
     kamailio.start()
+    pids: list[int] = []
     try:
+        pids = kamailio.pids()
         yield Lab(workdir, kamailio, gateway_port, store, events)
     finally:
-        pids = kamailio.pids()
         status = kamailio.stop()
-        assert [pid for pid in pids if kh.alive(pid)] == []
-        assert status == 0, kamailio.log_tail()
+    assert [pid for pid in pids if kh.alive(pid)] == []
+    assert status == 0, kamailio.log_tail()

@@ -2,9 +2,14 @@
 
 References, measured in the same run on the same events: ``file.write`` of the very lines a
 JSON Lines sink writes (one buffered write each, one flush), ``os.write`` of each line (what a
-lone writer's acknowledgement costs at least), and ``executemany`` of the very rows an SQLite
-sink stores, in one transaction, on the same table and indexes. Then ``decide`` bare, through
-an ``Engine`` without a sink, and through an ``Engine`` recording to each sink.
+lone writer's acknowledgement costs at least), one ``os.write`` and one ``fdatasync`` per round
+(what a deferred batch costs at least), and ``executemany`` of the very rows an SQLite sink
+stores, in one transaction, on the same table and indexes (without and with a synced commit).
+Then ``decide`` bare, through an ``Engine`` without a sink, and through an ``Engine`` recording
+to each sink under each policy.
+
+A round of a deferred sink ends with ``flush()``: its time covers making every event of the
+round durable, not only handing it over.
 
     pytest benchmarks/bench_events.py -p no:cacheprovider --benchmark-enable \
         -o python_files='bench_*.py' -s
@@ -24,15 +29,19 @@ import pytest
 
 import callcodes as cc
 from callcodes._event import _row, _row_to_json
-from callcodes._sinks import _EVENTS_V1, _INSERT, _sql_row
+from callcodes._sinks import _EVENTS_V1, _INSERT, _fdatasync, _sql_row
 from conftest import Ratios
 
 PER_ROUND = 1000  # events per benchmark round
 SLOW_PER_ROUND = 100  # for one fsync per event
 ROUNDS = 7
 START = datetime(2024, 6, 1, tzinfo=UTC)
-GROUP = cc.FlushPolicy.group(events=1000, ms=100)
-POLICIES = {"every_event": cc.FlushPolicy.every_event(), "group(1000, 100 ms)": GROUP}
+POLICIES = {
+    "every_event": cc.FlushPolicy.every_event(),
+    "group(1000, 100 ms)": cc.FlushPolicy.group(events=1000, ms=100),
+    "deferred(1000, 10 ms)": cc.FlushPolicy.deferred(events=1000, ms=10),
+}
+Sink = cc.JsonlSink | cc.SqliteSink
 
 
 def batches(size: int) -> Iterator[list[cc.Event]]:
@@ -77,7 +86,83 @@ def rate(ratios: Ratios, name: str, benchmark: object, per_round: int) -> None:
     ratios.lines.append(f"{name}: {seconds * 1e6:.2f} us per event, {1 / seconds:,.0f} events/s")
 
 
-class TestJsonl:
+def durable(sink: Sink) -> Callable[[], None]:
+    """What ends a round: nothing for a write-through sink, a flush for a deferred one."""
+    return sink.flush if sink.policy.defer else lambda: None
+
+
+def per_round(policy: str) -> int:
+    return SLOW_PER_ROUND if policy == "every_event" else PER_ROUND
+
+
+def four_threads(sink: Sink, batch: list[cc.Event]) -> None:
+    """Four threads each write their quarter of *batch*, one event at a time."""
+
+    def work(part: list[cc.Event]) -> None:
+        for event in part:
+            sink.write(event)
+
+    threads = [threading.Thread(target=work, args=(batch[t::4],)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+class SinkBenchmarks:
+    """The same measures for both file sinks; subclasses name the sink and its file."""
+
+    kind: Callable[..., Sink]
+    file: str
+
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_write_many(self, benchmark, tmp_path: Path, policy: str, ratios: Ratios) -> None:
+        source = batches(PER_ROUND)
+        with self.kind(tmp_path / self.file, POLICIES[policy]) as sink:
+            end = durable(sink)
+
+            def run() -> None:
+                sink.write_many(next(source))
+                end()
+
+            timed(benchmark, run, PER_ROUND)
+        rate(ratios, f"{self.kind.__name__}.write_many(1000), {policy}", benchmark, PER_ROUND)
+
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_write_each(self, benchmark, tmp_path: Path, policy: str, ratios: Ratios) -> None:
+        size = per_round(policy)
+        source = batches(size)
+        with self.kind(tmp_path / self.file, POLICIES[policy]) as sink:
+            end = durable(sink)
+
+            def run() -> None:
+                for event in next(source):
+                    sink.write(event)
+                end()
+
+            timed(benchmark, run, size)
+        rate(ratios, f"{self.kind.__name__}.write, one thread, {policy}", benchmark, size)
+
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_write_four_threads(
+        self, benchmark, tmp_path: Path, policy: str, ratios: Ratios
+    ) -> None:
+        source = batches(PER_ROUND)
+        with self.kind(tmp_path / self.file, POLICIES[policy]) as sink:
+            end = durable(sink)
+
+            def run() -> None:
+                four_threads(sink, next(source))
+                end()
+
+            timed(benchmark, run, PER_ROUND)
+        rate(ratios, f"{self.kind.__name__}.write, four threads, {policy}", benchmark, PER_ROUND)
+
+
+class TestJsonl(SinkBenchmarks):
+    kind = cc.JsonlSink
+    file = "events.jsonl"
+
     def test_raw_file_write(self, benchmark, tmp_path: Path, ratios: Ratios) -> None:
         source = batches(PER_ROUND)
         with (tmp_path / "raw.jsonl").open("a", encoding="ascii") as file:
@@ -105,64 +190,42 @@ class TestJsonl:
             os.close(fd)
         rate(ratios, "raw: encode + os.write per line", benchmark, PER_ROUND)
 
-    @pytest.mark.parametrize("policy", list(POLICIES))
-    def test_write_many(self, benchmark, tmp_path: Path, policy: str, ratios: Ratios) -> None:
+    def test_raw_batch_synced(self, benchmark, tmp_path: Path, ratios: Ratios) -> None:
         source = batches(PER_ROUND)
-        with cc.JsonlSink(tmp_path / "events.jsonl", POLICIES[policy]) as sink:
-            timed(benchmark, lambda: sink.write_many(next(source)), PER_ROUND)
-        rate(ratios, f"JsonlSink.write_many(1000), {policy}", benchmark, PER_ROUND)
-
-    @pytest.mark.parametrize("policy", list(POLICIES))
-    def test_write_each(self, benchmark, tmp_path: Path, policy: str, ratios: Ratios) -> None:
-        size = SLOW_PER_ROUND if policy == "every_event" else PER_ROUND
-        source = batches(size)
-        with cc.JsonlSink(tmp_path / "events.jsonl", POLICIES[policy]) as sink:
+        fd = os.open(tmp_path / "raw.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
 
             def run() -> None:
-                for event in next(source):
-                    sink.write(event)
+                lines = "".join([_row_to_json(_row(e)) + "\n" for e in next(source)])
+                os.write(fd, lines.encode("ascii"))
+                _fdatasync(fd)
 
-            timed(benchmark, run, size)
-        rate(ratios, f"JsonlSink.write, one thread, {policy}", benchmark, size)
-
-    @pytest.mark.parametrize("policy", list(POLICIES))
-    def test_write_four_threads(
-        self, benchmark, tmp_path: Path, policy: str, ratios: Ratios
-    ) -> None:
-        source = batches(PER_ROUND)
-        with cc.JsonlSink(tmp_path / "events.jsonl", POLICIES[policy]) as sink:
-            timed(benchmark, lambda: four_threads(sink, next(source)), PER_ROUND)
-        rate(ratios, f"JsonlSink.write, four threads, {policy}", benchmark, PER_ROUND)
+            timed(benchmark, run, PER_ROUND)
+        finally:
+            os.close(fd)
+        rate(ratios, "raw: encode + one os.write + fdatasync per 1000", benchmark, PER_ROUND)
 
 
-def four_threads(sink: cc.JsonlSink | cc.SqliteSink, batch: list[cc.Event]) -> None:
-    """Four threads each write their quarter of *batch*, one event at a time."""
-
-    def work(part: list[cc.Event]) -> None:
-        for event in part:
-            sink.write(event)
-
-    threads = [threading.Thread(target=work, args=(batch[t::4],)) for t in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
-def raw_table(path: Path) -> sqlite3.Connection:
+def raw_table(path: Path, synchronous: str = "NORMAL") -> sqlite3.Connection:
     """The events table and indexes, without the sink: where the raw inserts go."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     for statement in _EVENTS_V1:
         conn.execute(statement)
     return conn
 
 
-class TestSqlite:
-    def test_raw_executemany(self, benchmark, tmp_path: Path, ratios: Ratios) -> None:
+class TestSqlite(SinkBenchmarks):
+    kind = cc.SqliteSink
+    file = "events.db"
+
+    @pytest.mark.parametrize("synchronous", ["NORMAL", "FULL"])
+    def test_raw_executemany(
+        self, benchmark, tmp_path: Path, synchronous: str, ratios: Ratios
+    ) -> None:
         source = batches(PER_ROUND)
-        conn = raw_table(tmp_path / "raw.db")
+        conn = raw_table(tmp_path / "raw.db", synchronous)
 
         def run() -> None:
             rows = [_sql_row(_row(e)) for e in next(source)]
@@ -172,7 +235,8 @@ class TestSqlite:
 
         timed(benchmark, run, PER_ROUND)
         conn.close()
-        rate(ratios, "raw: encode + executemany, one transaction", benchmark, PER_ROUND)
+        name = f"raw: encode + executemany, one transaction, synchronous={synchronous}"
+        rate(ratios, name, benchmark, PER_ROUND)
 
     def test_raw_insert_each(self, benchmark, tmp_path: Path, ratios: Ratios) -> None:
         source = batches(PER_ROUND)
@@ -186,35 +250,6 @@ class TestSqlite:
         conn.close()
         rate(ratios, "raw: encode + INSERT, one transaction each", benchmark, PER_ROUND)
 
-    @pytest.mark.parametrize("policy", list(POLICIES))
-    def test_write_many(self, benchmark, tmp_path: Path, policy: str, ratios: Ratios) -> None:
-        source = batches(PER_ROUND)
-        with cc.SqliteSink(tmp_path / "events.db", POLICIES[policy]) as sink:
-            timed(benchmark, lambda: sink.write_many(next(source)), PER_ROUND)
-        rate(ratios, f"SqliteSink.write_many(1000), {policy}", benchmark, PER_ROUND)
-
-    @pytest.mark.parametrize("policy", list(POLICIES))
-    def test_write_each(self, benchmark, tmp_path: Path, policy: str, ratios: Ratios) -> None:
-        size = SLOW_PER_ROUND if policy == "every_event" else PER_ROUND
-        source = batches(size)
-        with cc.SqliteSink(tmp_path / "events.db", POLICIES[policy]) as sink:
-
-            def run() -> None:
-                for event in next(source):
-                    sink.write(event)
-
-            timed(benchmark, run, size)
-        rate(ratios, f"SqliteSink.write, one thread, {policy}", benchmark, size)
-
-    @pytest.mark.parametrize("policy", list(POLICIES))
-    def test_write_four_threads(
-        self, benchmark, tmp_path: Path, policy: str, ratios: Ratios
-    ) -> None:
-        source = batches(PER_ROUND)
-        with cc.SqliteSink(tmp_path / "events.db", POLICIES[policy]) as sink:
-            timed(benchmark, lambda: four_threads(sink, next(source)), PER_ROUND)
-        rate(ratios, f"SqliteSink.write, four threads, {policy}", benchmark, PER_ROUND)
-
 
 @pytest.fixture(scope="module")
 def book() -> cc.CodeBook:
@@ -227,7 +262,24 @@ def book() -> cc.CodeBook:
 
 
 CALL = cc.Call("acme", "alice", "011442071234567", cc.CallType.INTERNATIONAL, "c-1")
-CODES = [f"{n:04d}" for n in range(0, 1000, 1)]
+CODES = [f"{n:04d}" for n in range(PER_ROUND)]
+BARE = "decide, bare (time given)"
+ENGINE_SINKS = [
+    "none",
+    "memory",
+    *(f"{kind} {policy}" for kind in ("jsonl", "sqlite") for policy in POLICIES),
+]
+
+
+def engine_sink(name: str, directory: Path) -> cc.MemorySink | Sink | None:
+    if name == "none":
+        return None
+    if name == "memory":
+        return cc.MemorySink(capacity=100_000, evict=True)
+    kind, policy = name.split(" ", 1)
+    if kind == "jsonl":
+        return cc.JsonlSink(directory / "events.jsonl", POLICIES[policy])
+    return cc.SqliteSink(directory / "events.db", POLICIES[policy])
 
 
 class TestEngine:
@@ -239,28 +291,26 @@ class TestEngine:
                 cc.decide(book, CALL, code, now=now)
 
         timed(benchmark, run, len(CODES))
-        rate(ratios, "decide, bare (time given)", benchmark, len(CODES))
+        rate(ratios, BARE, benchmark, len(CODES))
 
-    @pytest.mark.parametrize("sink", ["none", "memory", "jsonl group", "sqlite group"])
+    @pytest.mark.parametrize("sink", ENGINE_SINKS)
     def test_engine_decide(
         self, benchmark, book: cc.CodeBook, tmp_path: Path, sink: str, ratios: Ratios
     ) -> None:
-        target: cc.MemorySink | cc.JsonlSink | cc.SqliteSink | None = {
-            "none": lambda: None,
-            "memory": lambda: cc.MemorySink(capacity=100_000, evict=True),
-            "jsonl group": lambda: cc.JsonlSink(tmp_path / "events.jsonl", GROUP),
-            "sqlite group": lambda: cc.SqliteSink(tmp_path / "events.db", GROUP),
-        }[sink]()
+        target = engine_sink(sink, tmp_path)
         engine = cc.Engine(book, target)
+        codes = CODES[:SLOW_PER_ROUND] if sink.endswith("every_event") else CODES
+        end = durable(target) if isinstance(target, Sink) else lambda: None
 
         def run() -> None:
-            for code in CODES:
+            for code in codes:
                 engine.decide(CALL, code)
+            end()
 
-        timed(benchmark, run, len(CODES))
+        timed(benchmark, run, len(codes))
         if target is not None:
             target.close()
         name = f"Engine.decide, sink {sink}"
-        rate(ratios, name, benchmark, len(CODES))
-        if "decide, bare (time given)" in ratios.medians:
-            ratios.report(name, "decide, bare (time given)")
+        rate(ratios, name, benchmark, len(codes))
+        if BARE in ratios.medians:
+            ratios.report(name, BARE)

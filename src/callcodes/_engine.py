@@ -36,6 +36,7 @@ __all__ = ["Engine"]
 _log = logging.getLogger("callcodes.events")
 _EMERGENCY: Final = Decision(Verdict.ALLOW, Reason.EMERGENCY)
 _EMERGENCY_REQUIREMENT: Final = Requirement(Need.NONE, 0, 0, Reason.EMERGENCY)
+_BLOCK: Final = Verdict.BLOCK
 
 #: Called with the exception and the call whenever recording (or anything, for an emergency
 #: call) fails. Its own failures are logged and ignored.
@@ -48,6 +49,18 @@ LockHook = Callable[[LockEvent], object]
 
 #: The wall clock in UTC: the engine's default clock.
 utc_now: Final[Callable[[], datetime]] = functools.partial(datetime.now, UTC)
+
+
+def _checked_time(now: object) -> datetime:
+    """*now* in UTC, or InvalidValueError when the clock gave no aware time from 1970 on."""
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise InvalidValueError(
+            "clock", now, "the engine's clock must return a timezone-aware datetime"
+        )
+    now = now.astimezone(UTC)
+    if now < _EPOCH:
+        raise InvalidValueError("clock", now, "the engine's clock must be 1970 UTC or later")
+    return now
 
 
 def _is_emergency(call: object) -> bool:
@@ -129,32 +142,75 @@ class Engine:
         Runtime complexity: O(1) plus the sink's write.
         """
         try:
-            now = self._now()
+            now = self._clock()
+            if type(now) is not datetime or now.tzinfo is not UTC or now.year < 1970:
+                now = _checked_time(now)
             decision = _decide(self._book, call, code, attempt, now=now)
-            decision, locks = self._settle(call, attempt, decision, now)
+            entry = decision.entry
+            if decision.verdict is _BLOCK or (entry is not None and entry.max_uses is not None):
+                decision, locks = self._settle(call, attempt, decision, now)
+            else:
+                locks = ()  # no failure and no use to count: the common case, kept cheap
         except Exception as exc:
             if not _is_emergency(call):
                 raise
             self._failed(exc, call, "deciding")
             return _EMERGENCY
-        changes: tuple[LockEvent, ...] = ()
         if locks:
-            changes = tuple(LockEvent(LockChange.LOCKED, k, now, GUARD_ACTOR, call) for k in locks)
-            for change in changes:
-                self._alert(change)
-        if self._sink is not None:
-            try:
-                self._record(now, call, code, attempt, decision)
-                for change in changes:
-                    self._sink.write(_lock_event(change, attempt))
-            except Exception as exc:
-                self._failed(exc, call, "recording")
-                if _is_emergency(call):
-                    return decision
-                if isinstance(exc, SinkError):
-                    raise
-                raise SinkError(f"the event sink failed: {exc!r}; the event was not kept") from exc
+            return self._lock_out(call, code, attempt, decision, now, locks)
+        if self._sink is None:
+            return decision
+        try:
+            self._record(now, call, code, attempt, decision)
+        except Exception as exc:  # noqa: BLE001  # raised again, except for an emergency call
+            return self._not_recorded(exc, call, decision)
         return decision
+
+    def _record(
+        self, now: datetime, call: Call, code: object, attempt: int, decision: Decision
+    ) -> None:
+        """Write the decision's event: a row straight to a built-in sink, else an Event."""
+        found = self._book._groups.get(call.group)
+        mode = None if found is None else found.settings.mode
+        row = _row_from_decision(now, call, decision, mode, code, attempt)
+        write_row = self._write_row
+        if write_row is not None:
+            write_row(row)
+        else:
+            assert self._sink is not None
+            self._sink.write(_row_to_event(row))
+
+    def _lock_out(  # noqa: PLR0917  # the rare path of decide, with its arguments
+        self,
+        call: Call,
+        code: object,
+        attempt: int,
+        decision: Decision,
+        now: datetime,
+        locks: tuple[Lock, ...],
+    ) -> Decision:
+        """Alert and record the locks that *decision* put in place, after its own event."""
+        changes = [LockEvent(LockChange.LOCKED, lock, now, GUARD_ACTOR, call) for lock in locks]
+        for change in changes:
+            self._alert(change)
+        if self._sink is None:
+            return decision
+        try:
+            self._record(now, call, code, attempt, decision)
+            for change in changes:
+                self._sink.write(_lock_event(change, attempt))
+        except Exception as exc:  # noqa: BLE001  # raised again, except for an emergency call
+            return self._not_recorded(exc, call, decision)
+        return decision
+
+    def _not_recorded(self, exc: Exception, call: Call, decision: Decision) -> Decision:
+        """Tell of a failure to record; raise it as SinkError, except for an emergency call."""
+        self._failed(exc, call, "recording")
+        if _is_emergency(call):
+            return decision
+        if isinstance(exc, SinkError):
+            raise exc
+        raise SinkError(f"the event sink failed: {exc!r}; the event was not kept") from exc
 
     def _settle(
         self, call: Call, attempt: int, decision: Decision, now: datetime
@@ -163,9 +219,6 @@ class Engine:
 
         ``settle`` may turn an ALLOW into USED_UP when another call took the last use.
         """
-        entry = decision.entry
-        if decision.verdict is not Verdict.BLOCK and (entry is None or entry.max_uses is None):
-            return decision, ()  # no failure and no use to count: the common case, kept cheap
         return settle(
             self._book, self._tracker, call, decision, attempt=attempt, now=now, store=self._store
         )
@@ -216,20 +269,6 @@ class Engine:
             except Exception:  # noqa: BLE001  # an alert that fails must never stop a call
                 _log.exception("the on_lock hook failed")
 
-    def _record(
-        self, now: datetime, call: Call, code: object, attempt: int, decision: Decision
-    ) -> None:
-        found = self._book._groups.get(call.group)
-        row = _row_from_decision(
-            now, call, decision, None if found is None else found.settings.mode, code, attempt
-        )
-        write_row = self._write_row
-        if write_row is not None:
-            write_row(row)
-        else:
-            assert self._sink is not None
-            self._sink.write(_row_to_event(row))
-
     def requirement(self, call: Call) -> Requirement:
         """Tell, now, whether to prompt for a code on *call* and for how many digits.
 
@@ -247,14 +286,7 @@ class Engine:
         now = self._clock()
         if type(now) is datetime and now.tzinfo is UTC and now.year >= 1970:
             return now
-        if not isinstance(now, datetime) or now.utcoffset() is None:
-            raise InvalidValueError(
-                "clock", now, "the engine's clock must return a timezone-aware datetime"
-            )
-        now = now.astimezone(UTC)
-        if now < _EPOCH:
-            raise InvalidValueError("clock", now, "the engine's clock must be 1970 UTC or later")
-        return now
+        return _checked_time(now)
 
     def _failed(self, exc: Exception, call: Call, doing: str) -> None:
         """Tell the log (for an emergency call, which goes on) and the hook about *exc*."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -47,6 +47,8 @@ EVENT_SCHEMA: Final = 1
 #: The longest mask: an entry longer than this is masked with this many asterisks.
 MAX_MASK: Final = 32
 _MASKS: Final = tuple("*" * n for n in range(MAX_MASK + 1))
+#: The mask of an entry of each length; nothing entered (length 0) has none.
+_MASK_OF_SIZE: Final = (None, *_MASKS[1:])
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 _ONE_US: Final = timedelta(microseconds=1)
@@ -354,12 +356,11 @@ def _row_from_decision(  # noqa: PLR0917  # positional: this runs on every recor
     changed between the decision and this call can then never expose an authorization code.
     """
     entry = decision.entry
-    if decision.reason is _ACCOUNT_CODE:
+    if code is None or decision.reason is _ACCOUNT_CODE:
         clear, masked = code, None
-    elif code is None or code == "":
-        clear = masked = None
     elif type(code) is str:
-        clear, masked = None, _MASKS[min(len(code), MAX_MASK)]
+        size = len(code)
+        clear, masked = None, _MASK_OF_SIZE[size if size < MAX_MASK else MAX_MASK]
     else:
         clear, masked = None, mask_code(code)
     return (
@@ -385,20 +386,27 @@ def _row_to_event(row: Row) -> Event:
     return Event(*row)
 
 
-_ISO: Final = "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00"
+#: The ISO 8601 text of each day seen lately ("2024-06-01"): a day's events share it.
+_DAYS: dict[date, str] = {}
+_MAX_DAYS: Final = 1024
 
 
 def _iso(when: datetime) -> str:
-    """ISO 8601 with microseconds and the UTC offset, fixed width (so it also sorts as text)."""
-    return _ISO % (
-        when.year,
-        when.month,
-        when.day,
-        when.hour,
-        when.minute,
-        when.second,
-        when.microsecond,
-    )
+    """ISO 8601 with microseconds and the UTC offset, fixed width (so it also sorts as text).
+
+    *when* is in UTC. The date's text is kept per day, and the time's comes from
+    ``time.isoformat`` (C code): a third cheaper than formatting seven numbers.
+    """
+    day = when.date()
+    text = _DAYS.get(day)
+    if text is None:
+        if len(_DAYS) >= _MAX_DAYS:
+            _DAYS.clear()
+        text = _DAYS[day] = day.isoformat()
+    clock = when.time().isoformat()
+    if len(clock) == 8:  # "HH:MM:SS": isoformat leaves out zero microseconds
+        clock += ".000000"
+    return f"{text}T{clock}+00:00"
 
 
 def _micros(when: datetime) -> int:
@@ -432,14 +440,19 @@ def _row_to_dict(row: Row) -> dict[str, Any]:
 
 
 _quote: Final = json.encoder.encode_basestring_ascii
-# Enum values are plain ASCII words, so each member's JSON text is computed once.
-_JSON_TEXT: Final[dict[enum.Enum, str]] = {
-    member: _quote(member.value) for kind in (CallType, Mode, Verdict, Reason) for member in kind
+# Enum values are plain ASCII words, so each member's JSON text is computed once; None and the
+# booleans are there too, so the row's mode and retry need no test.
+_ENUMS: Final = (CallType, Mode, Verdict, Reason)
+_JSON_TEXT: Final[dict[enum.Enum | bool | None, str]] = {
+    None: "null",
+    True: "true",
+    False: "false",
+    **{
+        member: _quote(member.value)
+        for kind in (CallType, Mode, Verdict, Reason)
+        for member in kind
+    },
 }
-
-
-def _text(value: str | None) -> str:
-    return "null" if value is None else _quote(value)
 
 
 def _row_to_json(row: Row) -> str:
@@ -447,14 +460,32 @@ def _row_to_json(row: Row) -> str:
 
     Written out by hand because the call path pays for it; a test checks it against ``json``.
     """
-    (time, group, user, dialed, call_type, mode, verdict, reason) = row[:8]
+    (
+        time,
+        group,
+        user,
+        dialed,
+        call_type,
+        mode,
+        verdict,
+        reason,
+        attempt,
+        retry,
+        call_id,
+        code,
+        masked,
+        description,
+        schema,
+    ) = row
     return (
-        f'{{"schema":{row[14]:d},"time":"{_iso(time)}","group":{_quote(group)},'
+        f'{{"schema":{schema},"time":"{_iso(time)}","group":{_quote(group)},'
         f'"user":{_quote(user)},"dialed":{_quote(dialed)},"call_type":{_JSON_TEXT[call_type]},'
-        f'"mode":{"null" if mode is None else _JSON_TEXT[mode]},"verdict":{_JSON_TEXT[verdict]},'
-        f'"reason":{_JSON_TEXT[reason]},"attempt":{row[8]:d},'
-        f'"retry":{"true" if row[9] else "false"},"call_id":{_text(row[10])},'
-        f'"code":{_text(row[11])},"masked":{_text(row[12])},"description":{_text(row[13])}}}'
+        f'"mode":{_JSON_TEXT[mode]},"verdict":{_JSON_TEXT[verdict]},'
+        f'"reason":{_JSON_TEXT[reason]},"attempt":{attempt},"retry":{_JSON_TEXT[retry]},'
+        f'"call_id":{"null" if call_id is None else _quote(call_id)},'
+        f'"code":{"null" if code is None else _quote(code)},'
+        f'"masked":{"null" if masked is None else _quote(masked)},'
+        f'"description":{"null" if description is None else _quote(description)}}}'
     )
 
 

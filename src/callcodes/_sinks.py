@@ -7,20 +7,28 @@ One small interface, :class:`Sink` (``write``, ``flush``, ``close``), and three 
 * :class:`SqliteSink`: a table in an SQLite file in WAL mode, the embedded default, for
   several threads and several processes at once.
 
-The file sinks share one write path, a group commit: a writer hands its events to the sink and
-waits; one waiting writer at a time (the leader) writes every event queued so far in one system
-call or one transaction, then wakes the others. A writer alone pays one write per event; many
-writers share each write. ``write`` returns only when the event has reached the operating system
-(a process killed with SIGKILL loses nothing that was acknowledged) and, under
-:meth:`FlushPolicy.every_event`, the disk. The table in docs/events.md states each policy's
-promise.
+Every event a sink takes gets a sequence number (1, 2, ... in the order the sink keeps them),
+and :attr:`~_RowSink.acknowledged` is the durable watermark: every event numbered up to it is
+kept as the sink's :class:`FlushPolicy` promises. The file sinks have two write paths:
 
-Sinks do I/O, so they may read a clock: a group-commit policy's time bound is measured with the
-clock given to the sink (``time.monotonic`` by default).
+* **write-through** (``every_event``, ``group``): a group commit. A writer hands its events to
+  the sink and waits; one waiting writer at a time (the leader) writes every event queued so
+  far in one system call or one transaction, then wakes the others. ``write`` returns once
+  the event is in the file (SIGKILL loses nothing acknowledged) and, under ``every_event``,
+  on the disk.
+* **deferred acknowledgement** (``deferred``): ``write`` appends the event to a batch in memory
+  and returns its number at once; a flusher thread writes and syncs each batch (every N events
+  or T ms) and then moves the watermark. An event is acknowledged only once it is on the disk.
+
+The table in docs/events.md states each policy's promise.
+
+Sinks do I/O, so they may read a clock: a policy's time bound is measured with the clock
+given to the sink (``time.monotonic`` by default).
 """
 
 from __future__ import annotations
 
+import atexit
 import errno
 import fcntl
 import logging
@@ -28,6 +36,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -67,20 +76,26 @@ _MAX_TORN: Final = 64 * 1024
 
 @runtime_checkable
 class Sink(Protocol):
-    """Where events go. ``write`` returns only once the event is kept as the sink promises.
+    """Where events go. ``write`` returns once the event is taken as the sink promises.
 
     A sink that cannot keep an event raises :class:`~callcodes.SinkError`; it never drops one
-    silently. Implementations must be safe to call from several threads.
+    silently. Implementations must be safe to call from several threads. The built-in sinks'
+    ``write`` returns the event's sequence number (see :attr:`MemorySink.acknowledged`); the
+    engine ignores what ``write`` returns.
     """
 
-    def write(self, event: Event) -> None:
+    def write(self, event: Event) -> object:
         """Record one event; raise ``SinkError`` if it cannot be kept."""
 
     def flush(self) -> None:
-        """Make every acknowledged event as durable as the sink can (e.g. fsync)."""
+        """Make every event written so far as durable as the sink can (e.g. fsync)."""
 
     def close(self) -> None:
         """Flush and release the sink; later writes raise ``SinkError``."""
+
+
+#: Called with the new durable watermark (see ``acknowledged``) each time it moves.
+DurableHook = Callable[[int], object]
 
 
 def _check_events(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -97,19 +112,34 @@ def _check_ms(_instance: object, attribute: attrs.Attribute[Any], value: object)
         )
 
 
+def _check_defer(instance: FlushPolicy, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not bool:
+        raise InvalidValueError(attribute.name, value, "must be True or False")
+    if value and instance.ms is None:
+        raise InvalidValueError(
+            "ms",
+            None,
+            "deferred acknowledgement needs a time bound, or a quiet line would leave its last "
+            "events unacknowledged: give ms",
+        )
+
+
 @attrs.frozen
 class FlushPolicy:
-    """When a file sink forces its events to the disk (fsync).
+    """When a file sink writes its events, forces them to the disk (fsync), and acknowledges.
 
     ``events=1`` (the default, :meth:`every_event`): every write is on the disk before it
     returns. ``events=N`` (:meth:`group`): each write returns once the operating system has the
     event, and the sink syncs after every N events, and ``ms`` milliseconds after the first event
     not yet synced (checked on each write, and by a timer when writes stop: at most 1.25 ``ms``);
-    ``ms=None``: no time bound, only N and ``flush``/``close``.
+    ``ms=None``: no time bound, only N and ``flush``/``close``. ``defer=True``
+    (:meth:`deferred`): each write returns at once; the sink writes and syncs a batch every N
+    events and ``ms`` milliseconds after its first event, and only then acknowledges the batch.
     """
 
     events: int = attrs.field(default=1, validator=_check_events)
     ms: float | None = attrs.field(default=None, validator=_check_ms)
+    defer: bool = attrs.field(default=False, validator=_check_defer)
 
     @classmethod
     def every_event(cls) -> FlushPolicy:
@@ -121,24 +151,46 @@ class FlushPolicy:
         """Sync every *events* events and within *ms* milliseconds (group commit)."""
         return cls(events, ms)
 
+    @classmethod
+    def deferred(cls, events: int = 1000, ms: float = 10) -> FlushPolicy:
+        """Acknowledge later: write and sync a batch every *events* events or *ms* milliseconds.
+
+        ``write`` returns at once; the sink's ``acknowledged`` watermark (and its
+        ``on_durable`` hook) tells when an event is on the disk. The fastest policy.
+        """
+        return cls(events, ms, defer=True)
+
     @property
     def syncs_each_write(self) -> bool:
         """True when every write is synced before it returns."""
-        return self.events == 1
+        return self.events == 1 and not self.defer
+
+    @property
+    def _syncs_each_commit(self) -> bool:
+        """True when every write to the file is synced with it (SQLite: ``synchronous=FULL``)."""
+        return self.events == 1 or self.defer
 
 
 class _RowSink:
-    """What the built-in sinks share: events become rows, and ``_submit`` keeps them."""
+    """What the built-in sinks share: events become rows, and ``_write_row(s)`` keep them.
 
-    def write(self, event: Event) -> None:
-        """Record *event*; returns once it is kept as the sink promises. Runtime: O(1)."""
+    Each event kept gets the next sequence number; ``write`` returns it.
+    """
+
+    def write(self, event: Event) -> int:
+        """Record *event*; return its sequence number. Runtime: O(1).
+
+        Returns once the event is taken as the sink's policy promises (for a deferred policy:
+        at once; see :attr:`acknowledged`).
+        """
         if not isinstance(event, Event):
             raise InvalidValueError("event", event, "must be an Event")
-        self._write_row(_row(event))
+        return self._write_row(_row(event))
 
-    def write_many(self, events: Iterable[Event]) -> None:
+    def write_many(self, events: Iterable[Event]) -> int:
         """Record several events in one write (one transaction); all are kept, or none.
 
+        Returns the sequence number of the last one (``written`` when there are none).
         Runtime complexity: O(k) for k events, with one system call or transaction.
         """
         rows = []
@@ -147,16 +199,36 @@ class _RowSink:
                 raise InvalidValueError("event", event, "must be an Event")
             rows.append(_row(event))
         if rows:
-            self._write_rows(rows)
+            return self._write_rows(rows)
+        return self.written
 
-    def _write_row(self, row: Row) -> None:
-        self._write_rows([row])
+    def _write_row(self, row: Row) -> int:
+        return self._write_rows([row])
 
-    def _write_rows(self, rows: list[Row]) -> None:
+    def _write_rows(self, rows: list[Row]) -> int:
         raise NotImplementedError
 
+    @property
+    def written(self) -> int:
+        """The sequence number of the last event this sink took (0: none yet)."""
+        raise NotImplementedError
+
+    @property
+    def acknowledged(self) -> int:
+        """The durable watermark: every event numbered up to this is kept as promised.
+
+        With a write-through policy it keeps up with each write; with a deferred one it
+        follows the flusher, and events above it may be lost if the process dies.
+        """
+        raise NotImplementedError
+
+    def _check_seq(self, seq: object) -> None:
+        written = self.written
+        if type(seq) is not int or not 0 <= seq <= written:
+            raise InvalidValueError("seq", seq, f"a sequence number this sink gave: 0 to {written}")
+
     def flush(self) -> None:
-        """Make every acknowledged event as durable as the sink can."""
+        """Make every event written so far as durable as the sink can."""
 
     def close(self) -> None:
         """Release the sink; later writes raise ``SinkError``."""
@@ -173,7 +245,7 @@ class MemorySink(_RowSink):
 
     When full, a write raises :class:`~callcodes.SinkError`, unless ``evict=True``: then the
     oldest event makes room and :attr:`evicted` counts those dropped that way (a ring buffer,
-    by choice). Safe for several threads.
+    by choice). An event is acknowledged as soon as it is in the list. Safe for several threads.
     """
 
     def __init__(self, capacity: int = 100_000, *, evict: bool = False) -> None:
@@ -181,37 +253,58 @@ class MemorySink(_RowSink):
             raise InvalidValueError("capacity", capacity, "a memory sink holds at least 1 event")
         self._capacity = capacity
         self._evict = evict
+        # A write is refused once len(rows) reaches _room: the capacity, never when evicting,
+        # 0 once closed.
+        self._room = 2**63 if evict else capacity
         self._rows: deque[Row] = deque(maxlen=capacity if evict else None)
         self._written = 0
-        self._closed = False
         self._lock = threading.Lock()
 
-    def _write_row(self, row: Row) -> None:
+    def _write_row(self, row: Row) -> int:
+        # The engine's path: acquire/release cost less than "with", and one comparison
+        # covers a full sink, a closed one (room 0) and an evicting one (room unbounded).
         lock = self._lock
         lock.acquire()
         try:
             rows = self._rows
-            if self._closed or (len(rows) >= self._capacity and not self._evict):
+            if len(rows) >= self._room:
                 self._refuse(1)
             rows.append(row)
-            self._written += 1
+            seq = self._written = self._written + 1
         finally:
             lock.release()
+        return seq
 
-    def _write_rows(self, rows: list[Row]) -> None:
+    def _write_rows(self, rows: list[Row]) -> int:
         with self._lock:
-            if self._closed or (len(self._rows) + len(rows) > self._capacity and not self._evict):
+            if len(self._rows) + len(rows) > self._room:
                 self._refuse(len(rows))
             self._rows.extend(rows)
             self._written += len(rows)
+            return self._written
 
     def _refuse(self, count: int) -> None:
-        if self._closed:
+        if self._room == 0:
             raise SinkError("the memory sink is closed: open a new one")
         raise SinkError(
             f"the memory sink is full ({self._capacity} events; {count} more refused): "
             "read and clear() it, give a larger capacity, or pass evict=True"
         )
+
+    @property
+    def written(self) -> int:
+        """The sequence number of the last event written (0: none yet)."""
+        return self._written
+
+    @property
+    def acknowledged(self) -> int:
+        """Every event written is acknowledged: it is in the list."""
+        return self._written
+
+    def wait_durable(self, seq: int, timeout: float | None = None) -> bool:  # noqa: ARG002  # nothing to wait for
+        """True at once for a number this sink gave: every event written is acknowledged."""
+        self._check_seq(seq)
+        return True
 
     def events(self) -> list[Event]:
         """Every event held, oldest first. Runtime complexity: O(n)."""
@@ -239,65 +332,257 @@ class MemorySink(_RowSink):
     def close(self) -> None:
         """Refuse further writes; the events held stay readable."""
         with self._lock:
-            self._closed = True
+            self._room = 0
 
 
 _P = TypeVar("_P")
 
 
 class _Batch(Generic[_P]):
-    """Events queued by writers, written together by one leader."""
+    """Events queued by writers, written together by one leader (write-through path)."""
 
-    __slots__ = ("count", "done", "error", "payloads")
+    __slots__ = ("count", "done", "error", "first", "payloads")
 
     def __init__(self) -> None:
         self.payloads: list[_P] = []
         self.count = 0
+        self.first = 0  # the sequence number of its first event, once written
         self.done = False
         self.error: SinkError | None = None
 
 
-class _GroupCommitSink(_RowSink, Generic[_P]):
-    """The group-commit write path of the file sinks (see the module header).
+#: A deferred sink's writers wait when this many batches of N events wait to be written.
+_MAX_PENDING_BATCHES: Final = 4
+#: ... or at least this many events (a small N still lets a burst through without waiting).
+_MIN_MAX_PENDING: Final = 1024
 
-    Subclasses give ``_encode`` (rows to a payload, run in the writer's thread, so a bad row
-    fails only its own writer), ``_commit`` (write payloads; sync too when asked), ``_sync`` and
-    ``_release``.
+
+class _GroupCommitSink(_RowSink, Generic[_P]):
+    """The write paths of the file sinks (see the module header).
+
+    Subclasses give ``_encode`` (rows to a payload), ``_commit`` (write payloads; sync too
+    when asked), ``_sync`` and ``_release``. Write-through: ``_encode`` runs in the writer's
+    thread, so a bad row fails only its own writer. Deferred: the flusher encodes and commits
+    each batch, and a failure stops the sink (see ``_fail``).
     """
 
-    def __init__(self, name: str, policy: FlushPolicy, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        name: str,
+        policy: FlushPolicy,
+        clock: Callable[[], float],
+        on_durable: DurableHook | None,
+    ) -> None:
         if not isinstance(policy, FlushPolicy):
             raise InvalidValueError("flush", policy, "must be a FlushPolicy")
+        if on_durable is not None and not callable(on_durable):
+            raise InvalidValueError("on_durable", on_durable, "must be a function (watermark)")
         self._name = name
         self._policy = policy
         self._clock = clock
-        self._cond = threading.Condition(threading.Lock())
-        self._open: _Batch[_P] = _Batch()
-        self._busy = False  # a leader (or the sync timer) is doing I/O
+        self._on_durable = on_durable
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._closing = False
         self._closed = False
         self._broken: str | None = None
+        self._written = 0  # deferred: events taken; write-through: events kept
+        self._acknowledged = 0
+        self._syncs = 0
+        # Write-through: the open batch, and whether a leader (or the timer) is doing I/O.
+        self._open: _Batch[_P] = _Batch()
+        self._busy = False
         self._unsynced = 0
         self._unsynced_since = 0.0
-        self._syncs = 0
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
+        # Deferred: rows waiting for the flusher, and what flush()/close() asked it to write.
+        self._defer = policy.defer
+        self._refusal: str | None = None  # why writes are refused: closed, or broken
+        self._batch = policy.events
+        self._pending: list[Row] = []
+        self._pending_since = 0.0
+        self._flush_through = 0
+        self._max_pending = max(_MAX_PENDING_BATCHES * policy.events, _MIN_MAX_PENDING)
+        self._told_lock = threading.Lock()
+        self._told = 0
 
     def _start_timer(self) -> None:
-        if self._policy.events > 1 and self._policy.ms is not None:
-            self._timer = threading.Thread(
-                target=self._tick, name=f"callcodes sync {self._name}", daemon=True
-            )
-            self._timer.start()
+        """Start the flusher (deferred) or the sync timer (group with a time bound)."""
+        if self._defer:
+            target = self._flush_loop
+        elif self._policy.events > 1 and self._policy.ms is not None:
+            target = self._tick
+        else:
+            return
+        self._timer = threading.Thread(target=target, name=f"callcodes {self._name}", daemon=True)
+        self._timer.start()
+        if self._defer:
+            _DEFERRED.add(self)
 
     @property
     def policy(self) -> FlushPolicy:
         """The flush policy this sink keeps."""
         return self._policy
 
-    # -- writing ----------------------------------------------------------------------------------
+    @property
+    def written(self) -> int:
+        """The sequence number of the last event this sink took (0: none yet).
 
-    def _write_rows(self, rows: list[Row]) -> None:
+        A softswitch that reads it right after ``Engine.decide`` gets a number at or above
+        that decision's event: ``wait_durable(number)`` then covers it.
+        """
+        return self._written
+
+    @property
+    def acknowledged(self) -> int:
+        """The durable watermark: every event numbered up to this is kept as promised."""
+        return self._acknowledged
+
+    def wait_durable(self, seq: int, timeout: float | None = None) -> bool:
+        """Wait until event number *seq* is acknowledged; False if *timeout* seconds pass first.
+
+        Raises ``SinkError`` when the sink failed before keeping it (the event is lost), and
+        ``InvalidValueError`` for a number this sink never gave. Does not hasten the write
+        (the policy's time bound does): call :meth:`flush` for that. Runtime: O(1) plus the
+        wait.
+        """
+        self._check_seq(seq)
+        with self._cond:
+            if self._acknowledged >= seq:
+                return True
+            deadline = None if timeout is None else self._clock() + timeout
+            while self._acknowledged < seq:
+                if self._broken is not None:
+                    raise SinkError(self._broken)
+                left = None if deadline is None else deadline - self._clock()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def _tell_durable(self, through: int) -> None:
+        """Call ``on_durable`` with the new watermark, in order, outside the sink's lock."""
+        hook = self._on_durable
+        if hook is None:
+            return
+        with self._told_lock:
+            if through <= self._told:
+                return
+            self._told = through
+            try:
+                hook(through)
+            except Exception:  # noqa: BLE001  # a failing hook must never stop the log
+                _log.exception("the on_durable hook of %s failed", self._name)
+
+    # -- writing, deferred ------------------------------------------------------------------------
+
+    def _write_row(self, row: Row) -> int:
+        if not self._defer:
+            return self._write_rows([row])
+        lock = self._lock
+        lock.acquire()  # not "with": this is the engine's path, and acquire is cheaper
+        try:
+            if self._refusal is not None:
+                raise SinkError(self._refusal)
+            pending = self._pending
+            pending.append(row)
+            seq = self._written = self._written + 1
+            size = len(pending)
+            if size == 1 or size >= self._batch:
+                self._arrived(size)
+        finally:
+            lock.release()
+        return seq
+
+    def _defer_rows(self, rows: list[Row]) -> int:
+        with self._lock:
+            if self._refusal is not None:
+                raise SinkError(self._refusal)
+            pending = self._pending
+            before = len(pending)
+            pending.extend(rows)
+            self._written += len(rows)
+            if not before:
+                self._pending_since = self._clock()
+            self._cond.notify()
+            if len(pending) >= self._max_pending:
+                self._wait_for_room()
+            return self._written
+
+    def _arrived(self, size: int) -> None:
+        """Tell the flusher when a batch starts (its time bound runs) or is full (lock held)."""
+        if size == 1:
+            self._pending_since = self._clock()
+            self._cond.notify()
+        elif size == self._batch:
+            self._cond.notify()
+        elif size >= self._max_pending:
+            self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        """Back-pressure: wait (lock held) until the flusher takes the waiting events."""
+        self._cond.notify()
+        while len(self._pending) >= self._max_pending and self._broken is None:
+            self._cond.wait()
+
+    def _flush_loop(self) -> None:
+        """The flusher: write and sync each batch when it is due, then move the watermark."""
+        cond = self._cond
+        events = self._policy.events
+        ms = self._policy.ms
+        assert ms is not None
+        while True:
+            with cond:
+                while True:
+                    pending = self._pending
+                    if not pending:
+                        if self._closing:
+                            return
+                        cond.wait()
+                        continue
+                    if (
+                        len(pending) >= events
+                        or self._flush_through > self._acknowledged
+                        or self._closing
+                    ):
+                        break
+                    left = self._pending_since + ms / 1000 - self._clock()
+                    if left <= 0:
+                        break
+                    cond.wait(left)
+                self._pending = []
+                through = self._written
+                cond.notify_all()  # writers waiting for room may go on
+            try:
+                self._commit([self._encode(pending)], True)
+            except Exception as exc:  # noqa: BLE001  # the sink stops; every caller is told
+                self._fail(exc, through - len(pending), through)
+                return
+            with cond:
+                self._acknowledged = through
+                cond.notify_all()
+            self._tell_durable(through)
+
+    def _fail(self, exc: Exception, first: int, last: int) -> None:
+        """Stop the sink after a batch could not be written: nothing after it is acknowledged."""
+        problem = str(exc) if isinstance(exc, SinkError) else f"{exc!r}"
+        with self._cond:
+            lost = self._written - first
+            self._broken = (
+                f"{self._name}: events {first + 1} to {last} could not be written ({problem}); "
+                f"events up to {first} are kept, the {lost} after them are not, and this sink "
+                "takes no more: fix the cause and open a new sink"
+            )
+            self._refusal = self._broken
+            self._cond.notify_all()
+        _log.error("%s", self._broken, exc_info=exc)
+
+    # -- writing, write-through -------------------------------------------------------------------
+
+    def _write_rows(self, rows: list[Row]) -> int:
+        if self._defer:
+            return self._defer_rows(rows)
         payload = self._encode(rows)
         with self._cond:
             if self._closing:
@@ -307,16 +592,24 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
             batch = self._open
             batch.payloads.append(payload)
             batch.count += len(rows)
+            offset = batch.count  # this writer's last event is the batch's offset-th
+            through = 0
             while not batch.done:
                 if self._busy:
                     self._cond.wait()
                     continue
-                self._lead()
+                through = self._lead()
         if batch.error is not None:
             raise SinkError(str(batch.error)) from batch.error.__cause__
+        if through:
+            self._tell_durable(through)
+        return batch.first + offset - 1
 
-    def _lead(self) -> None:
-        """Write the open batch as its leader; called and returns with the condition held."""
+    def _lead(self) -> int:
+        """Write the open batch as its leader; called and returns with the condition held.
+
+        Returns the new watermark, or 0 when the batch failed.
+        """
         todo = self._open
         self._open = _Batch()
         self._busy = True
@@ -333,8 +626,14 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
         finally:
             self._cond.acquire()
             self._busy = False
+            through = 0
+            if todo.error is None:
+                todo.first = self._acknowledged + 1
+                self._acknowledged += todo.count
+                self._written = through = self._acknowledged
             todo.done = True
             self._cond.notify_all()
+        return through
 
     def _count_unsynced(self, count: int) -> None:
         """Note *count* events written but not synced; sync when the policy says (leader only)."""
@@ -398,7 +697,23 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
             self._sync_now()
 
     def flush(self) -> None:
-        """Sync every event written so far. Runtime: one fsync when anything is unsynced."""
+        """Make every event written so far durable now, and acknowledge it.
+
+        Deferred: waits while the flusher writes and syncs what is waiting, and raises
+        ``SinkError`` if the sink failed (now or before). Write-through: syncs what was
+        written since the last sync. Runtime: at most one write and one fsync.
+        """
+        if self._defer:
+            with self._cond:
+                target = self._written
+                if target > self._flush_through:
+                    self._flush_through = target
+                    self._cond.notify_all()
+                while self._acknowledged < target and self._broken is None:
+                    self._cond.wait()
+                if self._broken is not None:
+                    raise SinkError(self._broken)
+            return
         if self._closed:
             return
 
@@ -409,10 +724,14 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
         self._exclusive(sync_if_needed)
 
     def close(self) -> None:
-        """Wait for queued writes, sync, and release the file; later writes raise ``SinkError``.
+        """Write and sync every event taken, then release the file; later writes raise.
 
-        Idempotent.
+        Idempotent. Deferred: raises ``SinkError`` (after releasing the file) when the sink
+        failed, since some events it took were not kept.
         """
+        if self._defer:
+            self._close_deferred()
+            return
         with self._cond:
             if self._closing:
                 while not self._closed:
@@ -422,13 +741,16 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
         self._stop.set()
         if self._timer is not None:
             self._timer.join()  # outside the condition: the timer may be waiting for it
+        through = 0
         with self._cond:
             while self._busy or self._open.payloads:
                 if not self._busy:
-                    self._lead()
+                    through = self._lead() or through
                     continue
                 self._cond.wait()
             self._busy = True
+        if through:
+            self._tell_durable(through)
         try:
             if self._unsynced and self._broken is None:
                 self._sync_now()
@@ -440,6 +762,28 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
                     self._closed = True
                     self._busy = False
                     self._cond.notify_all()
+
+    def _close_deferred(self) -> None:
+        with self._cond:
+            first = not self._closing
+            self._closing = True
+            if self._refusal is None:  # from now on, new writes are refused
+                self._refusal = f"{self._name} is closed: open a new sink"
+            self._cond.notify_all()  # the flusher writes what waits, then stops
+            while not first and not self._closed:
+                self._cond.wait()
+        if first:
+            try:
+                if self._timer is not None:
+                    self._timer.join()
+                self._release()
+            finally:
+                with self._cond:
+                    self._closed = True
+                    self._cond.notify_all()
+                _DEFERRED.discard(self)
+        if self._broken is not None:
+            raise SinkError(self._broken)
 
     # -- for subclasses ---------------------------------------------------------------------------
 
@@ -454,6 +798,20 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
 
     def _release(self) -> None:
         raise NotImplementedError
+
+
+#: The deferred sinks still open, written out when the interpreter exits.
+_DEFERRED: Final[weakref.WeakSet[_GroupCommitSink[Any]]] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Write out every open deferred sink at a normal exit: only a killed process loses any."""
+    for sink in list(_DEFERRED):
+        try:
+            sink.flush()
+        except SinkError:
+            _log.exception("could not write out %s at exit", sink._name)
 
 
 def _sync_directory(path: Path) -> None:
@@ -490,7 +848,8 @@ class JsonlSink(_GroupCommitSink[bytes]):
     Opening takes an exclusive lock on the file, so a second writer (in this or another process)
     gets a clear error instead of interleaving lines: use :class:`SqliteSink` for several
     processes. A torn last line left by a killed writer is moved to ``<path>.torn`` when the file
-    is opened, so it is never read as data. Safe for several threads.
+    is opened, so it is never read as data. Safe for several threads. *on_durable* is called
+    with the new watermark each time events are acknowledged (see :attr:`acknowledged`).
     """
 
     def __init__(
@@ -499,9 +858,10 @@ class JsonlSink(_GroupCommitSink[bytes]):
         flush: FlushPolicy | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        on_durable: DurableHook | None = None,
     ) -> None:
         self._path = Path(path)
-        super().__init__(f"event log {self._path}", flush or FlushPolicy(), clock)
+        super().__init__(f"event log {self._path}", flush or FlushPolicy(), clock, on_durable)
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
         created = False
         try:
@@ -576,7 +936,7 @@ class JsonlSink(_GroupCommitSink[bytes]):
         )
 
     def _encode(self, rows: list[Row]) -> bytes:
-        return "".join([_row_to_json(row) + "\n" for row in rows]).encode("ascii")
+        return ("\n".join(map(_row_to_json, rows)) + "\n").encode("ascii")
 
     def _commit(self, payloads: list[bytes], sync: bool) -> None:
         data = payloads[0] if len(payloads) == 1 else b"".join(payloads)
@@ -847,6 +1207,7 @@ class SqliteSink(_GroupCommitSink[list[tuple[Any, ...]]]):
     transaction, and processes wait for each other up to *busy_timeout* seconds. The file may
     hold other components' tables; this one owns ``events*`` and its row
     ``component='events'`` of ``callcodes_schema``. Open the sink after ``fork()``, not before.
+    *on_durable* is called with the new watermark each time events are acknowledged.
     """
 
     def __init__(
@@ -856,9 +1217,10 @@ class SqliteSink(_GroupCommitSink[list[tuple[Any, ...]]]):
         *,
         clock: Callable[[], float] = time.monotonic,
         busy_timeout: float = 5.0,
+        on_durable: DurableHook | None = None,
     ) -> None:
         self._path = Path(path)
-        super().__init__(f"event log {self._path}", flush or FlushPolicy(), clock)
+        super().__init__(f"event log {self._path}", flush or FlushPolicy(), clock, on_durable)
         existed = self._path.exists()
         try:
             conn = sqlite3.connect(
@@ -883,7 +1245,7 @@ class SqliteSink(_GroupCommitSink[list[tuple[Any, ...]]]):
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise sqlite3.OperationalError(f"cannot use WAL mode (journal mode is {mode})")
-        sync = "FULL" if self._policy.syncs_each_write else "NORMAL"
+        sync = "FULL" if self._policy._syncs_each_commit else "NORMAL"
         conn.execute(f"PRAGMA synchronous={sync}")
         conn.execute("BEGIN IMMEDIATE")
         try:

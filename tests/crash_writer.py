@@ -2,17 +2,21 @@
 
 Usage: ``python crash_writer.py MODE KIND PATH POLICY [COUNT] [PREFIX]``
 
-* MODE ``forever`` (then PREFIX only): two threads write events until the process is killed;
-  after each write returns (the events are acknowledged), their call ids are printed, one per
-  line.
+* MODE ``forever`` (then PREFIX only): two threads write events until the process is killed,
+  and the call ids of acknowledged events are printed, one per line. Under ``every`` and
+  ``group`` an event is acknowledged when its write returns; under ``deferred`` only when the
+  sink's durable watermark (its ``on_durable`` hook) reaches the number ``write`` gave it.
 * MODE ``count``: write COUNT events with call ids ``PREFIX-n``, then print ``done``.
-* MODE ``fill``: write until the sink refuses, then print the number of events acknowledged and
-  the error (``SinkError: ...``) on the next line.
+* MODE ``fill``: write until the sink refuses, then print the number of events acknowledged
+  (the watermark) and the error (``SinkError: ...``) on the next line.
+* MODE ``exit``: write COUNT events and exit without closing the sink; print ``done``.
 * MODE ``open``: open the sink and write one event; print ``ok`` or the error. Run as root,
   the process first becomes the unprivileged user ``nobody`` (after its imports), so that file
   permissions apply to it.
 
-KIND is ``jsonl`` or ``sqlite``; POLICY is ``every`` (sync each write) or ``group``.
+KIND is ``jsonl`` or ``sqlite``; POLICY is ``every`` (sync each write), ``group`` or
+``deferred`` (both in batches of 50 events or 20 ms), or ``deferred-hour`` (a batch is due
+after a million events or an hour: only ``flush``, ``close`` or the exit writes it).
 """
 
 from __future__ import annotations
@@ -29,11 +33,56 @@ START = datetime(2024, 6, 1, tzinfo=UTC)
 NOBODY = 65534
 
 
-def open_sink(kind: str, path: str, policy: str) -> cc.JsonlSink | cc.SqliteSink:
-    flush = cc.FlushPolicy.every_event() if policy == "every" else cc.FlushPolicy.group(50, 20)
+POLICIES = {
+    "every": cc.FlushPolicy.every_event(),
+    "group": cc.FlushPolicy.group(50, 20),
+    "deferred": cc.FlushPolicy.deferred(50, 20),
+    "deferred-hour": cc.FlushPolicy.deferred(1_000_000, 3_600_000),  # nothing due on its own
+}
+
+
+class Reporter:
+    """Prints the call ids of acknowledged events, in sequence order, and no others.
+
+    ``wrote`` learns which call ids a write got which sequence numbers; ``durable`` learns the
+    sink's watermark. An id is printed once both are known and its number is at or below the
+    watermark, whichever comes first.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: dict[int, str] = {}
+        self._durable = 0
+        self._next = 1
+
+    def wrote(self, last: int, call_ids: list[str]) -> None:
+        with self._lock:
+            first = last - len(call_ids) + 1
+            self._ids.update(zip(range(first, last + 1), call_ids, strict=True))
+            self._print()
+
+    def durable(self, through: int) -> None:
+        with self._lock:
+            self._durable = max(self._durable, through)
+            self._print()
+
+    def _print(self) -> None:
+        out = []
+        while self._next <= self._durable and self._next in self._ids:
+            out.append(self._ids.pop(self._next))
+            self._next += 1
+        if out:
+            sys.stdout.write("".join(f"{call_id}\n" for call_id in out))
+            sys.stdout.flush()
+
+
+def open_sink(
+    kind: str, path: str, policy: str, reporter: Reporter | None = None
+) -> cc.JsonlSink | cc.SqliteSink:
+    hook = None if reporter is None else reporter.durable
     if kind == "jsonl":
-        return cc.JsonlSink(path, flush)
-    return cc.SqliteSink(path, flush, busy_timeout=30)
+        return cc.JsonlSink(path, POLICIES[policy], on_durable=hook)
+    return cc.SqliteSink(path, POLICIES[policy], busy_timeout=30, on_durable=hook)
 
 
 def make_event(call_id: str, n: int) -> cc.Event:
@@ -54,7 +103,8 @@ def make_event(call_id: str, n: int) -> cc.Event:
     )
 
 
-def forever(sink: cc.JsonlSink | cc.SqliteSink, prefix: str) -> None:
+def forever(sink: cc.JsonlSink | cc.SqliteSink, prefix: str, reporter: Reporter | None) -> None:
+    """Write until killed; print ids when their write returns, or through *reporter*."""
     printing = threading.Lock()
 
     def run(thread: int) -> None:
@@ -63,13 +113,14 @@ def forever(sink: cc.JsonlSink | cc.SqliteSink, prefix: str) -> None:
         while True:
             size = rng.choice((1, 1, 1, 5, 20))
             batch = [make_event(f"{prefix}t{thread}-{n + i}", n + i) for i in range(size)]
-            if size == 1:
-                sink.write(batch[0])
+            last = sink.write(batch[0]) if size == 1 else sink.write_many(batch)
+            ids = [e.call_id or "" for e in batch]
+            if reporter is not None:
+                reporter.wrote(last, ids)
             else:
-                sink.write_many(batch)
-            with printing:
-                sys.stdout.write("".join(f"{e.call_id}\n" for e in batch))
-                sys.stdout.flush()
+                with printing:
+                    sys.stdout.write("".join(f"{call_id}\n" for call_id in ids))
+                    sys.stdout.flush()
             n += size
 
     threads = [threading.Thread(target=run, args=(t,), daemon=True) for t in range(2)]
@@ -93,9 +144,10 @@ def main() -> None:
         else:
             print("ok")
         return
-    sink = open_sink(kind, path, policy)
+    reporter = Reporter() if mode == "forever" and policy.startswith("deferred") else None
+    sink = open_sink(kind, path, policy, reporter)
     if mode == "forever":
-        forever(sink, sys.argv[5] if len(sys.argv) > 5 else "")
+        forever(sink, sys.argv[5] if len(sys.argv) > 5 else "", reporter)
     elif mode == "count":
         count, prefix = int(sys.argv[5]), sys.argv[6]
         n = 0
@@ -112,8 +164,12 @@ def main() -> None:
                 sink.write(make_event(f"fill-{n}", n))
                 n += 1
         except cc.SinkError as exc:
-            print(n)
+            print(sink.acknowledged)
             print(f"SinkError: {exc}")
+    elif mode == "exit":
+        for n in range(int(sys.argv[5])):
+            sink.write(make_event(f"exit-{n}", n))
+        print("done")
 
 
 if __name__ == "__main__":

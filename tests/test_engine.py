@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given
 
 import callcodes as cc
+from callcodes import _sinks
 from strategies import aware_times, books, calls, entered_codes
 
 WHEN = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
@@ -260,6 +262,38 @@ class TestFailures:
             engine.decide(NATIONAL, "0042")
         assert isinstance(caught.value.__cause__, KeyError)
 
+    def test_deferred_sink_failure_reaches_the_next_decision(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A batch its flusher could not write: the next decision raises and tells on_error.
+
+        An emergency call is still allowed (and the hook told).
+        """
+        seen: list[tuple[str, cc.Call]] = []
+        sink = cc.JsonlSink(tmp_path / "events.jsonl", cc.FlushPolicy.deferred(1000, 3_600_000))
+        engine = cc.Engine(
+            book_with(cc.Mode.ACCOUNT),
+            sink,
+            clock=lambda: WHEN,
+            on_error=lambda exc, call: seen.append((str(exc), call)),
+        )
+        engine.decide(NATIONAL, "0042")  # taken, not yet written
+
+        def disk_full(fd: int, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(_sinks.os, "write", disk_full)
+        with pytest.raises(cc.SinkError, match="disk is full"):
+            sink.flush()
+        monkeypatch.undo()
+        with pytest.raises(cc.SinkError, match="could not be written"):
+            engine.decide(NATIONAL, "0042")
+        assert engine.decide(EMERGENCY).verdict is cc.Verdict.ALLOW
+        assert [call for _, call in seen] == [NATIONAL, EMERGENCY]
+        assert all("could not be written" in text for text, _ in seen)
+        with pytest.raises(cc.SinkError):
+            sink.close()
+
     def test_full_memory_sink_raises_for_normal_calls_only(self) -> None:
         """A full memory sink refuses a normal call's event but lets an emergency call through."""
         sink = cc.MemorySink(capacity=1)
@@ -270,10 +304,35 @@ class TestFailures:
         assert engine.decide(EMERGENCY).verdict is cc.Verdict.ALLOW
 
 
+class TestDeferred:
+    def test_decide_returns_before_the_event_is_durable(self, tmp_path: Path) -> None:
+        """With a deferred sink, decide returns at once; the watermark tells when it is kept."""
+        path = tmp_path / "events.db"
+        sink = cc.SqliteSink(path, cc.FlushPolicy.deferred(1000, 3_600_000))
+        engine = cc.Engine(book_with(cc.Mode.ACCOUNT), sink, clock=lambda: WHEN)
+        decision = engine.decide(NATIONAL, "0042")
+        assert decision.verdict is cc.Verdict.LOG_ONLY
+        seq = sink.written
+        assert (seq, sink.acknowledged) == (1, 0)
+        assert list(cc.read_events(path)) == []
+        sink.flush()
+        assert sink.wait_durable(seq, timeout=0)
+        [recorded] = cc.read_events(path)
+        assert (recorded.code, recorded.call_id) == ("0042", NATIONAL.call_id)
+        sink.close()
+
+
 class TestThreads:
-    def test_four_threads_record_every_decision(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize(
+        "policy",
+        [cc.FlushPolicy.group(100, 50), cc.FlushPolicy.deferred(100, 5)],
+        ids=["group", "deferred"],
+    )
+    def test_four_threads_record_every_decision(
+        self, tmp_path: Path, policy: cc.FlushPolicy
+    ) -> None:
         """Four threads deciding through one engine and SQLite sink: one event per decision."""
-        sink = cc.SqliteSink(tmp_path / "events.db", cc.FlushPolicy.group(100, 50))
+        sink = cc.SqliteSink(tmp_path / "events.db", policy)
         engine = cc.Engine(book_with(cc.Mode.ACCOUNT), sink, clock=lambda: WHEN)
         barrier = threading.Barrier(4)
 

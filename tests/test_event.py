@@ -10,7 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import callcodes as cc
-from callcodes._event import _row, _row_to_dict, _row_to_event, _row_to_json
+from callcodes._event import (
+    _DAYS,
+    _MAX_DAYS,
+    _iso,
+    _row,
+    _row_to_dict,
+    _row_to_event,
+    _row_to_json,
+)
 from strategies import aware_times, books, calls, entered_codes, events
 
 WHEN = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
@@ -159,6 +167,30 @@ class TestPlainForms:
         row = _row(original)
         expected = json.dumps(_row_to_dict(row), separators=(",", ":"), ensure_ascii=True)
         assert _row_to_json(row) == expected
+
+    @given(
+        st.datetimes(
+            min_value=datetime(1970, 1, 1),  # noqa: DTZ001  # hypothesis attaches the zone
+            max_value=datetime(9999, 12, 31, 23, 59, 59, 999999),  # noqa: DTZ001
+            timezones=st.just(UTC),
+        )
+        | st.sampled_from(
+            [WHEN, WHEN.replace(year=1970, month=1, day=1), datetime.max.replace(tzinfo=UTC)]
+        )
+    )
+    def test_time_text_is_fixed_width_iso(self, when: datetime) -> None:
+        """Any UTC time is written as ISO 8601 with six-digit microseconds, even zero ones."""
+        when = when.replace(tzinfo=UTC)
+        assert _iso(when) == when.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        assert len(_iso(when)) == len("2024-06-01T08:30:00.000000+00:00")
+
+    def test_day_texts_kept_are_bounded(self) -> None:
+        """The days' texts kept for speed never grow past their bound, and stay right."""
+        start = datetime(2000, 1, 1, tzinfo=UTC)
+        for n in range(_MAX_DAYS + 10):
+            day = start + timedelta(days=n, microseconds=n)
+            assert _iso(day) == day.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+            assert len(_DAYS) <= _MAX_DAYS
 
     @given(events())
     def test_row_round_trip(self, original: cc.Event) -> None:

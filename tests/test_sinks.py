@@ -30,6 +30,12 @@ START = datetime(2024, 6, 1, tzinfo=UTC)
 KINDS = ("memory", "jsonl", "sqlite")
 FILE_KINDS = ("jsonl", "sqlite")
 GROUP = cc.FlushPolicy.group(50, 20)
+DEFERRED = cc.FlushPolicy.deferred(50, 20)
+#: Due only after a million events or an hour: only flush, close or the exit write a batch.
+HELD = cc.FlushPolicy.deferred(1_000_000, 3_600_000)
+POLICIES = {"every": cc.FlushPolicy.every_event(), "group": GROUP, "deferred": DEFERRED}
+#: A memory sink, and each file sink under both batched policies.
+SINK_POLICIES = [("memory", "group")] + [(k, p) for k in FILE_KINDS for p in ("group", "deferred")]
 
 
 def make(n: int, group: str = "acme", *, call_id: str | None = None) -> cc.Event:
@@ -102,6 +108,13 @@ class TestFlushPolicy:
         policy = cc.FlushPolicy.group(events=200, ms=5)
         assert (policy.events, policy.ms, policy.syncs_each_write) == (200, 5, False)
 
+    def test_deferred_policy(self) -> None:
+        """A deferred policy keeps its N and T, defers, and does not sync each write."""
+        policy = cc.FlushPolicy.deferred(events=200, ms=5)
+        assert (policy.events, policy.ms, policy.defer) == (200, 5, True)
+        assert not policy.syncs_each_write
+        assert not cc.FlushPolicy.group().defer
+
     @pytest.mark.parametrize(
         ("events_", "ms"), [(0, None), (-1, None), (1.5, None), (10, 0), (10, -5), (10, "1")]
     )
@@ -110,6 +123,13 @@ class TestFlushPolicy:
         with pytest.raises(cc.InvalidValueError):
             cc.FlushPolicy(events_, ms)  # type: ignore[arg-type]
 
+    def test_deferred_needs_a_time_bound(self) -> None:
+        """Deferring without a time bound is refused: a quiet line would never be acknowledged."""
+        with pytest.raises(cc.InvalidValueError, match="needs a time bound"):
+            cc.FlushPolicy(100, None, defer=True)
+        with pytest.raises(cc.InvalidValueError, match="True or False"):
+            cc.FlushPolicy(100, 10, defer=1)  # type: ignore[arg-type]
+
     def test_sink_refuses_what_is_not_a_policy(self, tmp_path: Path) -> None:
         """Passing something else as flush policy is refused."""
         with pytest.raises(cc.InvalidValueError, match="FlushPolicy"):
@@ -117,19 +137,23 @@ class TestFlushPolicy:
 
 
 class TestRoundTrip:
-    @pytest.mark.parametrize("kind", KINDS)
+    @pytest.mark.parametrize(("kind", "policy"), SINK_POLICIES)
     @given(st.lists(events(), max_size=8), st.integers(0, 8))
     def test_written_events_read_back_equal(
-        self, kind: str, written: list[cc.Event], split: int
+        self, kind: str, policy: str, written: list[cc.Event], split: int
     ) -> None:
-        """Any events, written one by one and in a batch, read back equal and in order."""
+        """Any events, written one by one and in a batch, read back equal and in order.
+
+        Each write returns its event's sequence number; a batch returns its last one's.
+        """
         with tempfile.TemporaryDirectory() as name:
-            sink = open_sink(kind, Path(name), GROUP)
-            for event in written[:split]:
-                sink.write(event)
-            sink.write_many(written[split:])
+            sink = open_sink(kind, Path(name), POLICIES[policy])
+            numbers = [sink.write(event) for event in written[:split]]
+            numbers.append(sink.write_many(written[split:]))
+            assert numbers == [*range(1, len(written[:split]) + 1), len(written)]
             source = sink if kind == "memory" else log_path(kind, Path(name))
             sink.close()
+            assert sink.acknowledged == len(written)
             assert list(cc.read_events(source)) == written
 
     @pytest.mark.parametrize("kind", FILE_KINDS)
@@ -304,15 +328,170 @@ class TestSyncs:
         assert sink._syncs == 2
 
 
+class TestDeferred:
+    @pytest.mark.parametrize("kind", FILE_KINDS)
+    def test_write_returns_before_the_event_is_kept(self, kind: str, tmp_path: Path) -> None:
+        """A deferred write returns at once, unacknowledged; flush writes, syncs, acknowledges."""
+        with open_sink(kind, tmp_path, HELD) as sink:
+            assert isinstance(sink, _sinks._GroupCommitSink)
+            assert [sink.write(make(0)), sink.write_many([make(1), make(2)])] == [1, 3]
+            assert (sink.written, sink.acknowledged) == (3, 0)
+            assert list(cc.read_events(log_path(kind, tmp_path))) == []
+            sink.flush()
+            assert (sink.written, sink.acknowledged, sink._syncs) == (3, 3, 1)
+            assert len(list(cc.read_events(log_path(kind, tmp_path)))) == 3
+
+    @pytest.mark.parametrize("kind", FILE_KINDS)
+    def test_a_full_batch_is_written_and_synced(self, kind: str, tmp_path: Path) -> None:
+        """The N-th waiting event makes a batch: written and synced without a flush."""
+        with open_sink(kind, tmp_path, cc.FlushPolicy.deferred(5, 3_600_000)) as sink:
+            assert isinstance(sink, _sinks._GroupCommitSink)
+            sink.write_many([make(n) for n in range(4)])
+            assert sink.acknowledged == 0
+            seq = sink.write(make(4))
+            assert sink.wait_durable(seq, timeout=60)
+            assert sink._syncs == 1
+            assert len(list(cc.read_events(log_path(kind, tmp_path)))) == 5
+
+    @pytest.mark.parametrize("kind", FILE_KINDS)
+    def test_time_bound_writes_a_quiet_tail(self, kind: str, tmp_path: Path) -> None:
+        """T ms after the first waiting event (on the sink's clock), the flusher writes it."""
+        clock = FakeClock()
+        flush = cc.FlushPolicy.deferred(1000, 5)
+        with open_sink(kind, tmp_path, flush, clock=clock) as sink:
+            seq = sink.write(make(0))
+            assert not sink.wait_durable(seq, timeout=0.05)  # the clock stands still
+            clock.now = 1.0
+            assert sink.wait_durable(seq, timeout=60), "the flusher never wrote the tail"
+
+    @pytest.mark.parametrize("kind", FILE_KINDS)
+    @given(st.lists(st.tuples(st.integers(0, 12), st.booleans(), st.booleans()), max_size=5))
+    def test_acknowledged_events_always_read_back(
+        self, kind: str, rounds: list[tuple[int, bool, bool]]
+    ) -> None:
+        """Whenever it is read, the log holds every event up to the watermark, in order."""
+        with tempfile.TemporaryDirectory() as name:
+            path = log_path(kind, Path(name))
+            sink = open_sink(kind, Path(name), cc.FlushPolicy.deferred(7, 1))
+            written: list[str] = []
+            for size, many, flush in rounds:
+                batch = [make(len(written) + n) for n in range(size)]
+                if many:
+                    sink.write_many(batch)
+                else:
+                    for event in batch:
+                        sink.write(event)
+                written += [e.call_id or "" for e in batch]
+                if flush:
+                    sink.flush()
+                    assert sink.acknowledged == len(written)
+                acknowledged = sink.acknowledged
+                stored = [e.call_id for e in cc.read_events(path)]
+                assert stored[:acknowledged] == written[:acknowledged]
+            sink.close()
+            assert [e.call_id for e in cc.read_events(path)] == written
+
+    @pytest.mark.parametrize("kind", FILE_KINDS)
+    def test_on_durable_hears_each_watermark_in_order(self, kind: str, tmp_path: Path) -> None:
+        """on_durable gets the watermark after each batch, growing, ending at the last event."""
+        heard: list[int] = []
+        flush = cc.FlushPolicy.deferred(10, 1)
+        with open_sink(kind, tmp_path, flush, on_durable=heard.append) as sink:
+            for n in range(95):
+                sink.write(make(n))
+        assert heard
+        assert heard == sorted(set(heard))
+        assert heard[-1] == 95
+
+    @pytest.mark.parametrize("kind", FILE_KINDS)
+    def test_write_through_sinks_report_the_watermark_too(self, kind: str, tmp_path: Path) -> None:
+        """Under a write-through policy a write returns acknowledged, and on_durable hears it."""
+        heard: list[int] = []
+        with open_sink(kind, tmp_path, GROUP, on_durable=heard.append) as sink:
+            assert sink.write(make(0)) == 1
+            assert sink.write_many([make(1), make(2)]) == 3
+            assert (sink.written, sink.acknowledged) == (3, 3)
+            assert sink.wait_durable(3, timeout=0)
+        assert heard == [1, 3]
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_wait_durable_refuses_numbers_never_given(self, kind: str, tmp_path: Path) -> None:
+        """Waiting for an event the sink never took is misuse, not an endless wait."""
+        with open_sink(kind, tmp_path, HELD) as sink:
+            sink.write(make(0))
+            for seq in (2, -1, "1"):
+                with pytest.raises(cc.InvalidValueError, match="sequence number"):
+                    sink.wait_durable(seq)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("kind", FILE_KINDS)
+    def test_close_writes_everything_and_refuses_later_writes(
+        self, kind: str, tmp_path: Path
+    ) -> None:
+        """close writes every event taken; after it writes raise and flush has nothing to do."""
+        sink = open_sink(kind, tmp_path, HELD)
+        sink.write_many([make(n) for n in range(30)])
+        sink.close()
+        assert sink.acknowledged == 30
+        with pytest.raises(cc.SinkError, match="closed"):
+            sink.write(make(30))
+        sink.flush()
+        sink.close()
+        assert len(list(cc.read_events(log_path(kind, tmp_path)))) == 30
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("kind", FILE_KINDS)
+    def test_exit_without_close_writes_everything(self, kind: str, tmp_path: Path) -> None:
+        """A process that exits normally without closing its deferred sink loses nothing."""
+        path = log_path(kind, tmp_path)
+        result = run_writer("exit", kind, str(path), "deferred-hour", "120")
+        assert (result.returncode, result.stdout) == (0, "done\n"), result.stderr
+        assert [e.call_id for e in cc.read_events(path)] == [f"exit-{n}" for n in range(120)]
+
+    def test_flusher_failure_is_never_silent(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A batch the flusher cannot write stops the sink: logged, then every call raises."""
+        path = tmp_path / "events.jsonl"
+        sink = cc.JsonlSink(path, HELD)
+        sink.write_many([make(0), make(1)])
+        sink.flush()
+
+        def disk_full(fd: int, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(_sinks.os, "write", disk_full)
+        seq = sink.write(make(2))
+        with (
+            caplog.at_level(logging.ERROR, logger="callcodes.events"),
+            pytest.raises(cc.SinkError, match=r"events 3 to 3 could not be written.*disk is full"),
+        ):
+            sink.flush()
+        assert "could not be written" in caplog.text
+        monkeypatch.undo()
+        assert (sink.written, sink.acknowledged) == (3, 2)
+        with pytest.raises(cc.SinkError, match="takes no more"):
+            sink.write(make(3))
+        with pytest.raises(cc.SinkError, match="takes no more"):
+            sink.wait_durable(seq)
+        with pytest.raises(cc.SinkError, match="the 1 after them are not"):
+            sink.close()
+        assert [e.call_id for e in cc.read_events(path)] == ["call-0", "call-1"]
+        cc.JsonlSink(path).close()  # the failed sink let go of the file
+
+
 class TestConcurrency:
     @pytest.mark.parametrize("kind", KINDS)
-    @pytest.mark.parametrize("policy", ["every", "group"])
+    @pytest.mark.parametrize("policy", list(POLICIES))
     def test_four_threads_lose_and_duplicate_nothing(
         self, kind: str, policy: str, tmp_path: Path
     ) -> None:
-        """Four threads writing at once: every event is stored exactly once."""
-        flush = cc.FlushPolicy.every_event() if policy == "every" else GROUP
-        sink = open_sink(kind, tmp_path, flush)
+        """Four threads writing at once: every event is stored exactly once.
+
+        A deferred sink lets at most 16 events wait here, so writers also wait for room.
+        """
+        sink = open_sink(kind, tmp_path, POLICIES[policy])
+        if isinstance(sink, _sinks._GroupCommitSink) and sink.policy.defer:
+            sink._max_pending = 16
         barrier = threading.Barrier(4)
         failures: list[BaseException] = []
 
@@ -343,33 +522,38 @@ class TestConcurrency:
         assert set(ids) == expected
 
     @pytest.mark.slow
-    def test_two_processes_share_one_sqlite_file(self, tmp_path: Path) -> None:
-        """Two processes writing one SQLite log at once lose and duplicate nothing."""
+    def test_three_processes_share_one_sqlite_file(self, tmp_path: Path) -> None:
+        """Three processes (one per policy) writing one SQLite log lose and duplicate nothing."""
         path = tmp_path / "events.db"
+        cc.SqliteSink(path).close()  # the file exists, in WAL mode, before they start
         children = [
             subprocess.Popen(
                 [sys.executable, str(WRITER), "count", "sqlite", str(path), policy, "300", name],
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            for name, policy in (("a", "every"), ("b", "group"))
+            for name, policy in (("a", "every"), ("b", "group"), ("c", "deferred"))
         ]
         for child in children:
             out, _ = child.communicate(timeout=120)
             assert (child.returncode, out) == (0, "done\n")
         ids = [e.call_id for e in cc.read_events(path)]
-        assert len(ids) == 600
-        assert set(ids) == {f"{p}-{n}" for p in "ab" for n in range(300)}
+        assert len(ids) == 900
+        assert set(ids) == {f"{p}-{n}" for p in "abc" for n in range(300)}
 
 
 class TestCrash:
     @pytest.mark.slow
     @pytest.mark.parametrize("kind", FILE_KINDS)
-    @pytest.mark.parametrize("policy", ["every", "group"])
+    @pytest.mark.parametrize("policy", list(POLICIES))
     def test_sigkill_loses_no_acknowledged_event(
         self, kind: str, policy: str, tmp_path: Path
     ) -> None:
-        """Killed at random points, a writer loses nothing it acknowledged; the log reopens."""
+        """Killed at random points, a writer loses nothing it acknowledged; the log reopens.
+
+        Under ``deferred`` the writer acknowledges an event only once the sink's watermark
+        covers it (write returns long before).
+        """
         seed = random.randrange(2**32)
         rng = random.Random(seed)
         path = log_path(kind, tmp_path)
@@ -599,17 +783,23 @@ class TestBadDisk:
 
     @pytest.mark.slow
     @pytest.mark.parametrize("kind", FILE_KINDS)
-    def test_full_disk(self, kind: str, tmp_path: Path) -> None:
-        """A writer whose file cannot grow gets SinkError; what it acknowledged stays readable."""
+    @pytest.mark.parametrize("policy", ["group", "deferred"])
+    def test_full_disk(self, kind: str, policy: str, tmp_path: Path) -> None:
+        """A writer whose file cannot grow gets SinkError; exactly what it acknowledged stays.
+
+        Under ``deferred`` the flusher meets the full disk, and the next write raises. The limit
+        (1 MB) is above a deferred sink's largest batch (1024 events here), so some are kept.
+        """
         path = tmp_path / ("full.jsonl" if kind == "jsonl" else "full.db")
 
         def tiny_file_limit() -> None:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
 
-        result = run_writer("fill", kind, str(path), "group", preexec_fn=tiny_file_limit)
+        result = run_writer("fill", kind, str(path), policy, preexec_fn=tiny_file_limit)
         assert result.returncode == 0, result.stderr
         count, message = result.stdout.splitlines()
+        assert int(count) > 0
         expected = "size limit" if kind == "jsonl" else "free space (or raise the file size limit)"
         assert message.startswith("SinkError: ")
         assert expected in message

@@ -199,14 +199,23 @@ class _RowSink:
                 raise InvalidValueError("event", event, "must be an Event")
             rows.append(_row(event))
         if rows:
-            return self._write_rows(rows)
+            return self._kept(self._write_rows(rows))
         return self.written
 
     def _write_row(self, row: Row) -> int:
-        return self._write_rows([row])
+        return self._kept(self._write_rows([row]))
 
-    def _write_rows(self, rows: list[Row]) -> int:
+    def _write_rows(self, rows: list[Row]) -> int | None:
+        """Keep *rows*; return the last one's sequence number.
+
+        A subclass that wraps this (to take a lock around it, say) should return what it
+        returns; one that returns None makes ``write`` answer ``written`` instead, a number at
+        or above the event's.
+        """
         raise NotImplementedError
+
+    def _kept(self, seq: int | None) -> int:
+        return self.written if seq is None else seq
 
     @property
     def written(self) -> int:
@@ -382,7 +391,8 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
         self._clock = clock
         self._on_durable = on_durable
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._cond = threading.Condition(self._lock)  # batches done, watermark moved, room
+        self._wake = threading.Condition(self._lock)  # deferred: only the flusher waits here
         self._closing = False
         self._closed = False
         self._broken: str | None = None
@@ -451,11 +461,11 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
         with self._cond:
             if self._acknowledged >= seq:
                 return True
-            deadline = None if timeout is None else self._clock() + timeout
+            deadline = None if timeout is None else time.monotonic() + timeout
             while self._acknowledged < seq:
                 if self._broken is not None:
                     raise SinkError(self._broken)
-                left = None if deadline is None else deadline - self._clock()
+                left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
                 self._cond.wait(left)
@@ -479,7 +489,7 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
 
     def _write_row(self, row: Row) -> int:
         if not self._defer:
-            return self._write_rows([row])
+            return self._kept(self._write_rows([row]))
         lock = self._lock
         lock.acquire()  # not "with": this is the engine's path, and acquire is cheaper
         try:
@@ -505,7 +515,7 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
             self._written += len(rows)
             if not before:
                 self._pending_since = self._clock()
-            self._cond.notify()
+            self._wake.notify()
             if len(pending) >= self._max_pending:
                 self._wait_for_room()
             return self._written
@@ -514,21 +524,21 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
         """Tell the flusher when a batch starts (its time bound runs) or is full (lock held)."""
         if size == 1:
             self._pending_since = self._clock()
-            self._cond.notify()
+            self._wake.notify()
         elif size == self._batch:
-            self._cond.notify()
+            self._wake.notify()
         elif size >= self._max_pending:
             self._wait_for_room()
 
     def _wait_for_room(self) -> None:
         """Back-pressure: wait (lock held) until the flusher takes the waiting events."""
-        self._cond.notify()
+        self._wake.notify()
         while len(self._pending) >= self._max_pending and self._broken is None:
             self._cond.wait()
 
     def _flush_loop(self) -> None:
         """The flusher: write and sync each batch when it is due, then move the watermark."""
-        cond = self._cond
+        cond, wake = self._cond, self._wake
         events = self._policy.events
         ms = self._policy.ms
         assert ms is not None
@@ -539,10 +549,11 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
                     if not pending:
                         if self._closing:
                             return
-                        cond.wait()
+                        wake.wait()
                         continue
                     if (
                         len(pending) >= events
+                        or len(pending) >= self._max_pending  # writers wait for room
                         or self._flush_through > self._acknowledged
                         or self._closing
                     ):
@@ -550,7 +561,7 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
                     left = self._pending_since + ms / 1000 - self._clock()
                     if left <= 0:
                         break
-                    cond.wait(left)
+                    wake.wait(left)
                 self._pending = []
                 through = self._written
                 cond.notify_all()  # writers waiting for room may go on
@@ -580,7 +591,7 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
 
     # -- writing, write-through -------------------------------------------------------------------
 
-    def _write_rows(self, rows: list[Row]) -> int:
+    def _write_rows(self, rows: list[Row]) -> int | None:
         if self._defer:
             return self._defer_rows(rows)
         payload = self._encode(rows)
@@ -708,7 +719,7 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
                 target = self._written
                 if target > self._flush_through:
                     self._flush_through = target
-                    self._cond.notify_all()
+                    self._wake.notify()
                 while self._acknowledged < target and self._broken is None:
                     self._cond.wait()
                 if self._broken is not None:
@@ -769,7 +780,7 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
             self._closing = True
             if self._refusal is None:  # from now on, new writes are refused
                 self._refusal = f"{self._name} is closed: open a new sink"
-            self._cond.notify_all()  # the flusher writes what waits, then stops
+            self._wake.notify()  # the flusher writes what waits, then stops
             while not first and not self._closed:
                 self._cond.wait()
         if first:

@@ -25,7 +25,7 @@ from ._collect import Collector
 from ._decide import decide as _decide
 from ._decide import requirement as _requirement
 from ._errors import InvalidValueError, SinkError
-from ._event import _EPOCH, Event, _row_from_decision, _row_to_event
+from ._event import _EPOCH, Event, Row, _row_from_decision, _row_to_event
 from ._index import CodeBook
 from ._lockout import GUARD_ACTOR, FailureTracker, LockChange, LockEvent, LockStore, settle
 from ._model import Call, CallType, Decision, Lock, Mode, Need, Reason, Requirement, Verdict
@@ -51,15 +51,26 @@ LockHook = Callable[[LockEvent], object]
 utc_now: Final[Callable[[], datetime]] = functools.partial(datetime.now, UTC)
 
 
-def _checked_time(now: object) -> datetime:
-    """*now* in UTC, or InvalidValueError when the clock gave no aware time from 1970 on."""
-    if not isinstance(now, datetime) or now.utcoffset() is None:
-        raise InvalidValueError(
-            "clock", now, "the engine's clock must return a timezone-aware datetime"
-        )
-    now = now.astimezone(UTC)
-    if now < _EPOCH:
-        raise InvalidValueError("clock", now, "the engine's clock must be 1970 UTC or later")
+def _write_event(sink: Sink, row: Row) -> None:
+    sink.write(_row_to_event(row))
+
+
+def _checked(clock: Callable[[], object]) -> Callable[[], datetime]:
+    """*clock*, its times checked: aware, and from 1970 on; other offsets turned to UTC."""
+
+    def now() -> datetime:
+        when = clock()
+        if type(when) is datetime and when.tzinfo is UTC and when.year >= 1970:
+            return when
+        if not isinstance(when, datetime) or when.utcoffset() is None:
+            raise InvalidValueError(
+                "clock", when, "the engine's clock must return a timezone-aware datetime"
+            )
+        when = when.astimezone(UTC)
+        if when < _EPOCH:
+            raise InvalidValueError("clock", when, "the engine's clock must be 1970 UTC or later")
+        return when
+
     return now
 
 
@@ -112,8 +123,14 @@ class Engine:
             raise InvalidValueError("on_lock", on_lock, "must be a function (lock_event)")
         self._book = book
         self._sink = sink
-        self._write_row = sink._write_row if isinstance(sink, _RowSink) else None
-        self._clock = clock or utc_now
+        # Where a decision's row goes: straight to a built-in sink, as an Event to another one.
+        self._record_row: Callable[[Row], object] | None = None
+        if isinstance(sink, _RowSink):
+            self._record_row = sink._write_row
+        elif sink is not None:
+            self._record_row = functools.partial(_write_event, sink)
+        # The default clock gives aware UTC times; another is checked on every reading.
+        self._clock: Callable[[], datetime] = utc_now if clock is None else _checked(clock)
         self._on_error = on_error
         self._store = store
         self._on_lock = on_lock
@@ -143,25 +160,24 @@ class Engine:
         """
         try:
             now = self._clock()
-            if type(now) is not datetime or now.tzinfo is not UTC or now.year < 1970:
-                now = _checked_time(now)
             decision = _decide(self._book, call, code, attempt, now=now)
             entry = decision.entry
             if decision.verdict is _BLOCK or (entry is not None and entry.max_uses is not None):
                 decision, locks = self._settle(call, attempt, decision, now)
-            else:
-                locks = ()  # no failure and no use to count: the common case, kept cheap
+                if locks:
+                    return self._lock_out(call, code, attempt, decision, now, locks)
         except Exception as exc:
             if not _is_emergency(call):
                 raise
             self._failed(exc, call, "deciding")
             return _EMERGENCY
-        if locks:
-            return self._lock_out(call, code, attempt, decision, now, locks)
-        if self._sink is None:
+        record = self._record_row
+        if record is None:
             return decision
-        try:
-            self._record(now, call, code, attempt, decision)
+        try:  # _record, written out: this is the path of almost every call
+            found = self._book._groups.get(call.group)
+            mode = None if found is None else found.settings.mode
+            record(_row_from_decision(now, call, decision, mode, code, attempt))
         except Exception as exc:  # noqa: BLE001  # raised again, except for an emergency call
             return self._not_recorded(exc, call, decision)
         return decision
@@ -170,15 +186,10 @@ class Engine:
         self, now: datetime, call: Call, code: object, attempt: int, decision: Decision
     ) -> None:
         """Write the decision's event: a row straight to a built-in sink, else an Event."""
+        assert self._record_row is not None
         found = self._book._groups.get(call.group)
         mode = None if found is None else found.settings.mode
-        row = _row_from_decision(now, call, decision, mode, code, attempt)
-        write_row = self._write_row
-        if write_row is not None:
-            write_row(row)
-        else:
-            assert self._sink is not None
-            self._sink.write(_row_to_event(row))
+        self._record_row(_row_from_decision(now, call, decision, mode, code, attempt))
 
     def _lock_out(  # noqa: PLR0917  # the rare path of decide, with its arguments
         self,
@@ -240,7 +251,7 @@ class Engine:
         self._tracker.forget(group, user)
         if not (lifted or stored):
             return False
-        now = self._now()
+        now = self._clock()
         lock = held[0] if held else Lock(group, user, now)
         change = LockEvent(LockChange.UNLOCKED, lock, now, actor)
         self._alert(change)
@@ -250,7 +261,7 @@ class Engine:
 
     def locks(self, group: str) -> list[Lock]:
         """The group's locks that hold now, group lock first. Runtime: O(u log u)."""
-        return self._book.locks(group, self._now())
+        return self._book.locks(group, self._clock())
 
     def collector(self, call: Call) -> Collector:
         """A digit collector for *call* whose entries this engine judges, records and guards.
@@ -275,18 +286,12 @@ class Engine:
         Records nothing. Never raises for an emergency call. Runtime complexity: O(1).
         """
         try:
-            return _requirement(self._book, call, now=self._now())
+            return _requirement(self._book, call, now=self._clock())
         except Exception as exc:
             if not _is_emergency(call):
                 raise
             self._failed(exc, call, "asking what the call requires")
             return _EMERGENCY_REQUIREMENT
-
-    def _now(self) -> datetime:
-        now = self._clock()
-        if type(now) is datetime and now.tzinfo is UTC and now.year >= 1970:
-            return now
-        return _checked_time(now)
 
     def _failed(self, exc: Exception, call: Call, doing: str) -> None:
         """Tell the log (for an emergency call, which goes on) and the hook about *exc*."""

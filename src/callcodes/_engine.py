@@ -10,7 +10,9 @@ event log and the ``on_lock`` alert hook.
 Emergency calls are never stopped: whatever fails (the clock, the book, the sink, a hook),
 ``decide`` returns ALLOW for an emergency call, logs the failure on the ``callcodes.events``
 logger and passes it to the ``on_error`` hook. For other calls, a sink that cannot record
-raises :class:`~callcodes.SinkError`: the decision was taken but not kept.
+raises :class:`~callcodes.SinkError`: the decision was taken but not kept. A deferred sink
+(``FlushPolicy.deferred``) takes the event at once and acknowledges it later; a batch it could
+not write makes the next decision raise (and tell ``on_error``).
 """
 
 from __future__ import annotations
@@ -81,10 +83,12 @@ def _is_emergency(call: object) -> bool:
 class Engine:
     """Decisions with a clock and an event log: what a softswitch calls on each entry.
 
-    *sink* receives one event per decision (``None``: decide without recording). *clock*
-    returns the time as a timezone-aware datetime (default: the UTC wall clock); tests pass
-    their own. *on_error* is told of every failure to record, and of any failure on an
-    emergency call. Safe for several threads when the sink is (the built-in ones are).
+    *sink* receives one event per decision (``None``: decide without recording); a built-in
+    sink gets it as a row, without building an ``Event``. *clock* returns the time as a
+    timezone-aware datetime (default: the UTC wall clock, trusted; another clock's times are
+    checked); tests pass their own. *on_error* is told of every failure to record, and of any
+    failure on an emergency call. Safe for several threads when the sink is (the built-in ones
+    are).
 
     Toll-fraud guard: failed authorization entries are counted in ``tracker`` (one per
     engine, in memory) and lock the user or group when the group's ``Lockout`` says so; an

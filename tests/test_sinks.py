@@ -447,6 +447,29 @@ class TestDeferred:
         assert (result.returncode, result.stdout) == (0, "done\n"), result.stderr
         assert [e.call_id for e in cc.read_events(path)] == [f"exit-{n}" for n in range(120)]
 
+    def test_a_forked_child_cannot_write_the_parents_sink(self, tmp_path: Path) -> None:
+        """A child forked with a deferred sink open gets SinkError, never a silent loss."""
+        path = tmp_path / "events.jsonl"
+        sink = cc.JsonlSink(path, HELD)
+        sink.write(make(0))
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report what a write does, and leave without cleaning up
+            try:
+                sink.write(make(1))
+                os.write(write_end, b"written")
+            except cc.SinkError as exc:
+                os.write(write_end, str(exc).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            said = pipe.read().decode()
+        os.waitpid(pid, 0)
+        assert "opened in the parent process, before fork()" in said
+        sink.close()
+        assert [e.call_id for e in cc.read_events(path)] == ["call-0"]
+
     def test_flusher_failure_is_never_silent(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
     ) -> None:

@@ -825,6 +825,27 @@ def _flush_at_exit() -> None:
             _log.exception("could not write out %s at exit", sink._name)
 
 
+def _refuse_after_fork() -> None:
+    """In a child process, stop the deferred sinks it inherited: their flusher did not follow.
+
+    Their events are the parent's to write; a write here would never be, so it raises. The
+    locks are new: another thread of the parent may have held them at the fork.
+    """
+    for sink in list(_DEFERRED):
+        sink._lock = threading.Lock()
+        sink._cond = threading.Condition(sink._lock)
+        sink._wake = threading.Condition(sink._lock)
+        sink._pending = []
+        sink._broken = sink._refusal = (
+            f"{sink._name} was opened in the parent process, before fork(): open a new sink "
+            "in this one"
+        )
+    _DEFERRED.clear()
+
+
+os.register_at_fork(after_in_child=_refuse_after_fork)
+
+
 def _sync_directory(path: Path) -> None:
     """Make a new file's directory entry durable (its name survives a power loss)."""
     try:

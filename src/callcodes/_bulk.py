@@ -189,8 +189,10 @@ def install_group(
     Runtime complexity: O(n) for n codes in code order.
     """
     fresh = _Group(settings)
-    keys = [outcome.entry.code for outcome in outcomes]  # type: ignore[union-attr]
+    entries = [outcome.entry for outcome in outcomes]
+    keys = [entry.code for entry in entries]  # type: ignore[union-attr]
     fresh.codes = SortedDict(zip(keys, outcomes, strict=True))
+    fresh.limited = {entry.code for entry in entries if entry.limited}  # type: ignore[union-attr]
     fresh.uses = dict(uses)
     for lock in locks:
         _place_lock(fresh, lock)

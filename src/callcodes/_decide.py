@@ -118,12 +118,12 @@ def decide(
         well_formed = is_code(code, settings.code_length)
         reason = Reason.INVALID_CODE if well_formed else Reason.MALFORMED_CODE
         return _OUTCOME[_BLOCK, reason, retry]  # rule 11
-    entry: CodeEntry = listed.entry  # type: ignore[assignment]  # listed outcomes carry one
-    if entry.valid_from is not None or entry.valid_until is not None or entry.max_uses is not None:
-        refusal = _limit_refusal(found, entry, now)
+    # The entry is read only when there is something to check: most calls never touch it.
+    if found.limited and code in found.limited:
+        refusal = _limit_refusal(found, listed.entry, now)  # type: ignore[arg-type]
         if refusal is not None:
             return _OUTCOME[_BLOCK, refusal, retry]  # rule 11
-    if settings.min_levels and entry.level < settings.min_levels.get(call_type, 0):
+    if settings.min_levels and listed.entry.level < settings.min_levels.get(call_type, 0):  # type: ignore[union-attr]
         return _OUTCOME[_BLOCK, Reason.LEVEL_TOO_LOW, retry]  # rule 11
     return listed  # rule 10
 

@@ -51,13 +51,17 @@ class _Group:
     never changed in place: a settings change swaps in a new ``_Group``.
     """
 
-    __slots__ = ("coded", "codes", "group_lock", "settings", "user_locks", "uses")
+    __slots__ = ("coded", "codes", "group_lock", "limited", "settings", "user_locks", "uses")
 
     def __init__(self, settings: GroupSettings) -> None:
         self.settings = settings
         self.coded: frozenset[CallType] = _coded(settings)
         # code -> the decision it yields in this mode, which holds its entry
         self.codes: SortedDict[str, Decision] = SortedDict()
+        # The codes with a validity window or a use limit: the call path reads an entry only
+        # for these (an extra memory access per call, which a million-code group notices).
+        # Writers add a code here before storing it and discard it after.
+        self.limited: set[str] = set()
         self.uses: dict[str, int] = {}
         self.user_locks: dict[str, Lock] = {}
         self.group_lock: Lock | None = None
@@ -137,6 +141,7 @@ class CodeBook:
                         (code, listed_outcome(settings.mode, _entry(listed)))
                         for code, listed in existing.codes.items()
                     )
+                fresh.limited = existing.limited
                 fresh.uses = existing.uses
                 fresh.user_locks = existing.user_locks
                 fresh.group_lock = existing.group_lock
@@ -161,6 +166,7 @@ class CodeBook:
         fresh = _Group(settings)
         entries = self._validated_new_codes(group, settings, fresh, codes)
         fresh.codes = SortedDict((e.code, listed_outcome(settings.mode, e)) for e in entries)
+        fresh.limited = {e.code for e in entries if e.limited}
         fresh.uses = {code: count for code, count in (uses or {}).items() if code in fresh.codes}
         for lock in locks:
             _place_lock(fresh, lock)
@@ -186,6 +192,7 @@ class CodeBook:
             entries = self._validated_new_codes(group, found.settings, found, codes)
             with self._writing():
                 mode = found.settings.mode
+                found.limited.update(e.code for e in entries if e.limited)
                 found.codes.update((e.code, listed_outcome(mode, e)) for e in entries)
 
     @staticmethod
@@ -268,8 +275,12 @@ class CodeBook:
         with self._writing():
             mode = found.settings.mode
             for entry in entries:
+                if entry.limited:
+                    found.limited.add(entry.code)
                 # An existing key: O(1), and the sorted order is untouched.
                 found.codes[entry.code] = listed_outcome(mode, entry)
+                if not entry.limited:
+                    found.limited.discard(entry.code)
                 if entry.max_uses is None:
                     found.uses.pop(entry.code, None)  # no limit any more: nothing to count
 
@@ -292,6 +303,7 @@ class CodeBook:
             with self._writing():
                 for code in wanted:
                     del found.codes[code]
+                    found.limited.discard(code)
                     found.uses.pop(code, None)
 
     # -- use counts and locks -------------------------------------------------------------------
@@ -422,6 +434,8 @@ class CodeBook:
             settings = found.settings
             assert found.coded == _coded(settings), name
             found.codes._check()  # type: ignore[attr-defined]  # sortedcontainers' own check
+            limited = {code for code, listed in found.codes.items() if _entry(listed).limited}
+            assert found.limited == limited, name
             for code, listed in found.codes.items():
                 assert listed == listed_outcome(settings.mode, _entry(listed)), (name, code)
                 assert code == _entry(listed).code, (name, code)

@@ -53,6 +53,14 @@ _NOT_ENROLLED: Final = _OUTCOME[_ALLOW, Reason.NOT_ENROLLED, False]
 _NO_CODE_OPTIONAL: Final = _OUTCOME[_ALLOW, Reason.NO_CODE_OPTIONAL, False]
 _ACCOUNT_UNLISTED: Final = _OUTCOME[_LOG, Reason.ACCOUNT_CODE, False]
 _LOCKED: Final = _OUTCOME[_BLOCK, Reason.LOCKED_OUT, False]
+# Module constants, not ``Mode.ACCOUNT``: reading an enum member through its class costs
+# about 70 ns on CPython 3.11, a tenth of the whole decision.
+_EMERGENCY_CALL: Final = CallType.EMERGENCY
+_INTERNAL_CALL: Final = CallType.INTERNAL
+_ACCOUNT: Final = Mode.ACCOUNT
+_DEACTIVATED: Final = Mode.DEACTIVATED
+_MISSING: Final = Reason.MISSING_CODE
+_MALFORMED: Final = Reason.MALFORMED_CODE
 
 
 def decide(
@@ -70,9 +78,10 @@ def decide(
     hold and a windowed code is refused (``VALIDITY_UNKNOWN``). An empty string counts as no
     code. *attempt* is 1 for the first entry on the call. Runtime complexity: O(1).
     """
-    if call.call_type is CallType.EMERGENCY:  # rule 1, before anything that could fail
+    call_type = call.call_type
+    if call_type is _EMERGENCY_CALL:  # rule 1, before anything that could fail
         return _EMERGENCY
-    if type(attempt) is not int or attempt < 1:
+    if attempt.__class__ is not int or attempt < 1:
         raise InvalidValueError("attempt", attempt, "the first entry on a call is attempt 1")
     if code == "":
         code = None
@@ -81,10 +90,9 @@ def decide(
         return _NOT_ENABLED  # rule 2
     settings = found.settings
     mode = settings.mode
-    if mode is Mode.DEACTIVATED:
+    if mode is _DEACTIVATED:
         return _NOT_ENABLED  # rule 2
-    call_type = call.call_type
-    if call_type is CallType.INTERNAL:
+    if call_type is _INTERNAL_CALL:
         return _INTERNAL  # rule 3
     if call_type not in found.coded:
         return _EXEMPT  # rule 4
@@ -98,25 +106,23 @@ def decide(
     if code is None and optional:
         return _NO_CODE_OPTIONAL  # rule 6
     retry = attempt < settings.max_attempts
-    if mode is Mode.ACCOUNT:
+    if mode is _ACCOUNT:
         if type(code) is str:
             listed = found.codes.get(code)
             if listed is not None:
                 return listed  # rule 7, with the entry
             if is_code(code, settings.code_length):
                 return _ACCOUNT_UNLISTED  # rule 7
-            return _OUTCOME[_LOG, Reason.MALFORMED_CODE, retry]  # rule 8
-        reason = Reason.MISSING_CODE if code is None else Reason.MALFORMED_CODE
-        return _OUTCOME[_LOG, reason, retry]  # rule 8
+            return _OUTCOME[_LOG, _MALFORMED, retry]  # rule 8
+        return _OUTCOME[_LOG, _MISSING if code is None else _MALFORMED, retry]  # rule 8
     if (found.group_lock is not None or found.user_locks) and _locked(found, user, now):
         return _LOCKED  # rule 9
     if type(code) is not str:
-        reason = Reason.MISSING_CODE if code is None else Reason.MALFORMED_CODE
-        return _OUTCOME[_BLOCK, reason, retry]  # rule 11
+        return _OUTCOME[_BLOCK, _MISSING if code is None else _MALFORMED, retry]  # rule 11
     listed = found.codes.get(code)
     if listed is None:
         well_formed = is_code(code, settings.code_length)
-        reason = Reason.INVALID_CODE if well_formed else Reason.MALFORMED_CODE
+        reason = Reason.INVALID_CODE if well_formed else _MALFORMED
         return _OUTCOME[_BLOCK, reason, retry]  # rule 11
     # The entry is read only when there is something to check: most calls never touch it.
     if found.limited and code in found.limited:

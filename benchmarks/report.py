@@ -113,7 +113,7 @@ def plot(found: dict[str, dict[str, Any]]) -> None:
     sql = found.get("TestReferences::test_sqlite_point_query")
     if sql:
         left.axhline(per_op(sql) * 1e9, color="grey", linestyle=":", label="SQLite point query")
-    left.set(xscale="log", xlabel="codes in the group", ylabel="ns per operation")
+    left.set(xscale="log", yscale="log", xlabel="codes in the group", ylabel="ns per operation")
     left.set_title("Time per decision")
     left.legend()
     measured = [s for s in sizes if points[s][2] is not None]

@@ -180,6 +180,24 @@ class TestDecide:
         assert caught.value.field == argument
 
 
+class TestSharedTracker:
+    """Engines given one failure tracker count failed entries together."""
+
+    def test_two_engines_lock_on_their_combined_failures(self) -> None:
+        """Five bad entries on each of two engines lock a user whose limit is ten."""
+        book = book_with(cc.Mode.AUTHORIZATION)
+        shared = cc.FailureTracker()
+        engines = [cc.Engine(book, clock=lambda: WHEN, tracker=shared) for _ in range(2)]
+        for n in range(10):
+            engines[n % 2].decide(NATIONAL, "9999")
+        assert [lock.user for lock in book.locks("acme", WHEN)] == ["alice"]
+
+    def test_a_tracker_must_be_a_failure_tracker(self) -> None:
+        """Anything else is refused, naming the argument."""
+        with pytest.raises(cc.InvalidValueError, match=r"^tracker="):
+            cc.Engine(cc.CodeBook(), tracker=object())  # type: ignore[arg-type]
+
+
 class TestRequirement:
     @given(books(), calls, aware_times)
     def test_same_as_the_pure_core_and_records_nothing(

@@ -90,9 +90,10 @@ class Engine:
     failure on an emergency call. Safe for several threads when the sink is (the built-in ones
     are).
 
-    Toll-fraud guard: failed authorization entries are counted in ``tracker`` (one per
-    engine, in memory) and lock the user or group when the group's ``Lockout`` says so; an
-    authorized use-limited code uses one call. With a *store* (a ``PolicyStore``, or anything
+    Toll-fraud guard: failed authorization entries are counted in ``tracker`` (by default one
+    per engine, in memory; pass a shared one when several processes decide for one group) and
+    lock the user or group when the group's ``Lockout`` says so; an authorized use-limited
+    code uses one call. With a *store* (a ``PolicyStore``, or anything
     with its ``consume``, ``lock`` and ``unlock``), use counts and locks are written through to
     it, so they survive a restart and reach the store's audit trail. Each lock and unlock is
     recorded in the event log (reason ``locked out``, see docs/security.md) and passed to
@@ -108,6 +109,7 @@ class Engine:
         on_error: ErrorHook | None = None,
         store: LockStore | None = None,
         on_lock: LockHook | None = None,
+        tracker: FailureTracker | None = None,
     ) -> None:
         if not isinstance(book, CodeBook):
             raise InvalidValueError("book", book, "must be a CodeBook")
@@ -125,6 +127,8 @@ class Engine:
             )
         if on_lock is not None and not callable(on_lock):
             raise InvalidValueError("on_lock", on_lock, "must be a function (lock_event)")
+        if tracker is not None and not isinstance(tracker, FailureTracker):
+            raise InvalidValueError("tracker", tracker, "must be a FailureTracker")
         self._book = book
         self._sink = sink
         # Where a decision's row goes: straight to a built-in sink, as an Event to another one.
@@ -138,7 +142,7 @@ class Engine:
         self._on_error = on_error
         self._store = store
         self._on_lock = on_lock
-        self._tracker = FailureTracker()
+        self._tracker = FailureTracker() if tracker is None else tracker
 
     @property
     def book(self) -> CodeBook:

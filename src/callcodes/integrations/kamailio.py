@@ -421,9 +421,8 @@ class Router:
                 failures = _SharedFailures(config.events, turns)
                 undo.callback(failures.close)
             undo.pop_all()
-        engine = Engine(book, sink, self._clock, store=store, on_lock=_log_lock)
         # Failed entries are counted for every worker together, not per process.
-        engine._tracker = failures
+        engine = Engine(book, sink, self._clock, store=store, on_lock=_log_lock, tracker=failures)
         self._opened = _Opened(os.getpid(), store, engine, sink, failures, plans, watch, turns)
         refresh = f"every {config.refresh_ms} ms" if config.refresh_ms else "before every INVITE"
         _log.info(

@@ -483,12 +483,13 @@ class TestDeferred:
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr(_sinks.os, "write", disk_full)
-        seq = sink.write(make(2))
-        with (
-            caplog.at_level(logging.ERROR, logger="callcodes.events"),
-            pytest.raises(cc.SinkError, match=r"events 3 to 3 could not be written.*disk is full"),
-        ):
-            sink.flush()
+        # Capture from before the write: the flusher may fail (and log) at any moment after it.
+        with caplog.at_level(logging.ERROR, logger="callcodes.events"):
+            seq = sink.write(make(2))
+            with pytest.raises(
+                cc.SinkError, match=r"events 3 to 3 could not be written.*disk is full"
+            ):
+                sink.flush()
         assert "could not be written" in caplog.text
         monkeypatch.undo()
         assert (sink.written, sink.acknowledged) == (3, 2)

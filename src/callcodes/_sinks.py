@@ -580,14 +580,15 @@ class _GroupCommitSink(_RowSink, Generic[_P]):
         problem = str(exc) if isinstance(exc, SinkError) else f"{exc!r}"
         with self._cond:
             lost = self._written - first
-            self._broken = (
+            broken = (
                 f"{self._name}: events {first + 1} to {last} could not be written ({problem}); "
                 f"events up to {first} are kept, the {lost} after them are not, and this sink "
                 "takes no more: fix the cause and open a new sink"
             )
-            self._refusal = self._broken
+            # Logged before any caller is woken to raise it, so the log never lags the error.
+            _log.error("%s", broken, exc_info=exc)
+            self._broken = self._refusal = broken
             self._cond.notify_all()
-        _log.error("%s", self._broken, exc_info=exc)
 
     # -- writing, write-through -------------------------------------------------------------------
 

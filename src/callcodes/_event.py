@@ -22,7 +22,7 @@ import enum
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import attrs
 
@@ -36,6 +36,8 @@ from ._model import (
     Mode,
     Reason,
     Verdict,
+    _member,
+    _to_call_type,
     description_problem,
     is_code,
 )
@@ -97,22 +99,6 @@ def _check_str(_instance: object, attribute: attrs.Attribute[Any], value: object
 def _check_optional_str(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and type(value) is not str:
         raise InvalidValueError(attribute.name, value, "must be a string or None")
-
-
-_E = TypeVar("_E", bound=enum.Enum)
-
-
-def _member(kind: type[_E], name: str, value: object) -> _E:
-    """The member of *kind* that is *value* or has it as its value; else InvalidValueError."""
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(str(member.value) for member in kind)
-        raise InvalidValueError(name, value, f"must be one of: {choices}") from None
-
-
-def _to_call_type(value: object) -> CallType:
-    return _member(CallType, "call_type", value)
 
 
 def _to_mode(value: object) -> Mode | None:

@@ -34,12 +34,11 @@ from ._event import (
     Row,
     _from_micros,
     _iso,
-    _member,
     _micros,
     _row,
     _row_to_event,
 )
-from ._model import Reason, Verdict, is_code
+from ._model import Reason, Verdict, _member, is_code
 from ._sinks import (
     _COLUMNS,
     JsonlSink,

@@ -299,13 +299,7 @@ def _query_sqlite(
     if size is not None:
         sql += " LIMIT ?"
         params.append(size + 1)
-    conn = _open_reader(path)
-    try:
-        rows = conn.execute(sql, params).fetchall()
-    except sqlite3.Error as exc:
-        raise SinkError(f"cannot read event log: {_sqlite_problem(path, exc)}") from exc
-    finally:
-        conn.close()
+    rows = _fetch(path, sql, params)
     more = size is not None and len(rows) > size
     if more:
         rows = rows[:size]
@@ -373,6 +367,17 @@ def report_events(
     ]
 
 
+def _fetch(path: Path, sql: str, params: list[Any]) -> list[Any]:
+    """All rows of one query on the event log at *path*; SinkError if it cannot be read."""
+    conn = _open_reader(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot read event log: {_sqlite_problem(path, exc)}") from exc
+    finally:
+        conn.close()
+
+
 def _report_sqlite(path: Path, flt: _Filter, by: ReportBy) -> list[ReportRow]:
     key = {
         "code": "code",
@@ -386,13 +391,7 @@ def _report_sqlite(path: Path, flt: _Filter, by: ReportBy) -> list[ReportRow]:
         f"MIN(time_us), MAX(time_us) FROM events WHERE {where} "
         "GROUP BY k ORDER BY k IS NULL, k"
     )
-    conn = _open_reader(path)
-    try:
-        rows = conn.execute(sql, params).fetchall()
-    except sqlite3.Error as exc:
-        raise SinkError(f"cannot read event log: {_sqlite_problem(path, exc)}") from exc
-    finally:
-        conn.close()
+    rows = _fetch(path, sql, params)
     return [
         ReportRow(k, n, calls, allow, block, log_only, _from_micros(first), _from_micros(last))
         for k, n, calls, allow, block, log_only, first, last in rows

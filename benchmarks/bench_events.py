@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 import callcodes as cc
-from callcodes._event import _row, _row_to_json
-from callcodes._sinks import _EVENTS_V1, _INSERT, _fdatasync, _sql_row
+from callcodes.events.event import _row, _row_to_json
+from callcodes.events.sinks import _EVENTS_V1, _INSERT, _fdatasync, _sql_row
 from conftest import Ratios
 
 PER_ROUND = 1000  # events per benchmark round

@@ -17,9 +17,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import callcodes as cc
-from callcodes import _emergency, cli, policyfile
+from callcodes import cli, policyfile
 from callcodes.audit import Action
 from callcodes.dialplan import CLASSIFY_CACHE_LIMIT, MAX_DIALED
+from callcodes.dialplan import emergency as _emergency
 from callcodes.store import SCHEMA_VERSION, PolicyStore
 from strategies import dial_plans, override_keys, override_types
 

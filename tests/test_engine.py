@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 
 import callcodes as cc
-from callcodes import _sinks
+from callcodes.events import sinks as _sinks
 from strategies import aware_times, books, calls, entered_codes
 
 WHEN = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)

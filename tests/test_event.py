@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import callcodes as cc
-from callcodes._event import (
+from callcodes.events.event import (
     _DAYS,
     _MAX_DAYS,
     _iso,

@@ -19,6 +19,7 @@ from hypothesis.stateful import (
 )
 
 import callcodes as cc
+from callcodes.core import book as book_module
 from strategies import books, codes_of, descriptions
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
@@ -365,7 +366,7 @@ class TestConcurrency:
         call = cc.Call("acme", "alice", "1", cc.CallType.NATIONAL)
         seen: list[cc.Reason] = []
         reader = threading.Thread(target=lambda: seen.append(cc.decide(book, call, "1234").reason))
-        real_coded = cc._index._coded
+        real_coded = book_module._coded
 
         def coded_with_a_reader_in_the_middle(settings: cc.GroupSettings) -> object:
             # set_group is deriving the coded call types of the new settings right now.
@@ -373,7 +374,7 @@ class TestConcurrency:
             reader.join(timeout=0.2)
             return real_coded(settings)
 
-        monkeypatch.setattr(cc._index, "_coded", coded_with_a_reader_in_the_middle)
+        monkeypatch.setattr(book_module, "_coded", coded_with_a_reader_in_the_middle)
         book.set_group("acme", after)
         monkeypatch.undo()
         reader.join()

@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import callcodes as cc
-from callcodes import _sinks
+from callcodes.events import sinks as _sinks
 from strategies import events
 
 WRITER = Path(__file__).with_name("crash_writer.py")

@@ -17,10 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import callcodes as cc
-from callcodes import _bulk
-from callcodes import store as store_module
 from callcodes.audit import Action
+from callcodes.core import _bulk
 from callcodes.store import SCHEMA_VERSION, PolicyStore
+from callcodes.store import sqlite as store_module
 from policy_helpers import T0, Clock, book_state, copy_into, dump, outcome, temp_store
 from strategies import NON_ASCII_DIGITS, USERS, books, codes_of, descriptions, entries
 

@@ -4,18 +4,6 @@ The core (policy model, code index, decision) is pure: no I/O, no clock. Import 
 here; the underscore modules are private.
 """
 
-from ._collect import (
-    Collector,
-    CollectorState,
-    Finished,
-    Key,
-    NeedDigits,
-    Reprompt,
-    Timeout,
-)
-from ._decide import decide, requirement
-from ._emergency import EMERGENCY_NUMBERS, emergency_numbers
-from ._engine import Engine
 from ._errors import (
     BatchError,
     CallcodesError,
@@ -26,10 +14,18 @@ from ._errors import (
     SinkError,
     UnknownGroupError,
 )
-from ._event import EVENT_SCHEMA, Event, mask_code
-from ._index import CodeBook
-from ._inline import CodeSource, Inline, InlineProblem, parse_inline
-from ._lockout import (
+from .core.book import CodeBook
+from .core.collect import (
+    Collector,
+    CollectorState,
+    Finished,
+    Key,
+    NeedDigits,
+    Reprompt,
+    Timeout,
+)
+from .core.decide import decide, requirement
+from .core.guard import (
     FAILURE_REASONS,
     GUARD_ACTOR,
     FailureTracker,
@@ -39,7 +35,8 @@ from ._lockout import (
     is_failure,
     settle,
 )
-from ._model import (
+from .core.inline import CodeSource, Inline, InlineProblem, parse_inline
+from .core.model import (
     OUTSIDE_CALL_TYPES,
     Call,
     CallType,
@@ -55,7 +52,12 @@ from ._model import (
     Verdict,
     is_code,
 )
-from ._reports import (
+from .core.rules import RULES, Rule, rule_for
+from .dialplan.emergency import EMERGENCY_NUMBERS, emergency_numbers
+from .dialplan.plan import Classification, DialPlan
+from .engine import Engine
+from .events.event import EVENT_SCHEMA, Event, mask_code
+from .events.reports import (
     EventPage,
     ReportRow,
     export_csv,
@@ -64,9 +66,7 @@ from ._reports import (
     read_events,
     report_events,
 )
-from ._rules import RULES, Rule, rule_for
-from ._sinks import FlushPolicy, JsonlSink, MemorySink, Sink, SqliteSink
-from .dialplan import Classification, DialPlan
+from .events.sinks import FlushPolicy, JsonlSink, MemorySink, Sink, SqliteSink
 
 __all__ = [
     "EMERGENCY_NUMBERS",

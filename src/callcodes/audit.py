@@ -1,30 +1,14 @@
-"""The audit trail's values: one record per administrative change, and their CSV and JSON forms.
+"""The audit trail of administrative changes (re-exported from :mod:`callcodes.store.audit`)."""
 
-The policy store writes a record in the same transaction as each change it makes (so a change
-without its record cannot exist) and reads them back as :class:`AuditRecord`. A record says who
-(``actor``), when (aware UTC), which group, what kind of change (:class:`Action`) and what
-changed (``detail``, plain JSON values).
-
-Authorization codes are secrets: in a record they appear masked (one ``*`` per digit, the
-event log's mask), with their description, unless the group is in account mode at the time of
-the change, where codes are tracking labels and appear in clear. A group that is deactivated
-may hold either kind, so its codes are masked too.
-"""
-
-from __future__ import annotations
-
-import csv
-import enum
-import json
-from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any, Final, TextIO
-
-import attrs
-
-from ._event import mask_code
-from ._model import CodeEntry, Mode
-from ._reports import _cell
+from .store.audit import (
+    MAX_DETAIL_CODES,
+    Action,
+    AuditRecord,
+    code_for_audit,
+    entry_for_audit,
+    write_csv,
+    write_json,
+)
 
 __all__ = [
     "MAX_DETAIL_CODES",
@@ -35,94 +19,3 @@ __all__ = [
     "write_csv",
     "write_json",
 ]
-
-#: A record lists at most this many codes; a bigger batch is summed up by its count.
-MAX_DETAIL_CODES: Final = 100
-_CSV_FIELDS: Final = ("id", "at", "actor", "group", "action", "detail")
-
-
-class Action(enum.StrEnum):
-    """The kinds of administrative change, one per store method that writes."""
-
-    GROUP_CREATE = "group.create"
-    GROUP_UPDATE = "group.update"
-    GROUP_REPLACE = "group.replace"
-    GROUP_REMOVE = "group.remove"
-    CODES_ADD = "codes.add"
-    CODES_EDIT = "codes.edit"
-    CODES_UPDATE = "codes.update"
-    CODES_DELETE = "codes.delete"
-    CODES_REPLACE = "codes.replace"
-    LOCK = "lock"
-    UNLOCK = "unlock"
-
-
-@attrs.frozen
-class AuditRecord:
-    """One administrative change: who made it, when, to which group, and what changed."""
-
-    id: int
-    at: datetime
-    actor: str
-    group: str
-    action: Action
-    detail: Mapping[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record as plain JSON values (the time in ISO 8601 with its UTC offset)."""
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "actor": self.actor,
-            "group": self.group,
-            "action": self.action.value,
-            "detail": dict(self.detail),
-        }
-
-
-def code_for_audit(code: str, mode: Mode) -> str:
-    """The form of *code* a record may hold: in clear for account codes, masked otherwise."""
-    if mode is Mode.ACCOUNT:
-        return code
-    return mask_code(code) or ""  # the event log's mask: one '*' per digit
-
-
-def entry_for_audit(entry: CodeEntry, mode: Mode) -> dict[str, Any]:
-    """An entry as a record holds it: its code (masked unless account mode) and its fields."""
-    shown: dict[str, Any] = {"code": code_for_audit(entry.code, mode)}
-    if entry.description is not None:
-        shown["description"] = entry.description
-    if entry.level:
-        shown["level"] = entry.level
-    if entry.valid_from is not None:
-        shown["valid_from"] = entry.valid_from.isoformat()
-    if entry.valid_until is not None:
-        shown["valid_until"] = entry.valid_until.isoformat()
-    if entry.max_uses is not None:
-        shown["max_uses"] = entry.max_uses
-    return shown
-
-
-def write_csv(records: Iterable[AuditRecord], out: TextIO) -> int:
-    """Write *records* as CSV with a header; the detail is a JSON cell. Returns the row count.
-
-    Cells that a spreadsheet would run as a formula are neutralised (a ``'`` in front), as in
-    the event log's exports. Runtime complexity: O(total size).
-    """
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(_CSV_FIELDS)
-    count = 0
-    for record in records:
-        row = record.to_dict()
-        row["detail"] = json.dumps(row["detail"], ensure_ascii=False, sort_keys=True)
-        writer.writerow([_cell(row[field]) for field in _CSV_FIELDS])
-        count += 1
-    return count
-
-
-def write_json(records: Iterable[AuditRecord], out: TextIO) -> int:
-    """Write *records* as one JSON array of objects. Returns the record count."""
-    items = [record.to_dict() for record in records]
-    json.dump(items, out, ensure_ascii=False, indent=2, sort_keys=True)
-    out.write("\n")
-    return len(items)

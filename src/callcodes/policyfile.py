@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TextIO, cast
 import attrs
 import tomli_w
 
-from ._bulk import row_readers
 from ._errors import BatchError, InvalidValueError, RowError
-from ._index import CodeBook
-from ._model import (
+from .core._bulk import row_readers
+from .core.book import CodeBook
+from .core.model import (
     MAX_CODE_LENGTH,
     MIN_CODE_LENGTH,
     CallType,
@@ -46,10 +46,10 @@ from ._model import (
     description_problem,
     is_code,
 )
-from .dialplan import DialPlan
+from .dialplan.plan import DialPlan
 
 if TYPE_CHECKING:
-    from .store import PolicyStore
+    from .store.sqlite import PolicyStore
 
 __all__ = [
     "CSV_COLUMNS",

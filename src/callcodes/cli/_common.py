@@ -22,7 +22,7 @@ import attrs
 import click
 
 from .._errors import BatchError, CallcodesError, InvalidValueError, UnknownGroupError
-from ..store import PolicyStore
+from ..store.sqlite import PolicyStore
 
 __all__ = [
     "PROGRESS_MIN",

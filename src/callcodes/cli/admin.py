@@ -16,11 +16,9 @@ from typing import Any
 import attrs
 import click
 
-from .. import demo as demo_module
-from .._decide import decide
 from .._errors import InvalidValueError
-from .._model import Call, CallType, CodeEntry, GroupSettings, Lock, Mode
-from ..audit import Action, AuditRecord, write_csv, write_json
+from ..core.decide import decide
+from ..core.model import Call, CallType, CodeEntry, GroupSettings, Lock, Mode
 from ..policyfile import (
     dumps_group,
     entry_to_dict,
@@ -32,6 +30,8 @@ from ..policyfile import (
     loads_group,
     settings_to_dict,
 )
+from ..store.audit import Action, AuditRecord, write_csv, write_json
+from . import demo as demo_module
 from ._common import echo_json, pairs, parse_time, progress, state, table
 from .dialplan import stored_plan
 

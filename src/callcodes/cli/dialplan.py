@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from .._errors import InvalidValueError
-from .._model import CallType
-from ..dialplan import DialPlan
+from ..core.model import CallType
+from ..dialplan.plan import DialPlan
 from ._common import echo_json, pairs, state, table
 
 __all__ = ["dialplan"]

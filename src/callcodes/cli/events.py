@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from .._event import Event
-from .._model import Reason, Verdict
-from .._reports import ReportRow, export_csv, export_jsonl, query_events, report_events
+from ..core.model import Reason, Verdict
+from ..events.event import Event
+from ..events.reports import ReportRow, export_csv, export_jsonl, query_events, report_events
 from ._common import parse_time
 
 __all__ = ["events"]

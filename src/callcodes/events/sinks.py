@@ -44,8 +44,8 @@ from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
-from ._errors import BatchError, InvalidValueError, RowError, SinkError
-from ._event import (
+from .._errors import BatchError, InvalidValueError, RowError, SinkError
+from .event import (
     Event,
     Row,
     _excerpt,

@@ -37,14 +37,14 @@ from typing import Any, Final
 
 import attrs
 
-from .._engine import Engine
-from .._errors import InvalidValueError, UnknownGroupError
-from .._inline import CodeSource, Inline, InlineProblem, parse_inline
-from .._lockout import FailureTracker, LockEvent
-from .._model import Call, CallType, Decision, GroupSettings, Lock, Lockout, Reason, Verdict
-from .._sinks import FlushPolicy, SqliteSink
-from ..dialplan import DialPlan
-from ..store import PolicyStore
+from ..._errors import InvalidValueError, UnknownGroupError
+from ...core.guard import FailureTracker, LockEvent
+from ...core.inline import CodeSource, Inline, InlineProblem, parse_inline
+from ...core.model import Call, CallType, Decision, GroupSettings, Lock, Lockout, Reason, Verdict
+from ...dialplan.plan import DialPlan
+from ...engine import Engine
+from ...events.sinks import FlushPolicy, SqliteSink
+from ...store.sqlite import PolicyStore
 
 __all__ = [
     "ACCOUNT_HEADER",

@@ -20,10 +20,10 @@ from typing import Any, Final
 
 import attrs
 
-from ._decide import decide, requirement
-from ._errors import InvalidValueError
-from ._index import CodeBook
-from ._model import Call, Decision, Need, Requirement
+from .._errors import InvalidValueError
+from .book import CodeBook
+from .decide import decide, requirement
+from .model import Call, Decision, Need, Requirement
 
 __all__ = [
     "KEYS",

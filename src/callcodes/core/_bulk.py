@@ -21,9 +21,9 @@ from typing import Any, Final
 import attrs
 from sortedcontainers import SortedDict
 
-from ._index import CodeBook, _Group, _place_lock
-from ._model import CodeEntry, Decision, GroupSettings, Lock, Mode
-from ._rules import listed_outcome
+from .book import CodeBook, _Group, _place_lock
+from .model import CodeEntry, Decision, GroupSettings, Lock, Mode
+from .rules import listed_outcome
 
 __all__ = ["install_group", "listed_readers", "no_gc", "row_readers", "validated_new_codes"]
 

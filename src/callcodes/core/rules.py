@@ -10,8 +10,8 @@ from typing import Final
 
 import attrs
 
-from ._errors import InvalidValueError
-from ._model import CodeEntry, Decision, Mode, Reason, Verdict
+from .._errors import InvalidValueError
+from .model import CodeEntry, Decision, Mode, Reason, Verdict
 
 __all__ = ["RULES", "Rule", "listed_outcome", "rule_for"]
 

@@ -27,8 +27,9 @@ from typing import IO, Any, Final, Literal
 
 import attrs
 
-from ._errors import InvalidValueError, SinkError
-from ._event import (
+from .._errors import InvalidValueError, SinkError
+from ..core.model import Reason, Verdict, _member, is_code
+from .event import (
     EVENT_FIELDS,
     Event,
     Row,
@@ -38,8 +39,7 @@ from ._event import (
     _row,
     _row_to_event,
 )
-from ._model import Reason, Verdict, _member, is_code
-from ._sinks import (
+from .sinks import (
     _COLUMNS,
     JsonlSink,
     MemorySink,

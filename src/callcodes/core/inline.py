@@ -13,8 +13,8 @@ from typing import Final
 
 import attrs
 
-from ._errors import InvalidValueError
-from ._model import DIGITS, GroupSettings, is_code
+from .._errors import InvalidValueError
+from .model import DIGITS, GroupSettings, is_code
 
 __all__ = ["CodeSource", "Inline", "InlineProblem", "parse_inline"]
 

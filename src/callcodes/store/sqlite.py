@@ -33,13 +33,13 @@ from typing import Any, Final, cast
 
 import attrs
 
-from ._bulk import install_group, listed_readers, no_gc, row_readers, validated_new_codes
-from ._errors import BatchError, ConflictError, InvalidValueError, RowError, UnknownGroupError
-from ._index import CodeBook
-from ._model import CallType, CodeEntry, GroupSettings, Lock, Lockout, Mode
+from .._errors import BatchError, ConflictError, InvalidValueError, RowError, UnknownGroupError
+from ..core._bulk import install_group, listed_readers, no_gc, row_readers, validated_new_codes
+from ..core.book import CodeBook
+from ..core.model import CallType, CodeEntry, GroupSettings, Lock, Lockout, Mode
+from ..dialplan.plan import DialPlan
+from ..policyfile import settings_to_dict
 from .audit import MAX_DETAIL_CODES, Action, AuditRecord, code_for_audit, entry_for_audit
-from .dialplan import DialPlan
-from .policyfile import settings_to_dict
 
 __all__ = ["JOURNAL_KEEP", "SCHEMA_VERSION", "PolicyStore"]
 

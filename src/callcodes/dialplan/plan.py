@@ -7,7 +7,7 @@ destination, reason) for any text and never raises on it; :meth:`DialPlan.call` 
 :class:`~callcodes.Call` that :func:`~callcodes.decide` takes.
 
 Numbers are judged with ``phonenumbers`` (the optional extra ``callcodes[phone]``), imported on
-the first classification that needs it. Emergency numbers come from the table in ``_emergency``
+the first classification that needs it. Emergency numbers come from the table in ``emergency``
 and are recognised before anything else, without ``phonenumbers``: an emergency call never
 depends on an optional package, an override or a parse.
 """
@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from ._emergency import REGIONS, emergency_numbers
-from ._errors import InvalidValueError, MissingDependencyError
-from ._model import DIGITS, Call, CallType
+from .._errors import InvalidValueError, MissingDependencyError
+from ..core.model import DIGITS, Call, CallType
+from .emergency import REGIONS, emergency_numbers
 
 if TYPE_CHECKING:
     from phonenumbers import PhoneNumber

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from ._errors import InvalidValueError
-from ._index import CodeBook, _Group
-from ._model import (
+from .._errors import InvalidValueError
+from .book import CodeBook, _Group
+from .model import (
     Call,
     CallType,
     CodeEntry,
@@ -26,7 +26,7 @@ from ._model import (
     Verdict,
     is_code,
 )
-from ._rules import RULES
+from .rules import RULES
 
 __all__ = ["decide", "requirement"]
 

@@ -23,15 +23,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from ._collect import Collector
-from ._decide import decide as _decide
-from ._decide import requirement as _requirement
 from ._errors import InvalidValueError, SinkError
-from ._event import _EPOCH, Event, Row, _row_from_decision, _row_to_event
-from ._index import CodeBook
-from ._lockout import GUARD_ACTOR, FailureTracker, LockChange, LockEvent, LockStore, settle
-from ._model import Call, CallType, Decision, Lock, Mode, Need, Reason, Requirement, Verdict
-from ._sinks import Sink, _RowSink
+from .core.book import CodeBook
+from .core.collect import Collector
+from .core.decide import decide as _decide
+from .core.decide import requirement as _requirement
+from .core.guard import GUARD_ACTOR, FailureTracker, LockChange, LockEvent, LockStore, settle
+from .core.model import Call, CallType, Decision, Lock, Mode, Need, Reason, Requirement, Verdict
+from .events.event import _EPOCH, Event, Row, _row_from_decision, _row_to_event
+from .events.sinks import Sink, _RowSink
 
 __all__ = ["Engine"]
 

@@ -27,8 +27,8 @@ from datetime import datetime
 import attrs
 from sortedcontainers import SortedDict
 
-from ._errors import BatchError, ConflictError, InvalidValueError, RowError, UnknownGroupError
-from ._model import (
+from .._errors import BatchError, ConflictError, InvalidValueError, RowError, UnknownGroupError
+from .model import (
     MAX_CODE_LENGTH,
     CallType,
     CodeEntry,
@@ -39,7 +39,7 @@ from ._model import (
     description_problem,
     is_code,
 )
-from ._rules import listed_outcome
+from .rules import listed_outcome
 
 __all__ = ["CodeBook"]
 

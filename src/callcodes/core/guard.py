@@ -21,9 +21,9 @@ from typing import Final, Protocol
 
 import attrs
 
-from ._errors import InvalidValueError, UnknownGroupError
-from ._index import CodeBook
-from ._model import Call, CallType, Decision, Lock, Lockout, Reason, Verdict
+from .._errors import InvalidValueError, UnknownGroupError
+from .book import CodeBook
+from .model import Call, CallType, Decision, Lock, Lockout, Reason, Verdict
 
 __all__ = [
     "FAILURE_REASONS",

@@ -26,8 +26,8 @@ from typing import Any, Final
 
 import attrs
 
-from ._errors import InvalidValueError
-from ._model import (
+from .._errors import InvalidValueError
+from ..core.model import (
     MAX_CODE_LENGTH,
     MIN_CODE_LENGTH,
     Call,

@@ -16,7 +16,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
-from ._errors import InvalidValueError
+from .._errors import InvalidValueError
 
 __all__ = [
     "DIGITS",

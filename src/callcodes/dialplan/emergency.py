@@ -7,7 +7,8 @@ Source. The table has two parts:
   in the Python port ``phonenumbers`` 9.0.43) marks as an emergency number, one entry per region
   that ``phonenumbers`` supports. It was expanded from each region's pattern and checked number by
   number with ``phonenumbers.shortnumberinfo.is_emergency_number``; ``derive_from_libphonenumber``
-  below repeats that derivation (``python -m callcodes.dialplan.emergency`` prints it in this layout).
+  below repeats that derivation (``python -m callcodes.dialplan.emergency`` prints it in this
+  layout).
   libphonenumber keeps to the fire, police and ambulance numbers a phone may call without being
   unlocked; its ``<expandedEmergency>`` data is not shipped at run time and is not used here.
 * ``ADDITIONS``: numbers that libphonenumber does not mark but that a PBX must never put behind a

@@ -9,14 +9,33 @@ from __future__ import annotations
 
 import enum
 import types
-import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import attrs
 
 from .._errors import InvalidValueError
+from ._validate import (
+    DIGITS,
+    MAX_CODE_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_LEVEL,
+    MIN_CODE_LENGTH,
+    check_aware,
+    check_bool,
+    check_code,
+    check_description,
+    check_group,
+    check_int,
+    check_text,
+    description_problem,
+    empty_to_none,
+    is_code,
+    member,
+    positive_duration,
+    to_users,
+)
 
 __all__ = [
     "DIGITS",
@@ -39,16 +58,6 @@ __all__ = [
     "description_problem",
     "is_code",
 ]
-
-MIN_CODE_LENGTH: Final = 2
-MAX_CODE_LENGTH: Final = 14
-MAX_DESCRIPTION_LENGTH: Final = 80
-MAX_LEVEL: Final = 255
-DIGITS: Final = frozenset("0123456789")
-# Unicode categories refused in descriptions: controls, invisible format characters (which can
-# disguise text, as in bidirectional overrides), line and paragraph separators, and unassigned or
-# private code points that render unpredictably in reports.
-_REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 class Mode(enum.StrEnum):
@@ -117,80 +126,6 @@ class Need(enum.StrEnum):
     MANDATORY = "mandatory"
 
 
-def is_code(value: object, length: int | None = None) -> bool:
-    """Tell whether *value* is a string of ASCII digits (of *length*, when given).
-
-    ``str.isdigit`` is not the test: it accepts Arabic-Indic and full-width digits.
-    Runtime complexity: O(len(value)).
-    """
-    if type(value) is not str or not value:
-        return False
-    if length is not None and len(value) != length:
-        return False
-    return DIGITS.issuperset(value)
-
-
-def _check_code(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not str:
-        raise InvalidValueError(attribute.name, value, "a code is a string of ASCII digits")
-    if not is_code(value):
-        raise InvalidValueError(attribute.name, value, "a code has ASCII digits 0-9 only")
-    if not MIN_CODE_LENGTH <= len(value) <= MAX_CODE_LENGTH:
-        raise InvalidValueError(
-            attribute.name,
-            value,
-            f"a code has {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} digits, not {len(value)}",
-        )
-
-
-def description_problem(value: str) -> str | None:
-    """Say what is wrong with a code description, or ``None`` when it is acceptable."""
-    if len(value) > MAX_DESCRIPTION_LENGTH:
-        return f"a description has at most {MAX_DESCRIPTION_LENGTH} characters, not {len(value)}"
-    if value.isascii() and value.isprintable():
-        return None  # the common case, without a Unicode lookup per character
-    for char in value:
-        if unicodedata.category(char) in _REFUSED_CATEGORIES:
-            return f"a description may not hold the control character U+{ord(char):04X}"
-    return None
-
-
-def _empty_to_none(value: object) -> object:
-    return None if value == "" else value
-
-
-def _check_description(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise InvalidValueError(attribute.name, value, "a description is a string or None")
-    problem = description_problem(value)
-    if problem is not None:
-        raise InvalidValueError(attribute.name, value, problem)
-
-
-def _check_int(low: int, high: int | None) -> Any:
-    """Build a validator for an int (not a bool) in ``[low, high]``; ``high=None``: unbounded."""
-
-    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if type(value) is not int:
-            raise InvalidValueError(attribute.name, value, "must be an integer")
-        if value < low or (high is not None and value > high):
-            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise InvalidValueError(attribute.name, value, f"must be {bound}")
-
-    return check
-
-
-def _check_aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise InvalidValueError(
-            attribute.name, value, "must be a timezone-aware datetime (use UTC), or None"
-        )
-
-
 @attrs.frozen(weakref_slot=False)
 class CodeEntry:
     """One code on a group's list.
@@ -200,16 +135,16 @@ class CodeEntry:
     authorize at most ``max_uses`` calls. Leading zeros matter: ``"0042"`` is not ``"42"``.
     """
 
-    code: str = attrs.field(validator=_check_code)
+    code: str = attrs.field(validator=check_code)
     description: str | None = attrs.field(
-        default=None, converter=_empty_to_none, validator=_check_description
+        default=None, converter=empty_to_none, validator=check_description
     )
-    level: int = attrs.field(default=0, validator=_check_int(0, MAX_LEVEL), kw_only=True)
-    valid_from: datetime | None = attrs.field(default=None, validator=_check_aware, kw_only=True)
-    valid_until: datetime | None = attrs.field(default=None, validator=_check_aware, kw_only=True)
+    level: int = attrs.field(default=0, validator=check_int(0, MAX_LEVEL), kw_only=True)
+    valid_from: datetime | None = attrs.field(default=None, validator=check_aware, kw_only=True)
+    valid_until: datetime | None = attrs.field(default=None, validator=check_aware, kw_only=True)
     max_uses: int | None = attrs.field(
         default=None,
-        validator=attrs.validators.optional(_check_int(1, None)),
+        validator=attrs.validators.optional(check_int(1, None)),
         kw_only=True,
     )
 
@@ -231,64 +166,28 @@ class CodeEntry:
         )
 
 
-_E = TypeVar("_E", bound=enum.Enum)
-
-
-def _member(kind: type[_E], field: str, value: object) -> _E:
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(repr(m.value) for m in kind)
-        raise InvalidValueError(field, value, f"must be one of {choices}") from None
-
-
 def _to_mode(value: Mode | str) -> Mode:
-    return _member(Mode, "mode", value)
+    return member(Mode, "mode", value)
 
 
 def _to_call_type(value: CallType | str) -> CallType:
-    return _member(CallType, "call_type", value)
+    return member(CallType, "call_type", value)
 
 
 def _to_call_type_set(value: Iterable[CallType | str]) -> frozenset[CallType]:
-    return frozenset(_member(CallType, "coded_call_types", v) for v in value)
+    return frozenset(member(CallType, "coded_call_types", v) for v in value)
 
 
 def _to_min_levels(value: Mapping[CallType | str, int]) -> Mapping[CallType, int]:
     if not isinstance(value, Mapping):
         raise InvalidValueError("min_levels", value, "must map call types to levels")
-    levels = {_member(CallType, "min_levels", k): v for k, v in value.items()}
+    levels = {member(CallType, "min_levels", k): v for k, v in value.items()}
     for call_type, level in levels.items():
         if type(level) is not int or not 0 <= level <= MAX_LEVEL:
             raise InvalidValueError(
                 f"min_levels[{call_type.value}]", level, f"must be an integer from 0 to {MAX_LEVEL}"
             )
     return types.MappingProxyType(levels)
-
-
-def _to_users(value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str):
-        # A bare string would become a set of its characters: a classic and silent mistake.
-        raise InvalidValueError("users", value, "give a set of user ids, not one string")
-    users = frozenset(value)
-    for user in users:
-        if not isinstance(user, str) or not user or user != user.strip():
-            raise InvalidValueError(
-                "users", user, "a user id is a non-empty string without surrounding spaces"
-            )
-    return users
-
-
-def _check_bool(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not bool:
-        raise InvalidValueError(attribute.name, value, "must be True or False")
-
-
-def _positive_duration(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None and attribute.name == "lock_for":
-        return
-    if not isinstance(value, timedelta) or value <= timedelta(0):
-        raise InvalidValueError(attribute.name, value, "must be a positive timedelta")
 
 
 @attrs.frozen(weakref_slot=False)
@@ -301,14 +200,14 @@ class Lockout:
     10 bad entries in 3 minutes.
     """
 
-    user_attempts: int = attrs.field(default=10, validator=_check_int(1, 1000))
-    user_window: timedelta = attrs.field(default=timedelta(minutes=3), validator=_positive_duration)
-    group_attempts: int = attrs.field(default=50, validator=_check_int(1, 100_000))
+    user_attempts: int = attrs.field(default=10, validator=check_int(1, 1000))
+    user_window: timedelta = attrs.field(default=timedelta(minutes=3), validator=positive_duration)
+    group_attempts: int = attrs.field(default=50, validator=check_int(1, 100_000))
     group_window: timedelta = attrs.field(
-        default=timedelta(minutes=10), validator=_positive_duration
+        default=timedelta(minutes=10), validator=positive_duration
     )
     lock_for: timedelta | None = attrs.field(
-        default=timedelta(minutes=30), validator=_positive_duration
+        default=timedelta(minutes=30), validator=positive_duration
     )
 
 
@@ -345,13 +244,11 @@ class GroupSettings:
     """
 
     mode: Mode = attrs.field(default=Mode.DEACTIVATED, converter=_to_mode)
-    code_length: int = attrs.field(
-        default=4, validator=_check_int(MIN_CODE_LENGTH, MAX_CODE_LENGTH)
-    )
-    allow_local_and_toll_free: bool = attrs.field(default=False, validator=_check_bool)
-    mandatory_users: frozenset[str] = attrs.field(default=frozenset(), converter=_to_users)
-    optional_users: frozenset[str] = attrs.field(default=frozenset(), converter=_to_users)
-    max_attempts: int = attrs.field(default=2, validator=_check_int(1, 10))
+    code_length: int = attrs.field(default=4, validator=check_int(MIN_CODE_LENGTH, MAX_CODE_LENGTH))
+    allow_local_and_toll_free: bool = attrs.field(default=False, validator=check_bool)
+    mandatory_users: frozenset[str] = attrs.field(default=frozenset(), converter=to_users)
+    optional_users: frozenset[str] = attrs.field(default=frozenset(), converter=to_users)
+    max_attempts: int = attrs.field(default=2, validator=check_int(1, 10))
     coded_call_types: frozenset[CallType] = attrs.field(
         default=OUTSIDE_CALL_TYPES, converter=_to_call_type_set
     )
@@ -383,29 +280,15 @@ class GroupSettings:
         return call_type in self.coded_call_types
 
 
-def _check_text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str):
-        raise InvalidValueError(attribute.name, value, "must be a string")
-
-
-def _check_group(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value or value != value.strip():
-        raise InvalidValueError(
-            attribute.name, value, "a group id is a non-empty string without surrounding spaces"
-        )
-
-
 @attrs.frozen(weakref_slot=False)
 class Call:
     """An outside call as the softswitch describes it, before any code is judged."""
 
-    group: str = attrs.field(validator=_check_group)
-    user: str = attrs.field(validator=_check_text)
-    dialed: str = attrs.field(validator=_check_text)
+    group: str = attrs.field(validator=check_group)
+    user: str = attrs.field(validator=check_text)
+    dialed: str = attrs.field(validator=check_text)
     call_type: CallType = attrs.field(converter=_to_call_type)
-    call_id: str | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_check_text)
-    )
+    call_id: str | None = attrs.field(default=None, validator=attrs.validators.optional(check_text))
 
 
 @attrs.frozen(weakref_slot=False)
@@ -445,10 +328,10 @@ class Lock:
     when ``until`` is None.
     """
 
-    group: str = attrs.field(validator=_check_group)
-    user: str | None = attrs.field(validator=attrs.validators.optional(_check_text))
-    since: datetime = attrs.field(validator=_check_aware)
-    until: datetime | None = attrs.field(default=None, validator=_check_aware)
+    group: str = attrs.field(validator=check_group)
+    user: str | None = attrs.field(validator=attrs.validators.optional(check_text))
+    since: datetime = attrs.field(validator=check_aware)
+    until: datetime | None = attrs.field(default=None, validator=check_aware)
 
     def active(self, now: datetime | None) -> bool:
         """Tell whether the lock holds at *now*; without a time, a timed lock is assumed to hold."""

@@ -27,6 +27,7 @@ from typing import Any, Final
 import attrs
 
 from .._errors import InvalidValueError
+from ..core._validate import member
 from ..core.model import (
     MAX_CODE_LENGTH,
     MIN_CODE_LENGTH,
@@ -36,7 +37,6 @@ from ..core.model import (
     Mode,
     Reason,
     Verdict,
-    _member,
     _to_call_type,
     description_problem,
     is_code,
@@ -102,15 +102,15 @@ def _check_optional_str(_instance: object, attribute: attrs.Attribute[Any], valu
 
 
 def _to_mode(value: object) -> Mode | None:
-    return None if value is None else _member(Mode, "mode", value)
+    return None if value is None else member(Mode, "mode", value)
 
 
 def _to_verdict(value: object) -> Verdict:
-    return _member(Verdict, "verdict", value)
+    return member(Verdict, "verdict", value)
 
 
 def _to_reason(value: object) -> Reason:
-    return _member(Reason, "reason", value)
+    return member(Reason, "reason", value)
 
 
 def _check_attempt(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

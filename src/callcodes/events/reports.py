@@ -28,7 +28,8 @@ from typing import IO, Any, Final, Literal
 import attrs
 
 from .._errors import InvalidValueError, SinkError
-from ..core.model import Reason, Verdict, _member, is_code
+from ..core._validate import is_code, member
+from ..core.model import Reason, Verdict
 from .event import (
     EVENT_FIELDS,
     Event,
@@ -172,8 +173,8 @@ def _filter(
         group,
         user,
         code,  # type: ignore[arg-type]  # checked above
-        None if verdict is None else _member(Verdict, "verdict", verdict),
-        None if reason is None else _member(Reason, "reason", reason),
+        None if verdict is None else member(Verdict, "verdict", verdict),
+        None if reason is None else member(Reason, "reason", reason),
         _time_bound("since", since),
         _time_bound("until", until),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +13,6 @@ import pytest
 from hypothesis import given
 
 import callcodes as cc
-from callcodes.events import sinks as _sinks
 from strategies import aware_times, books, calls, entered_codes
 
 WHEN = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
@@ -300,7 +300,7 @@ class TestFailures:
         def disk_full(fd: int, data: bytes) -> int:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(_sinks.os, "write", disk_full)
+        monkeypatch.setattr(os, "write", disk_full)
         with pytest.raises(cc.SinkError, match="disk is full"):
             sink.flush()
         monkeypatch.undo()

@@ -10,15 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import callcodes as cc
-from callcodes.events.event import (
-    _DAYS,
-    _MAX_DAYS,
-    _iso,
-    _row,
-    _row_to_dict,
-    _row_to_event,
-    _row_to_json,
-)
+from callcodes._timefmt import _DAYS, _MAX_DAYS, iso
+from callcodes.events.event import row_of, row_to_dict, row_to_event, row_to_json
 from strategies import aware_times, books, calls, entered_codes, events
 
 WHEN = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
@@ -166,9 +159,9 @@ class TestPlainForms:
     @given(events())
     def test_hand_written_json_matches_the_json_module(self, original: cc.Event) -> None:
         """The fast line writer gives exactly json.dumps of the dict form."""
-        row = _row(original)
-        expected = json.dumps(_row_to_dict(row), separators=(",", ":"), ensure_ascii=True)
-        assert _row_to_json(row) == expected
+        row = row_of(original)
+        expected = json.dumps(row_to_dict(row), separators=(",", ":"), ensure_ascii=True)
+        assert row_to_json(row) == expected
 
     @given(
         st.datetimes(
@@ -183,21 +176,28 @@ class TestPlainForms:
     def test_time_text_is_fixed_width_iso(self, when: datetime) -> None:
         """Any UTC time is written as ISO 8601 with six-digit microseconds, even zero ones."""
         when = when.replace(tzinfo=UTC)
-        assert _iso(when) == when.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-        assert len(_iso(when)) == len("2024-06-01T08:30:00.000000+00:00")
+        text = event(time=when).to_dict()["time"]
+        assert text == when.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        assert len(text) == len("2024-06-01T08:30:00.000000+00:00")
+
+    @given(aware_times, st.integers(-23 * 60, 23 * 60))
+    def test_time_text_of_another_offset_is_utc(self, when: datetime, minutes: int) -> None:
+        """A time in any offset is written as the same instant in UTC, as isoformat says."""
+        shifted = when.astimezone(timezone(timedelta(minutes=minutes)))
+        assert iso(shifted) == when.astimezone(UTC).isoformat(timespec="microseconds")
 
     def test_day_texts_kept_are_bounded(self) -> None:
         """The days' texts kept for speed never grow past their bound, and stay right."""
         start = datetime(2000, 1, 1, tzinfo=UTC)
         for n in range(_MAX_DAYS + 10):
             day = start + timedelta(days=n, microseconds=n)
-            assert _iso(day) == day.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+            assert iso(day) == day.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
             assert len(_DAYS) <= _MAX_DAYS
 
     @given(events())
     def test_row_round_trip(self, original: cc.Event) -> None:
         """A stored row gives back an equal event."""
-        assert _row_to_event(_row(original)) == original
+        assert row_to_event(row_of(original)) == original
 
     def test_missing_and_unknown_keys_are_named(self) -> None:
         """A record with a missing and an unknown key names both."""

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,13 +23,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import callcodes as cc
-from callcodes.events import sinks as _sinks
+from callcodes.events._commit import GroupCommitSink
+from callcodes.events.sinks import DurableSink
+from callcodes.events.sqlite import EVENTS_TABLE_VERSION
 from strategies import events
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 START = datetime(2024, 6, 1, tzinfo=UTC)
 KINDS = ("memory", "jsonl", "sqlite")
 FILE_KINDS = ("jsonl", "sqlite")
+FileSink = cc.JsonlSink | cc.SqliteSink
 GROUP = cc.FlushPolicy.group(50, 20)
 DEFERRED = cc.FlushPolicy.deferred(50, 20)
 #: Due only after a million events or an hour: only flush, close or the exit write a batch.
@@ -188,9 +192,10 @@ class TestRoundTrip:
 
     @pytest.mark.parametrize("kind", KINDS)
     def test_sinks_follow_the_protocol(self, kind: str, tmp_path: Path) -> None:
-        """Every built-in sink is a Sink."""
+        """Every built-in sink is a Sink, and a DurableSink: it numbers and acknowledges."""
         with open_sink(kind, tmp_path) as sink:
             assert isinstance(sink, cc.Sink)
+            assert isinstance(sink, DurableSink)
 
 
 class TestMemorySink:
@@ -233,7 +238,7 @@ class TestSyncs:
         with open_sink(kind, tmp_path, cc.FlushPolicy.every_event()) as sink:
             for n in range(3):
                 sink.write(make(n))
-            assert isinstance(sink, _sinks._GroupCommitSink)
+            assert isinstance(sink, FileSink)
             assert sink._syncs == 3
 
     @pytest.mark.parametrize("kind", FILE_KINDS)
@@ -241,7 +246,7 @@ class TestSyncs:
         """Under group(N), the N-th event since the last sync triggers a sync."""
         clock = FakeClock()
         with open_sink(kind, tmp_path, cc.FlushPolicy.group(5, None), clock=clock) as sink:
-            assert isinstance(sink, _sinks._GroupCommitSink)
+            assert isinstance(sink, FileSink)
             sink.write_many([make(n) for n in range(4)])
             assert sink._syncs == 0
             sink.write(make(4))
@@ -252,7 +257,7 @@ class TestSyncs:
         """Under group(N, T), a write T ms after the oldest unsynced event syncs them all."""
         clock = FakeClock()
         with open_sink(kind, tmp_path, cc.FlushPolicy.group(1000, 50), clock=clock) as sink:
-            assert isinstance(sink, _sinks._GroupCommitSink)
+            assert isinstance(sink, FileSink)
             sink.write(make(0))
             clock.now = 0.049
             sink.write(make(1))
@@ -317,7 +322,7 @@ class TestSyncs:
     def test_flush_and_close_sync_the_tail(self, kind: str, tmp_path: Path) -> None:
         """flush syncs what was written since the last sync; close syncs the rest."""
         sink = open_sink(kind, tmp_path, cc.FlushPolicy.group(1000, None))
-        assert isinstance(sink, _sinks._GroupCommitSink)
+        assert isinstance(sink, FileSink)
         sink.write(make(0))
         sink.flush()
         assert (sink._syncs, sink._unsynced) == (1, 0)
@@ -333,7 +338,7 @@ class TestDeferred:
     def test_write_returns_before_the_event_is_kept(self, kind: str, tmp_path: Path) -> None:
         """A deferred write returns at once, unacknowledged; flush writes, syncs, acknowledges."""
         with open_sink(kind, tmp_path, HELD) as sink:
-            assert isinstance(sink, _sinks._GroupCommitSink)
+            assert isinstance(sink, FileSink)
             assert [sink.write(make(0)), sink.write_many([make(1), make(2)])] == [1, 3]
             assert (sink.written, sink.acknowledged) == (3, 0)
             assert list(cc.read_events(log_path(kind, tmp_path))) == []
@@ -345,7 +350,7 @@ class TestDeferred:
     def test_a_full_batch_is_written_and_synced(self, kind: str, tmp_path: Path) -> None:
         """The N-th waiting event makes a batch: written and synced without a flush."""
         with open_sink(kind, tmp_path, cc.FlushPolicy.deferred(5, 3_600_000)) as sink:
-            assert isinstance(sink, _sinks._GroupCommitSink)
+            assert isinstance(sink, FileSink)
             sink.write_many([make(n) for n in range(4)])
             assert sink.acknowledged == 0
             seq = sink.write(make(4))
@@ -482,7 +487,7 @@ class TestDeferred:
         def disk_full(fd: int, data: bytes) -> int:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(_sinks.os, "write", disk_full)
+        monkeypatch.setattr(os, "write", disk_full)
         # Capture from before the write: the flusher may fail (and log) at any moment after it.
         with caplog.at_level(logging.ERROR, logger="callcodes.events"):
             seq = sink.write(make(2))
@@ -514,7 +519,7 @@ class TestConcurrency:
         A deferred sink lets at most 16 events wait here, so writers also wait for room.
         """
         sink = open_sink(kind, tmp_path, POLICIES[policy])
-        if isinstance(sink, _sinks._GroupCommitSink) and sink.policy.defer:
+        if isinstance(sink, FileSink) and sink.policy.defer:
             sink._max_pending = 16
         barrier = threading.Barrier(4)
         failures: list[BaseException] = []
@@ -564,6 +569,64 @@ class TestConcurrency:
         ids = [e.call_id for e in cc.read_events(path)]
         assert len(ids) == 900
         assert set(ids) == {f"{p}-{n}" for p in "abc" for n in range(300)}
+
+
+class ListBackend(GroupCommitSink[list[tuple[object, ...]]]):
+    """A backend that keeps its commits in a list: it gives only encode, commit, sync, release."""
+
+    def __init__(self, flush: cc.FlushPolicy, *, down: bool = False) -> None:
+        super().__init__("list backend", flush, time.monotonic, None)
+        self.committed: list[tuple[object, ...]] = []
+        self.down = down
+        self.released = False
+        self._start_timer()
+
+    def _encode(self, rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+        return list(rows)
+
+    def _commit(self, payloads: list[list[tuple[object, ...]]], sync: bool) -> None:
+        if self.down:
+            raise cc.SinkError("the backend is down")
+        for payload in payloads:
+            self.committed.extend(payload)
+
+    def _sync(self) -> None:
+        pass
+
+    def _release(self) -> None:
+        self.released = True
+
+
+class TestAnotherBackend:
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_a_backend_needs_only_encode_commit_sync_release(self, policy: str) -> None:
+        """A backend subclassing the group-commit engine keeps its promises under each policy."""
+        sink = ListBackend(POLICIES[policy])
+        written = [make(n) for n in range(5)]
+        assert [sink.write(event) for event in written[:3]] == [1, 2, 3]
+        assert sink.write_many(written[3:]) == 5
+        sink.close()
+        assert isinstance(sink, DurableSink)
+        assert (sink.written, sink.acknowledged, sink.released) == (5, 5, True)
+        assert [cc.Event(*row) for row in sink.committed] == written
+
+    @pytest.mark.parametrize("policy", list(POLICIES))
+    def test_a_failing_backend_is_never_silent(self, policy: str) -> None:
+        """A commit the backend refuses reaches the caller: at once, or at the next flush."""
+        sink = ListBackend(POLICIES[policy], down=True)
+        if sink.policy.defer:
+            sink.write(make(0))  # taken at once: the flusher meets the failure
+            with pytest.raises(cc.SinkError, match="the backend is down"):
+                sink.flush()
+            with pytest.raises(cc.SinkError, match="takes no more"):
+                sink.write(make(1))
+            with pytest.raises(cc.SinkError, match="takes no more"):
+                sink.close()
+        else:
+            with pytest.raises(cc.SinkError, match="the backend is down"):
+                sink.write(make(0))
+            sink.close()
+        assert (sink.acknowledged, sink.committed, sink.released) == (0, [], True)
 
 
 class TestCrash:
@@ -682,16 +745,16 @@ class TestJsonl:
 
         def half_then_full(fd: int, data: bytes) -> int:
             written = real_write(fd, bytes(data[: len(data) // 2]))
-            monkeypatch.setattr(_sinks.os, "write", disk_full)
+            monkeypatch.setattr(os, "write", disk_full)
             return written
 
         def disk_full(fd: int, data: bytes) -> int:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(_sinks.os, "write", half_then_full)
+        monkeypatch.setattr(os, "write", half_then_full)
         with pytest.raises(cc.SinkError, match="disk is full"):
             sink.write(make(1))
-        monkeypatch.setattr(_sinks.os, "write", real_write)
+        monkeypatch.setattr(os, "write", real_write)
         sink.write(make(2))
         sink.close()
         assert path.read_bytes().endswith(b"\n")
@@ -713,7 +776,7 @@ class TestSqlite:
             try:
                 assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
                 versions = conn.execute("SELECT component, version FROM callcodes_schema")
-                assert versions.fetchall() == [("events", _sinks.EVENTS_TABLE_VERSION)]
+                assert versions.fetchall() == [("events", EVENTS_TABLE_VERSION)]
             finally:
                 conn.close()
 
@@ -753,9 +816,11 @@ class TestSqlite:
         with conn:
             conn.execute("UPDATE callcodes_schema SET version = 2 WHERE component = 'events'")
         conn.close()
-        with pytest.raises(cc.InvalidValueError, match=r"newer callcodes.*upgrade"):
+        with pytest.raises(
+            cc.ConflictError, match=r"version 2, newer than this callcodes.*upgrade"
+        ):
             cc.SqliteSink(path)
-        with pytest.raises(cc.InvalidValueError, match="newer callcodes"):
+        with pytest.raises(cc.ConflictError, match="newer than this callcodes"):
             cc.query_events(path, "acme")
 
     def test_not_a_database(self, tmp_path: Path) -> None:

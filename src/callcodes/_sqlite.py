@@ -72,10 +72,11 @@ def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[sql
     conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite rolls back by itself on some errors (disk full, I/O)
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def schema_version(conn: sqlite3.Connection, component: str) -> int:

@@ -11,7 +11,7 @@ Three plain forms, all lossless:
 * a dict of JSON values (:meth:`Event.to_dict` / :meth:`Event.from_dict`);
 * one line of JSON (:meth:`Event.to_json` / :meth:`Event.from_json`), the JSON Lines format;
 * a row: a tuple in field order, the form the sinks store and the engine builds without
-  validation on the call path (``_row_from_decision``).
+  validation on the call path (``row_from_decision``).
 
 No I/O and no clock here.
 """
@@ -21,25 +21,31 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 
 from .._errors import InvalidValueError
-from ..core._validate import member
-from ..core.model import (
+from .._timefmt import EPOCH, iso_utc, parse_iso
+from ..core._validate import (
     MAX_CODE_LENGTH,
     MIN_CODE_LENGTH,
+    check_bool,
+    check_description,
+    check_group,
+    check_text,
+    is_code,
+    member,
+)
+from ..core.model import (
     Call,
     CallType,
     Decision,
     Mode,
     Reason,
     Verdict,
-    _to_call_type,
-    description_problem,
-    is_code,
+    to_call_type,
 )
 
 __all__ = ["EVENT_FIELDS", "EVENT_SCHEMA", "MAX_MASK", "Event", "mask_code"]
@@ -51,9 +57,6 @@ MAX_MASK: Final = 32
 _MASKS: Final = tuple("*" * n for n in range(MAX_MASK + 1))
 #: The mask of an entry of each length; nothing entered (length 0) has none.
 _MASK_OF_SIZE: Final = (None, *_MASKS[1:])
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
-_ONE_US: Final = timedelta(microseconds=1)
 
 
 def mask_code(entered: object) -> str | None:
@@ -80,20 +83,8 @@ def _to_utc(value: object) -> object:
 def _check_time(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, datetime) or value.tzinfo is not UTC:
         raise InvalidValueError(attribute.name, value, "must be a timezone-aware datetime (UTC)")
-    if value < _EPOCH:
+    if value < EPOCH:
         raise InvalidValueError(attribute.name, value, "must be 1970-01-01 UTC or later")
-
-
-def _check_group(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value or value != value.strip():
-        raise InvalidValueError(
-            attribute.name, value, "a group id is a non-empty string without surrounding spaces"
-        )
-
-
-def _check_str(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not str:
-        raise InvalidValueError(attribute.name, value, "must be a string")
 
 
 def _check_optional_str(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -116,11 +107,6 @@ def _to_reason(value: object) -> Reason:
 def _check_attempt(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if type(value) is not int or value < 1:
         raise InvalidValueError(attribute.name, value, "the first entry on a call is attempt 1")
-
-
-def _check_bool(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if type(value) is not bool:
-        raise InvalidValueError(attribute.name, value, "must be True or False")
 
 
 def _check_code(instance: Event, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -154,16 +140,6 @@ def _check_masked(instance: Event, attribute: attrs.Attribute[Any], value: objec
         )
 
 
-def _check_description(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if type(value) is not str:
-        raise InvalidValueError(attribute.name, value, "a description is a string or None")
-    problem = description_problem(value)
-    if problem is not None:
-        raise InvalidValueError(attribute.name, value, problem)
-
-
 def _check_schema(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if type(value) is not int or value < 1:
         raise InvalidValueError(attribute.name, value, "an event schema version is 1 or more")
@@ -190,19 +166,19 @@ class Event:
     """
 
     time: datetime = attrs.field(converter=_to_utc, validator=_check_time)
-    group: str = attrs.field(validator=_check_group)
-    user: str = attrs.field(validator=_check_str)
-    dialed: str = attrs.field(validator=_check_str)
-    call_type: CallType = attrs.field(converter=_to_call_type)
+    group: str = attrs.field(validator=check_group)
+    user: str = attrs.field(validator=check_text)
+    dialed: str = attrs.field(validator=check_text)
+    call_type: CallType = attrs.field(converter=to_call_type)
     mode: Mode | None = attrs.field(converter=_to_mode)
     verdict: Verdict = attrs.field(converter=_to_verdict)
     reason: Reason = attrs.field(converter=_to_reason)
     attempt: int = attrs.field(default=1, validator=_check_attempt)
-    retry: bool = attrs.field(default=False, validator=_check_bool)
+    retry: bool = attrs.field(default=False, validator=check_bool)
     call_id: str | None = attrs.field(default=None, validator=_check_optional_str)
     code: str | None = attrs.field(default=None, validator=_check_code)
     masked: str | None = attrs.field(default=None, validator=_check_masked)
-    description: str | None = attrs.field(default=None, validator=_check_description)
+    description: str | None = attrs.field(default=None, validator=check_description)
     schema: int = attrs.field(default=EVENT_SCHEMA, validator=_check_schema)
 
     @classmethod
@@ -221,14 +197,14 @@ class Event:
         The code is kept in clear only when the decision logged it as an account code
         (reason ACCOUNT_CODE); otherwise an entry is kept as its mask. Runtime: O(1).
         """
-        return cls(*_row_from_decision(time, call, decision, mode, code, attempt))
+        return cls(*row_from_decision(time, call, decision, mode, code, attempt))
 
     def to_dict(self) -> dict[str, Any]:
         """The event as a dict of JSON values (enums as their values, time in ISO 8601).
 
         Runtime complexity: O(1).
         """
-        return _row_to_dict(_row(self))
+        return row_to_dict(row_of(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Event:
@@ -258,14 +234,8 @@ class Event:
         when = data["time"]
         if not isinstance(when, str):
             raise InvalidValueError("time", when, "must be an ISO 8601 time with its offset")
-        try:
-            parsed = datetime.fromisoformat(when)
-        except ValueError:
-            raise InvalidValueError(
-                "time", when, "must be an ISO 8601 time with its offset"
-            ) from None
         return cls(
-            parsed,
+            parse_iso("time", when),
             data["group"],
             data["user"],
             data["dialed"],
@@ -284,7 +254,7 @@ class Event:
 
     def to_json(self) -> str:
         """The event as one line of JSON (no newline), ASCII only. Runtime complexity: O(1)."""
-        return _row_to_json(_row(self))
+        return row_to_json(row_of(self))
 
     @classmethod
     def from_json(cls, line: str | bytes) -> Event:
@@ -292,7 +262,7 @@ class Event:
         try:
             data = json.loads(line)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidValueError("line", _excerpt(line), f"not JSON: {exc}") from None
+            raise InvalidValueError("line", excerpt(line), f"not JSON: {exc}") from None
         return cls.from_dict(data)
 
 
@@ -315,7 +285,7 @@ _VALUE: Final[dict[enum.Enum | str | None, str | None]] = {
 }
 
 
-def _row(event: Event) -> Row:
+def row_of(event: Event) -> Row:
     return (
         event.time,
         event.group,
@@ -338,7 +308,7 @@ def _row(event: Event) -> Row:
 _ACCOUNT_CODE: Final = Reason.ACCOUNT_CODE
 
 
-def _row_from_decision(  # noqa: PLR0917  # positional: this runs on every recorded call
+def row_from_decision(  # noqa: PLR0917  # positional: this runs on every recorded call
     time: datetime,
     call: Call,
     decision: Decision,
@@ -378,49 +348,14 @@ def _row_from_decision(  # noqa: PLR0917  # positional: this runs on every recor
     )
 
 
-def _row_to_event(row: Row) -> Event:
+def row_to_event(row: Row) -> Event:
     return Event(*row)
 
 
-#: The ISO 8601 text of each day seen lately ("2024-06-01"): a day's events share it.
-_DAYS: dict[date, str] = {}
-_MAX_DAYS: Final = 1024
-_TWO_DIGITS: Final = tuple(f"{n:02d}" for n in range(100))
-_THREE_DIGITS: Final = tuple(f"{n:03d}" for n in range(1000))
-
-
-def _iso(when: datetime) -> str:
-    """ISO 8601 with microseconds and the UTC offset, fixed width (so it also sorts as text).
-
-    *when* is in UTC. Written with a text kept per day and tables of digits, because every
-    JSON line pays for it: two fifths of the cost of formatting seven numbers.
-    """
-    day = when.date()
-    text = _DAYS.get(day)
-    if text is None:
-        if len(_DAYS) >= _MAX_DAYS:
-            _DAYS.clear()
-        text = _DAYS[day] = day.isoformat()
-    two, three, micro = _TWO_DIGITS, _THREE_DIGITS, when.microsecond
-    return (
-        f"{text}T{two[when.hour]}:{two[when.minute]}:{two[when.second]}."
-        f"{three[micro // 1000]}{three[micro % 1000]}+00:00"
-    )
-
-
-def _micros(when: datetime) -> int:
-    """Microseconds since 1970-01-01 UTC: the sortable integer form of a time."""
-    return (when - _EPOCH) // _ONE_US
-
-
-def _from_micros(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-def _row_to_dict(row: Row) -> dict[str, Any]:
+def row_to_dict(row: Row) -> dict[str, Any]:
     return {
         "schema": row[14],
-        "time": _iso(row[0]),
+        "time": iso_utc(row[0]),
         "group": row[1],
         "user": row[2],
         "dialed": row[3],
@@ -452,8 +387,8 @@ _JSON_TEXT: Final[dict[enum.Enum | bool | None, str]] = {
 }
 
 
-def _row_to_json(row: Row) -> str:
-    """The JSON line of a row (no newline): ``_row_to_dict`` as compact, ASCII-only JSON.
+def row_to_json(row: Row) -> str:
+    """The JSON line of a row (no newline): ``row_to_dict`` as compact, ASCII-only JSON.
 
     Written out by hand because the call path pays for it; a test checks it against ``json``.
     """
@@ -475,7 +410,7 @@ def _row_to_json(row: Row) -> str:
         schema,
     ) = row
     return (
-        f'{{"schema":{schema},"time":"{_iso(time)}","group":{_quote(group)},'
+        f'{{"schema":{schema},"time":"{iso_utc(time)}","group":{_quote(group)},'
         f'"user":{_quote(user)},"dialed":{_quote(dialed)},"call_type":{_JSON_TEXT[call_type]},'
         f'"mode":{_JSON_TEXT[mode]},"verdict":{_JSON_TEXT[verdict]},'
         f'"reason":{_JSON_TEXT[reason]},"attempt":{attempt},"retry":{_JSON_TEXT[retry]},'
@@ -486,6 +421,6 @@ def _row_to_json(row: Row) -> str:
     )
 
 
-def _excerpt(text: str | bytes, size: int = 40) -> str:
+def excerpt(text: str | bytes, size: int = 40) -> str:
     shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     return shown if len(shown) <= size else shown[:size] + "..."

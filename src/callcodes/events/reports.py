@@ -10,7 +10,8 @@ each page ends with a cursor, ``EventPage.next``, that the next query takes as `
 Unlike an offset, a cursor stays right while events are being added.
 
 CSV exports neutralise every text cell that a spreadsheet would run as a formula (OWASP: a
-leading ``=``, ``+``, ``-``, ``@``, tab or carriage return) by prefixing a single quote.
+leading ``=``, ``+``, ``-``, ``@``, tab or carriage return) by prefixing a single quote, as every
+export of callcodes does (``callcodes._csvsafe``).
 """
 
 from __future__ import annotations
@@ -27,31 +28,16 @@ from typing import IO, Any, Final, Literal
 
 import attrs
 
+from .. import _sqlite
+from .._csvsafe import cell
 from .._errors import InvalidValueError, SinkError
+from .._timefmt import from_micros, iso, micros
 from ..core._validate import is_code, member
 from ..core.model import Reason, Verdict
-from .event import (
-    EVENT_FIELDS,
-    Event,
-    Row,
-    _from_micros,
-    _iso,
-    _micros,
-    _row,
-    _row_to_event,
-)
-from .sinks import (
-    _COLUMNS,
-    JsonlSink,
-    MemorySink,
-    SqliteSink,
-    _checked_event,
-    _is_sqlite,
-    _open_reader,
-    _sqlite_problem,
-    read_jsonl,
-    read_sqlite,
-)
+from .event import EVENT_FIELDS, Event, Row, row_of, row_to_event
+from .jsonl import JsonlSink, read_jsonl
+from .sinks import MemorySink
+from .sqlite import COLUMNS, SqliteSink, checked_event, open_reader, read_sqlite
 
 __all__ = [
     "EventPage",
@@ -68,7 +54,6 @@ __all__ = [
 EventSource = MemorySink | JsonlSink | SqliteSink | str | os.PathLike[str]
 ReportBy = Literal["code", "user", "day"]
 _REPORT_KEYS: Final = ("code", "user", "day")
-_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 _CURSOR: Final = re.compile(r"[0-9]+:[0-9]+")
 
 
@@ -113,15 +98,15 @@ class _Filter:
     since: int | None = None  # microseconds, inclusive
     until: int | None = None  # microseconds, exclusive
 
-    def matches(self, row: Row, micros: int) -> bool:
+    def matches(self, row: Row, time_us: int) -> bool:
         return (
             row[1] == self.group
             and (self.user is None or row[2] == self.user)
             and (self.code is None or row[11] == self.code)
             and (self.verdict is None or row[6] == self.verdict)
             and (self.reason is None or row[7] == self.reason)
-            and (self.since is None or micros >= self.since)
-            and (self.until is None or micros < self.until)
+            and (self.since is None or time_us >= self.since)
+            and (self.until is None or time_us < self.until)
         )
 
     def sql(self) -> tuple[str, list[Any]]:
@@ -150,7 +135,7 @@ def _time_bound(name: str, value: object) -> int | None:
         return None
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise InvalidValueError(name, value, "must be a timezone-aware datetime (UTC), or None")
-    return _micros(value.astimezone(UTC))
+    return micros(value.astimezone(UTC))
 
 
 def _filter(
@@ -180,16 +165,16 @@ def _filter(
     )
 
 
-def _cursor(micros: int, seq: int) -> str:
-    return f"{micros}:{seq}"
+def _cursor(time_us: int, seq: int) -> str:
+    return f"{time_us}:{seq}"
 
 
 def _parse_cursor(after: object) -> tuple[int, int] | None:
     if after is None:
         return None
     if isinstance(after, str) and _CURSOR.fullmatch(after):
-        micros, seq = after.split(":")
-        return int(micros), int(seq)
+        time_us, seq = after.split(":")
+        return int(time_us), int(seq)
     raise InvalidValueError(
         "after", after, "a cursor is the 'next' value of the previous page (like '1718000000:42')"
     )
@@ -213,18 +198,18 @@ def _sqlite_path(source: EventSource) -> Path | None:
     if isinstance(source, MemorySink | JsonlSink):
         return None
     path = Path(source)
-    return path if _is_sqlite(path) else None
+    return path if _sqlite.is_sqlite_file(path) else None
 
 
 def _memory_rows(source: EventSource) -> list[tuple[int, int, Row]]:
     """(time in microseconds, sequence, row) of every event of an in-memory-read source."""
     if isinstance(source, MemorySink):
         base, rows = source._snapshot()
-        return [(_micros(row[0]), base + i, row) for i, row in enumerate(rows)]
+        return [(micros(row[0]), base + i, row) for i, row in enumerate(rows)]
     path = source.path if isinstance(source, JsonlSink) else Path(source)  # type: ignore[arg-type]
     if not path.is_file():
         raise InvalidValueError("event log", str(path), "no such file: record events first")
-    return [(_micros(e.time), i, _row(e)) for i, e in enumerate(read_jsonl(path))]
+    return [(micros(e.time), i, row_of(e)) for i, e in enumerate(read_jsonl(path))]
 
 
 def read_events(source: EventSource) -> Iterator[Event]:
@@ -240,7 +225,7 @@ def read_events(source: EventSource) -> Iterator[Event]:
         yield from source.events()
         return
     for item in _memory_rows(source):
-        yield _row_to_event(item[2])
+        yield row_to_event(item[2])
 
 
 def query_events(
@@ -284,7 +269,7 @@ def query_events(
     page = found if size is None else found[:size]
     more = size is not None and len(found) > size
     return EventPage(
-        tuple(_row_to_event(item[2]) for item in page),
+        tuple(row_to_event(item[2]) for item in page),
         _cursor(page[-1][0], page[-1][1]) if more else None,
     )
 
@@ -296,7 +281,7 @@ def _query_sqlite(
     if start is not None:
         where += " AND (time_us, id) > (?, ?)"
         params.extend(start)
-    sql = f"SELECT id, {_COLUMNS} FROM events WHERE {where} ORDER BY time_us, id"  # noqa: S608
+    sql = f"SELECT id, {COLUMNS} FROM events WHERE {where} ORDER BY time_us, id"  # noqa: S608
     if size is not None:
         sql += " LIMIT ?"
         params.append(size + 1)
@@ -304,7 +289,7 @@ def _query_sqlite(
     more = size is not None and len(rows) > size
     if more:
         rows = rows[:size]
-    events = tuple(_checked_event(path, row) for row in rows)
+    events = tuple(checked_event(path, row) for row in rows)
     return EventPage(events, _cursor(rows[-1][1], rows[-1][0]) if more else None)
 
 
@@ -335,13 +320,13 @@ def report_events(
         return _report_sqlite(path, flt, by)
     index = {"code": 11, "user": 2}.get(by)
     sums: dict[str | None, list[Any]] = {}
-    for micros, _seq, row in _memory_rows(source):
-        if not flt.matches(row, micros):
+    for time_us, _seq, row in _memory_rows(source):
+        if not flt.matches(row, time_us):
             continue
         key = row[0].date().isoformat() if index is None else row[index]
         entry = sums.get(key)
         if entry is None:
-            entry = sums[key] = [0, set(), 0, {}, micros, micros]
+            entry = sums[key] = [0, set(), 0, {}, time_us, time_us]
         entry[0] += 1
         if row[10] is None:
             entry[2] += 1
@@ -349,8 +334,8 @@ def report_events(
             entry[1].add(row[10])
         verdict = Verdict(row[6])
         entry[3][verdict] = entry[3].get(verdict, 0) + 1
-        entry[4] = min(entry[4], micros)
-        entry[5] = max(entry[5], micros)
+        entry[4] = min(entry[4], time_us)
+        entry[5] = max(entry[5], time_us)
     return [
         ReportRow(
             key,
@@ -359,8 +344,8 @@ def report_events(
             verdicts.get(Verdict.ALLOW, 0),
             verdicts.get(Verdict.BLOCK, 0),
             verdicts.get(Verdict.LOG_ONLY, 0),
-            _from_micros(first),
-            _from_micros(last),
+            from_micros(first),
+            from_micros(last),
         )
         for key, (count, ids, anonymous, verdicts, first, last) in sorted(
             sums.items(), key=lambda item: (item[0] is None, item[0] or "")
@@ -370,11 +355,11 @@ def report_events(
 
 def _fetch(path: Path, sql: str, params: list[Any]) -> list[Any]:
     """All rows of one query on the event log at *path*; SinkError if it cannot be read."""
-    conn = _open_reader(path)
+    conn = open_reader(path)
     try:
         return conn.execute(sql, params).fetchall()
     except sqlite3.Error as exc:
-        raise SinkError(f"cannot read event log: {_sqlite_problem(path, exc)}") from exc
+        raise SinkError(f"cannot read event log: {_sqlite.problem(path, exc)}") from exc
     finally:
         conn.close()
 
@@ -394,7 +379,7 @@ def _report_sqlite(path: Path, flt: _Filter, by: ReportBy) -> list[ReportRow]:
     )
     rows = _fetch(path, sql, params)
     return [
-        ReportRow(k, n, calls, allow, block, log_only, _from_micros(first), _from_micros(last))
+        ReportRow(k, n, calls, allow, block, log_only, from_micros(first), from_micros(last))
         for k, n, calls, allow, block, log_only, first, last in rows
     ]
 
@@ -410,21 +395,10 @@ def _plain(item: Event | ReportRow) -> dict[str, Any]:
         return item.to_dict()
     if isinstance(item, ReportRow):
         values = attrs.asdict(item)
-        values["first"] = _iso(item.first)
-        values["last"] = _iso(item.last)
+        values["first"] = iso(item.first)
+        values["last"] = iso(item.last)
         return values
     raise InvalidValueError("item", item, "export takes Events or ReportRows")
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if value is True or value is False:
-        return "true" if value else "false"
-    text = str(value)
-    if text.startswith(_FORMULA_STARTS):
-        return "'" + text
-    return text
 
 
 def export_csv(
@@ -453,7 +427,7 @@ def export_csv(
         values = _plain(item)
         if set(values) != set(header):
             raise InvalidValueError("item", item, f"does not fit a {kind} export")
-        writer.writerow([_cell(values[name]) for name in header])
+        writer.writerow([cell(values[name]) for name in header])
         count += 1
     return count
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sqlite3
 import subprocess
 import sys
 import threading
+import typing
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,9 +20,9 @@ from hypothesis import strategies as st
 
 import callcodes as cc
 from callcodes.audit import Action
-from callcodes.core import _bulk
-from callcodes.store import SCHEMA_VERSION, PolicyStore
-from callcodes.store import sqlite as store_module
+from callcodes.core.book import GroupLoader
+from callcodes.store import JOURNAL_KEEP, SCHEMA_VERSION, PolicyStore, Store, sync
+from callcodes.store.sqlite_schema import MIGRATIONS
 from policy_helpers import T0, Clock, book_state, copy_into, dump, outcome, temp_store
 from strategies import NON_ASCII_DIGITS, USERS, books, codes_of, descriptions, entries
 
@@ -235,24 +237,43 @@ class TestPersistence:
         assert book_state(loaded) == book_state(book)
 
     def test_bulk_install_matches_replace_group(self) -> None:
-        """The private bulk installer gives the same group as CodeBook.replace_group."""
+        """The trusted group loader gives the same group as CodeBook.replace_group."""
         entries = [cc.CodeEntry(f"{i:04d}", f"d{i % 3}") for i in range(50)]
         entries[1] = cc.CodeEntry("0001", level=3, valid_from=T0, max_uses=2)
+        lock = cc.Lock("g", "alice", T0)
         for mode in cc.Mode:
             settings = cc.GroupSettings(mode=mode)
             public = cc.CodeBook()
-            public.replace_group("g", settings, entries, uses={"0001": 1})
-            limited: list[str] = []
-            read, read_plain = _bulk.listed_readers({}, mode, limited)
-            outcomes = [read_plain(e.code, e.description, e.limited) for e in entries]
-            assert outcomes[1] is None
-            assert limited == ["0001"]
-            outcomes[1] = read("0001", None, 3, T0.isoformat(), None, 2, 1)
+            public.replace_group("g", settings, entries, uses={"0001": 1}, locks=[lock])
+            loader = GroupLoader(settings)
+            pending = loader.add_rows((e.code, e.description, e.limited) for e in entries)
+            assert pending == ["0001"]
+            loader.add_full([("0001", None, 3, T0, None, 2, 1)])
             private = cc.CodeBook()
-            _bulk.install_group(private, "g", settings, outcomes, uses={"0001": 1}, locks=())
+            loader.install(private, "g", [lock])
             private._check()
             assert book_state(private) == book_state(public)
             assert public._groups["g"].codes == private._groups["g"].codes
+
+    def test_sqlite_store_offers_the_protocol(self, store: PolicyStore) -> None:
+        """PolicyStore has every method of the Store protocol, with the same parameters."""
+        members = [
+            name
+            for name in dir(Store)
+            if not name.startswith("_") or name in ("__contains__", "__enter__", "__exit__")
+        ]
+        members = [name for name in members if name not in dir(typing.Protocol)]
+        assert {"load", "refresh", "consume", "lock", "unlock", "audit"} <= set(members)
+        for name in members:
+            wanted, offered = getattr(Store, name), getattr(PolicyStore, name)
+            if isinstance(wanted, property):
+                assert isinstance(offered, property), name
+                continue
+            assert list(inspect.signature(offered).parameters.values()) == list(
+                inspect.signature(wanted).parameters.values()
+            ), name
+        held: Store = store
+        assert held.groups() == ["acme"]
 
     def test_refused_change_leaves_the_file_unchanged(self, store: PolicyStore, path: Path) -> None:
         """A refused batch writes nothing: no code, no audit record, no journal entry."""
@@ -403,7 +424,7 @@ class TestRefresh:
     @given(
         before=st.lists(_OPS, max_size=6),
         after=st.lists(_OPS, min_size=1, max_size=10),
-        keep=st.sampled_from((2, 5, store_module.JOURNAL_KEEP)),
+        keep=st.sampled_from((2, 5, JOURNAL_KEEP)),
     )
     def test_refresh_equals_a_fresh_load(
         self, before: list[tuple[object, ...]], after: list[tuple[object, ...]], keep: int
@@ -415,16 +436,14 @@ class TestRefresh:
             for op in before:
                 _apply(writer, op)
             book = reader.load()
-            old = store_module.JOURNAL_KEEP
-            store_module.JOURNAL_KEEP = keep  # type: ignore[misc]  # a short journal: full reloads
-            old_bulk = store_module._BULK_JOURNAL
-            store_module._BULK_JOURNAL = 3  # type: ignore[misc]  # small batches count as bulk
+            old, old_bulk = sync.JOURNAL_KEEP, sync.BULK_CODES
+            sync.JOURNAL_KEEP = keep  # a short journal: full reloads
+            sync.BULK_CODES = 3  # small batches count as bulk
             try:
                 for op in after:
                     _apply(writer, op)
             finally:
-                store_module.JOURNAL_KEEP = old  # type: ignore[misc]
-                store_module._BULK_JOURNAL = old_bulk  # type: ignore[misc]
+                sync.JOURNAL_KEEP, sync.BULK_CODES = old, old_bulk
             reader.refresh(book)
             book._check()
             assert book_state(book) == book_state(reader.load())
@@ -514,7 +533,7 @@ class TestSchema:
         """A version-1 file (no audit trail yet) is upgraded and keeps its groups."""
         conn = sqlite3.connect(path)
         conn.execute("CREATE TABLE callcodes_schema (component TEXT PRIMARY KEY, version INTEGER)")
-        for statement in store_module._MIGRATIONS[0]:
+        for statement in MIGRATIONS[0]:
             conn.execute(statement)
         conn.execute(
             "INSERT INTO policy_groups VALUES "

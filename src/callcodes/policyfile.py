@@ -1,10 +1,10 @@
 """Policy files: a whole group as JSON or TOML, and code lists as CSV, read and written.
 
 A group document holds a group's settings, its mandatory and optional users, its codes and, when
-it has one, its dial plan (``callcodes.dialplan``). A
-code list is CSV with a header: ``code,description`` and optionally ``level``, ``valid_from``,
-``valid_until`` and ``max_uses`` (times in ISO 8601 with a UTC offset, e.g.
-``2026-01-01T00:00:00Z``). Codes are strings in every format, so leading zeros are kept.
+it has one, its dial plan (``callcodes.dialplan``). A code list is CSV with a header:
+``code,description`` and optionally ``level``, ``valid_from``, ``valid_until`` and ``max_uses``
+(times in ISO 8601 with a UTC offset, e.g. ``2026-01-01T00:00:00Z``). Codes are strings in every
+format, so leading zeros are kept.
 
 Reading is strict and all-or-nothing: every bad row is reported at once (CSV rows by their line
 number, JSON and TOML codes by their position in the ``codes`` list, from 1), with the same
@@ -14,7 +14,10 @@ byte.
 
 A description that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-`` or
 ``@``) is written to CSV with a ``'`` in front, which spreadsheets show as text; reading drops
-that ``'`` again, so export then import gives back the same description.
+that ``'`` again, so export then import gives back the same description (``_csvsafe``).
+
+Settings and entries become plain values the way ``callcodes.core.plain`` says; this module adds
+the files' ways of writing times (``2026-01-01T00:00:00Z``) and the files themselves.
 """
 
 from __future__ import annotations
@@ -22,34 +25,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, TextIO, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
 
 import attrs
 import tomli_w
 
+from ._csvsafe import quote, unquote
 from ._errors import BatchError, InvalidValueError, RowError
-from .core._bulk import row_readers
+from ._timefmt import iso_short
+from .core import plain
 from .core.book import CodeBook
-from .core.model import (
-    MAX_CODE_LENGTH,
-    MIN_CODE_LENGTH,
-    CallType,
-    CodeEntry,
-    GroupSettings,
-    Lockout,
-    Mode,
-    description_problem,
-    is_code,
-)
+from .core.model import CodeEntry, GroupSettings, is_code
+from .core.plain import as_mapping, check_keys, settings_from_dict, settings_to_dict
 from .dialplan.plan import DialPlan
 
 if TYPE_CHECKING:
-    from .store.sqlite import PolicyStore
+    from .store.protocol import Store
 
 __all__ = [
     "CSV_COLUMNS",
@@ -76,33 +71,8 @@ __all__ = [
 
 FORMAT_NAME: Final = "callcodes-group"
 FORMAT_VERSION: Final = 1
-CSV_COLUMNS: Final = ("code", "description", "level", "valid_from", "valid_until", "max_uses")
+CSV_COLUMNS: Final = plain.ENTRY_FIELDS
 _PROGRESS_STEP: Final = 10_000
-_REMEMBERED: Final = 65_536  # distinct descriptions whose check is remembered while reading
-_FORMULA: Final = ("=", "+", "-", "@")
-_LOCKOUT_KEYS: Final = (
-    "user_attempts",
-    "user_window_seconds",
-    "group_attempts",
-    "group_window_seconds",
-    "lock_for_seconds",
-)
-_SETTINGS_KEYS: Final = (
-    "mode",
-    "code_length",
-    "allow_local_and_toll_free",
-    "max_attempts",
-    "coded_call_types",
-    "min_levels",
-    "code_prefix",
-    "lockout",
-)
-# Where the model's user fields live in a document.
-_USER_FIELDS: Final = {
-    "mandatory_users": "users.mandatory",
-    "optional_users": "users.optional",
-    "users": "users",
-}
 _DOCUMENT_KEYS: Final = ("format", "version", "group", "settings", "users", "codes", "dialplan")
 
 #: Called with how many more rows were read or written, for progress bars.
@@ -143,148 +113,15 @@ def file_format(path: Path | str, default: Format | None = None) -> Format:
     )
 
 
-# -- settings and entries as plain values ---------------------------------------------------------
-
-
-def _seconds(value: timedelta) -> int | float:
-    seconds = value.total_seconds()
-    return int(seconds) if seconds.is_integer() else seconds
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def settings_to_dict(settings: GroupSettings) -> dict[str, Any]:
-    """A group's settings (without its users) as plain JSON values.
-
-    Durations are in seconds; ``lock_for_seconds`` 0 means a lock holds until an administrator
-    lifts it. Call types are listed in their declaration order.
-    """
-    lockout = settings.lockout
-    return {
-        "mode": settings.mode.value,
-        "code_length": settings.code_length,
-        "allow_local_and_toll_free": settings.allow_local_and_toll_free,
-        "max_attempts": settings.max_attempts,
-        "coded_call_types": [t.value for t in CallType if t in settings.coded_call_types],
-        "min_levels": {
-            t.value: settings.min_levels[t] for t in CallType if t in settings.min_levels
-        },
-        "code_prefix": settings.code_prefix,
-        "lockout": {
-            "user_attempts": lockout.user_attempts,
-            "user_window_seconds": _seconds(lockout.user_window),
-            "group_attempts": lockout.group_attempts,
-            "group_window_seconds": _seconds(lockout.group_window),
-            "lock_for_seconds": 0 if lockout.lock_for is None else _seconds(lockout.lock_for),
-        },
-    }
-
-
-def _users_to_dict(settings: GroupSettings) -> dict[str, list[str]]:
-    return {
-        "mandatory": sorted(settings.mandatory_users),
-        "optional": sorted(settings.optional_users),
-    }
-
-
-def _unknown_keys(where: str, data: Mapping[str, Any], known: Iterable[str]) -> None:
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise InvalidValueError(
-            where, unknown, f"unknown key(s); the known keys are {', '.join(known)}"
-        )
-
-
-def _mapping(where: str, value: object) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidValueError(where, value, "must be a table (an object of keys and values)")
-    return value
-
-
-def _duration(where: str, value: object) -> timedelta:
-    if type(value) not in (int, float) or not math.isfinite(value):  # type: ignore[arg-type]
-        raise InvalidValueError(where, value, "must be a number of seconds")
-    try:
-        return timedelta(seconds=value)  # type: ignore[arg-type]  # an int or a float
-    except OverflowError:
-        raise InvalidValueError(where, value, "is too large a number of seconds") from None
-
-
-def _lockout_from_dict(data: Mapping[str, Any]) -> Lockout:
-    _unknown_keys("settings.lockout", data, _LOCKOUT_KEYS)
-    kwargs: dict[str, Any] = {}
-    for key in ("user_attempts", "group_attempts"):
-        if key in data:
-            kwargs[key] = data[key]
-    for key in ("user_window", "group_window", "lock_for"):
-        if f"{key}_seconds" in data:
-            duration = _duration(f"settings.lockout.{key}_seconds", data[f"{key}_seconds"])
-            kwargs[key] = None if key == "lock_for" and not duration else duration
-    try:
-        return Lockout(**kwargs)
-    except InvalidValueError as exc:
-        raise InvalidValueError(f"settings.lockout.{exc.field}", exc.value, exc.problem) from None
-
-
-def _user_list(where: str, value: object) -> frozenset[str]:
-    if not isinstance(value, list):
-        raise InvalidValueError(where, value, "must be a list of user ids")
-    return frozenset(value)
-
-
-def settings_from_dict(
-    data: Mapping[str, Any], users: Mapping[str, Any] | None = None
-) -> GroupSettings:
-    """Build settings from plain values (as :func:`settings_to_dict` writes them) and users.
-
-    Missing keys take their defaults; unknown keys and bad values are refused with
-    :class:`InvalidValueError` naming the key, e.g. ``settings.code_length``.
-    """
-    _unknown_keys("settings", data, _SETTINGS_KEYS)
-    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "lockout"}
-    if "mode" in data:
-        try:
-            kwargs["mode"] = Mode(data["mode"])
-        except ValueError:
-            raise InvalidValueError(
-                "settings.mode", data["mode"], f"must be one of {', '.join(Mode)}"
-            ) from None
-    if "coded_call_types" in data and not isinstance(data["coded_call_types"], list):
-        raise InvalidValueError(
-            "settings.coded_call_types", data["coded_call_types"], "must be a list of call types"
-        )
-    if "min_levels" in data:
-        kwargs["min_levels"] = _mapping("settings.min_levels", data["min_levels"])
-    if "lockout" in data:
-        kwargs["lockout"] = _lockout_from_dict(_mapping("settings.lockout", data["lockout"]))
-    if users is not None:
-        _unknown_keys("users", users, ("mandatory", "optional"))
-        for kind in ("mandatory", "optional"):
-            if kind in users:
-                kwargs[f"{kind}_users"] = _user_list(f"users.{kind}", users[kind])
-    try:
-        return GroupSettings(**kwargs)
-    except InvalidValueError as exc:
-        where = _USER_FIELDS.get(exc.field, f"settings.{exc.field}")
-        raise InvalidValueError(where, exc.value, exc.problem) from None
+# -- entries as plain values ---------------------------------------------------------------------
 
 
 def entry_to_dict(entry: CodeEntry) -> dict[str, Any]:
-    """An entry as plain JSON values; fields at their default are left out."""
-    data: dict[str, Any] = {"code": entry.code}
-    if entry.description is not None:
-        data["description"] = entry.description
-    if entry.level:
-        data["level"] = entry.level
-    if entry.valid_from is not None:
-        data["valid_from"] = _iso(entry.valid_from)
-    if entry.valid_until is not None:
-        data["valid_until"] = _iso(entry.valid_until)
-    if entry.max_uses is not None:
-        data["max_uses"] = entry.max_uses
-    return data
+    """An entry as plain JSON values; fields at their default are left out.
+
+    Times are written the short way, in UTC: ``2026-01-01T00:00:00Z``.
+    """
+    return plain.entry_to_dict(entry, time=iso_short)
 
 
 def _time(where: str, value: object) -> datetime | None:
@@ -309,17 +146,7 @@ def entry_from_dict(data: Mapping[str, Any]) -> CodeEntry:
 
     Refused with :class:`InvalidValueError` naming the field, as the model refuses it.
     """
-    _unknown_keys("code", data, CSV_COLUMNS)
-    if "code" not in data:
-        raise InvalidValueError("code", None, "each entry needs its code")
-    return CodeEntry(
-        data["code"],
-        data.get("description"),
-        level=data.get("level", 0),
-        valid_from=_time("valid_from", data.get("valid_from")),
-        valid_until=_time("valid_until", data.get("valid_until")),
-        max_uses=data.get("max_uses"),
-    )
+    return plain.entry_from_dict(data, time=_time)
 
 
 # -- group documents ------------------------------------------------------------------------------
@@ -357,7 +184,7 @@ class GroupDocument:
             "version": FORMAT_VERSION,
             "group": self.group,
             "settings": settings_to_dict(self.settings),
-            "users": _users_to_dict(self.settings),
+            "users": plain.users_to_dict(self.settings),
             "codes": [entry_to_dict(entry) for entry in self.codes],
         }
         if self.dialplan is not None:
@@ -371,8 +198,8 @@ class GroupDocument:
         Bad settings raise :class:`InvalidValueError`; bad codes raise one
         :class:`BatchError` listing every bad code by its position (from 1).
         """
-        data = _mapping("document", data)
-        _unknown_keys("document", data, _DOCUMENT_KEYS)
+        data = as_mapping("document", data)
+        check_keys("document", data, _DOCUMENT_KEYS)
         if data.get("format", FORMAT_NAME) != FORMAT_NAME:
             raise InvalidValueError(
                 "format", data["format"], f"this is not a {FORMAT_NAME} document"
@@ -386,8 +213,8 @@ class GroupDocument:
         if not isinstance(name, str):
             raise InvalidValueError("group", name, "name the group (a string)")
         settings = settings_from_dict(
-            _mapping("settings", data.get("settings", {})),
-            _mapping("users", data.get("users", {})),
+            as_mapping("settings", data.get("settings", {})),
+            as_mapping("users", data.get("users", {})),
         )
         dialplan = _dialplan_from_dict(data.get("dialplan"))
         items = data.get("codes", [])
@@ -398,7 +225,7 @@ class GroupDocument:
         bad: list[RowError] = []
         for position, item in enumerate(items, start=1):
             try:
-                entries.append(entry_from_dict(_mapping("code", item)))
+                entries.append(entry_from_dict(as_mapping("code", item)))
                 positions.append(position)
             except InvalidValueError as exc:
                 code = item.get("code") if isinstance(item, Mapping) else item
@@ -419,7 +246,7 @@ def _dialplan_from_dict(value: object) -> DialPlan | None:
     if value is None:
         return None
     try:
-        return DialPlan.from_dict(_mapping("dialplan", value))
+        return DialPlan.from_dict(as_mapping("dialplan", value))
     except InvalidValueError as exc:
         raise InvalidValueError(f"dialplan.{exc.field}", exc.value, exc.problem) from None
 
@@ -469,7 +296,7 @@ def loads_group(
     return GroupDocument.from_dict(parsed, group=group)
 
 
-def export_group(store: PolicyStore, group: str) -> GroupDocument:
+def export_group(store: Store, group: str) -> GroupDocument:
     """The whole of *group* as the store holds it. Runtime complexity: O(n) for n codes."""
     return GroupDocument(
         group, store.group(group), tuple(store.iter_codes(group)), store.dialplan(group)
@@ -477,7 +304,7 @@ def export_group(store: PolicyStore, group: str) -> GroupDocument:
 
 
 def import_group(
-    store: PolicyStore,
+    store: Store,
     document: GroupDocument,
     *,
     actor: str,
@@ -510,21 +337,6 @@ class CodeRows:
     errors: tuple[RowError, ...]
 
 
-def _quote(description: str) -> str:
-    """Put a ``'`` before a description a spreadsheet would run (or one that starts so)."""
-    if description.startswith(_FORMULA) or (
-        description.startswith("'") and description[1:2] in ("'", *_FORMULA)
-    ):
-        return "'" + description
-    return description
-
-
-def _unquote(description: str) -> str:
-    if description.startswith("'") and description[1:2] in ("'", *_FORMULA):
-        return description[1:]
-    return description
-
-
 def _whole(where: str, cell: str) -> int | None:
     if cell == "":
         return None
@@ -549,35 +361,6 @@ def _header(cells: list[str], source: str) -> list[str]:
     return names
 
 
-def _plain_reader() -> Callable[[str, str], CodeEntry]:
-    """Read a ``code,description`` row as the model would, at a third of the cost.
-
-    A row that passes the model's own checks (``is_code`` and the length bounds for the code,
-    ``description_problem`` for the description, remembered per distinct description) is built
-    without running the validators again; any other row goes through ``CodeEntry``, which
-    refuses it with the model's error.
-    """
-    build = row_readers({})[1]
-    problems: dict[str, str | None] = {}
-
-    def read(code: str, description: str) -> CodeEntry:
-        if description[:1] == "'":
-            description = _unquote(description)
-        problem = None
-        if description:
-            try:
-                problem = problems[description]
-            except KeyError:
-                problem = description_problem(description)
-                if len(problems) < _REMEMBERED:
-                    problems[description] = problem
-        if problem is None and MIN_CODE_LENGTH <= len(code) <= MAX_CODE_LENGTH and is_code(code):
-            return cast(CodeEntry, build(code, description or None))
-        return CodeEntry(code, description)
-
-    return read
-
-
 def _row_entry(header: list[str], cells: list[str]) -> CodeEntry:
     if len(cells) > len(header):
         raise InvalidValueError(
@@ -588,7 +371,7 @@ def _row_entry(header: list[str], cells: list[str]) -> CodeEntry:
     description = values.get("description", "")
     return CodeEntry(
         values.get("code", ""),
-        _unquote(description) if description else None,
+        unquote(description) if description else None,
         level=0 if level is None else level,
         valid_from=_time("valid_from", values.get("valid_from")),
         valid_until=_time("valid_until", values.get("valid_until")),
@@ -606,7 +389,7 @@ def parse_codes_csv(
     Runtime complexity: O(size).
     """
     reader = csv.reader(io.StringIO(read_text(data, source), newline=""), strict=True)
-    plain = _plain_reader()
+    read_pair = plain.pair_reader()
     header: list[str] | None = None
     simple = False
     entries: list[CodeEntry] = []
@@ -625,7 +408,10 @@ def parse_codes_csv(
                 continue
             try:
                 if simple and len(cells) == 2:  # the common layout, read without detours
-                    entries.append(plain(*cells))
+                    code, description = cells
+                    if description[:1] == "'":
+                        description = unquote(description)
+                    entries.append(read_pair(code, description))
                 else:
                     entries.append(_row_entry(header, cells))
                 lines.append(start)
@@ -664,7 +450,7 @@ def _in_line_order(rows: CodeRows) -> tuple[list[CodeEntry], list[int]]:
 
 
 def import_codes_csv(
-    store: PolicyStore,
+    store: Store,
     group: str,
     data: bytes,
     *,
@@ -725,17 +511,17 @@ def write_codes_csv(
             writer.writerows(
                 (
                     e.code,
-                    "" if e.description is None else _quote(e.description),
+                    "" if e.description is None else quote(e.description),
                     e.level,
-                    "" if e.valid_from is None else _iso(e.valid_from),
-                    "" if e.valid_until is None else _iso(e.valid_until),
+                    "" if e.valid_from is None else iso_short(e.valid_from),
+                    "" if e.valid_until is None else iso_short(e.valid_until),
                     "" if e.max_uses is None else e.max_uses,
                 )
                 for e in chunk
             )
         else:
             writer.writerows(
-                (e.code, "" if e.description is None else _quote(e.description)) for e in chunk
+                (e.code, "" if e.description is None else quote(e.description)) for e in chunk
             )
         if progress is not None:
             progress(len(chunk))
@@ -743,7 +529,7 @@ def write_codes_csv(
 
 
 def export_codes_csv(
-    store: PolicyStore,
+    store: Store,
     group: str,
     out: TextIO,
     *,

@@ -13,9 +13,11 @@ from pathlib import Path
 import click
 
 from ._common import MainGroup, State, default_actor
-from .admin import audit, check, codes, demo, group, locks, users
+from .admin import audit, check, demo, locks
+from .codes import codes
 from .dialplan import dialplan
 from .events import events
+from .groups import group, users
 
 __all__ = ["main"]
 

@@ -14,7 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,25 +22,34 @@ import attrs
 import click
 
 from .._errors import BatchError, CallcodesError, InvalidValueError, UnknownGroupError
+from .._timefmt import parse_iso
+from ..core.model import Lock
 from ..store.sqlite import PolicyStore
 
 __all__ = [
+    "JSON_OPTION",
     "PROGRESS_MIN",
     "MainGroup",
     "State",
     "default_actor",
     "echo_json",
+    "lock_dict",
+    "name_list",
     "pairs",
     "parse_time",
     "progress",
+    "read_input",
     "state",
     "table",
+    "yes_no",
 ]
 
 #: Files with at least this many rows get a progress bar (on standard error).
 PROGRESS_MIN: Final = 10_000
 #: A refused batch lists at most this many bad rows on the terminal.
 MAX_SHOWN_ROWS: Final = 50
+#: The ``--json`` flag of the commands that can print JSON for scripts.
+JSON_OPTION: Final = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
 def default_actor() -> str:
@@ -124,13 +133,33 @@ def parse_time(option: str, value: str | None) -> datetime | None:
     """A command-line time in ISO 8601 (``2026-01-01``, ``...T08:00Z``); without offset, UTC."""
     if value is None or value.lower() in ("", "none"):
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidValueError(
-            option, value, "give an ISO 8601 date or time, like 2026-01-01 or 2026-01-01T08:00Z"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    return parse_iso(option, value, assume_utc=True)
+
+
+def read_input(file: str) -> bytes:
+    """The bytes of *file*, or of standard input for ``-``."""
+    if file == "-":
+        return sys.stdin.buffer.read()
+    return Path(file).read_bytes()
+
+
+def yes_no(value: bool) -> str:
+    """``yes`` or ``no``."""
+    return "yes" if value else "no"
+
+
+def name_list(values: Sequence[str] | frozenset[str]) -> str:
+    """Names sorted and separated by commas, or ``none``."""
+    return ", ".join(sorted(values)) or "none"
+
+
+def lock_dict(lock: Lock) -> dict[str, Any]:
+    """A lock as JSON for scripts: whose (None: the whole group's), since and until when."""
+    return {
+        "user": lock.user,
+        "since": lock.since.isoformat(),
+        "until": None if lock.until is None else lock.until.isoformat(),
+    }
 
 
 def echo_json(value: object) -> None:

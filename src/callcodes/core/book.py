@@ -14,15 +14,21 @@ new group object and swaps it in with one assignment. What is changed in place i
 at a time (a code, a user's lock, a use count), and a decision reads one code. This relies on
 the GIL making each single dictionary or attribute operation atomic, which CPython guarantees.
 Writers are serialised by one lock, which the administrator's multi-key reads also take.
+
+A store installs whole groups read from its rows with :class:`GroupLoader`, the one way in that
+skips validation: the rows were validated when they were written, and checking a million codes
+again would cost seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime
+from typing import Final, cast
 
 import attrs
 from sortedcontainers import SortedDict
@@ -39,9 +45,17 @@ from .model import (
     description_problem,
     is_code,
 )
+from .plain import ENTRY_SETTERS, entry_reader
 from .rules import listed_outcome
 
-__all__ = ["CodeBook"]
+__all__ = ["CodeBook", "GroupLoader", "no_gc", "validated_new_codes"]
+
+_NEW: Final = object.__new__
+# GroupLoader sets Decision's slots directly: a change to its fields must show up here.
+assert [f.name for f in attrs.fields(Decision)] == ["verdict", "reason", "entry", "retry"]
+_DECISION_SETTERS: Final = tuple(
+    Decision.__dict__[name].__set__ for name in ("verdict", "reason", "entry", "retry")
+)
 
 
 class _Group:
@@ -477,3 +491,135 @@ def _place_lock(found: _Group, lock: Lock) -> None:
         found.group_lock = lock
     else:
         found.user_locks[lock.user] = lock
+
+
+# -- trusted bulk loading -------------------------------------------------------------------------
+
+
+class GroupLoader:
+    """One group built from a store's rows, which were validated when written, then installed.
+
+    Most codes hold only a description: they come as ``(code, description, more)`` rows through
+    :meth:`add_rows`, where *more* says that the row also holds a level, a validity window or a
+    use limit; those codes are returned, to be given whole to :meth:`add_full`. :meth:`install`
+    then puts the group into a book in one batch. Nothing is validated again, so this builds,
+    per code, only what the book stores (the code's outcome in the group's mode, holding its
+    entry); the tests check that it builds exactly what ``CodeBook.replace_group`` builds.
+    """
+
+    __slots__ = ("_outcomes", "_settings", "_uses")
+
+    def __init__(self, settings: GroupSettings) -> None:
+        """Start an empty group with *settings*."""
+        self._settings = settings
+        self._outcomes: list[Decision] = []
+        self._uses: dict[str, int] = {}
+
+    def add_rows(self, rows: Iterable[tuple[str, str | None, object]]) -> list[str]:
+        """Add ``(code, description, more)`` rows; return the codes whose *more* is true.
+
+        Rows should come in code order (sorting is then linear). Runtime complexity: O(1) per
+        row.
+        """
+        pending: list[str] = []
+        outcomes = list(itertools.starmap(self._plain_reader(pending), rows))
+        if pending:
+            outcomes = [outcome for outcome in outcomes if outcome is not None]
+        self._outcomes += cast(list[Decision], outcomes)  # the Nones were left out
+        return pending
+
+    def add_full(
+        self,
+        rows: Iterable[
+            tuple[str, str | None, int, datetime | None, datetime | None, int | None, int]
+        ],
+    ) -> None:
+        """Add whole rows: ``(code, description, level, valid_from, valid_until, max_uses, uses)``.
+
+        Times are aware datetimes or None. The use count of a use-limited code is kept, capped
+        at its limit (the decision is the same: used up). Runtime complexity: O(1) per row.
+        """
+        read, mode = entry_reader(), self._settings.mode
+        for code, description, level, valid_from, valid_until, max_uses, used in rows:
+            entry = read(code, description, level, valid_from, valid_until, max_uses)
+            self._outcomes.append(listed_outcome(mode, entry))
+            if max_uses is not None and used:
+                self._uses[code] = min(used, max_uses)
+
+    def install(self, book: CodeBook, group: str, locks: Iterable[Lock] = ()) -> None:
+        """Put the group into *book* in one batch, replacing any group of that name.
+
+        The codes given must be unique and valid for the settings (as stored rows are). The
+        loader is empty afterwards. Runtime complexity: O(n) for n codes in code order.
+        """
+        fresh = _Group(self._settings)
+        outcomes, self._outcomes = self._outcomes, []
+        # Every stored outcome holds its entry (an attribute read: _entry() would cost a call).
+        entries = cast(list[CodeEntry], [outcome.entry for outcome in outcomes])
+        fresh.codes = SortedDict(zip([entry.code for entry in entries], outcomes, strict=True))
+        fresh.limited = {entry.code for entry in entries if entry.limited}
+        fresh.uses, self._uses = self._uses, {}
+        for lock in locks:
+            _place_lock(fresh, lock)
+        with book._writing():
+            book._groups[group] = fresh
+
+    def _plain_reader(self, pending: list[str]) -> Callable[..., Decision | None]:
+        template = listed_outcome(self._settings.mode, CodeEntry("00"))
+        verdict, reason, retry = template.verdict, template.reason, template.retry
+        set_verdict, set_reason, set_entry, set_retry = _DECISION_SETTERS
+        set_code, set_description, set_level, set_from, set_until, set_max = ENTRY_SETTERS
+        shared: dict[str, str] = {}
+        share = shared.setdefault
+
+        # One function builds the entry and its outcome: this runs once per code of every group
+        # loaded, and a second function call per row would slow every load.
+        def read(code: str, description: str | None, more: object) -> Decision | None:
+            if more:
+                pending.append(code)
+                return None
+            entry = _NEW(CodeEntry)
+            set_code(entry, code)
+            set_description(entry, None if description is None else share(description, description))
+            set_level(entry, 0)
+            set_from(entry, None)
+            set_until(entry, None)
+            set_max(entry, None)
+            outcome = _NEW(Decision)
+            set_verdict(outcome, verdict)
+            set_reason(outcome, reason)
+            set_entry(outcome, entry)
+            set_retry(outcome, retry)
+            return outcome
+
+        return read
+
+
+def validated_new_codes(
+    group: str, settings: GroupSettings, stored: Collection[str], codes: Iterable[CodeEntry | str]
+) -> list[CodeEntry]:
+    """Check a batch of new codes exactly as ``CodeBook.add_codes`` does, without a book.
+
+    *stored* holds the codes of the batch that the group already has (only membership is
+    read). Returns the entries in batch order, or raises the book's :class:`BatchError`.
+    Runtime complexity: O(k) for k codes.
+    """
+    target = _Group(settings)
+    target.codes = stored  # type: ignore[assignment]  # the check only asks "code in codes"
+    return CodeBook._validated_new_codes(group, settings, target, codes)
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of acyclic objects are built.
+
+    Each collection would walk every object built so far; entries hold no cycles, so nothing
+    is lost by waiting. The collector is restored (if it was on) however the block ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

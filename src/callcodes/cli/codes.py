@@ -1,0 +1,197 @@
+"""The ``codes`` command: add, list, bulk edit, delete, import and export a group's codes.
+
+Changes are all or nothing, as the store makes them, and name their actor in the audit trail.
+Code lists are CSV files (``callcodes.policyfile``); listing pages through the codes in code
+order.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+
+from .._errors import InvalidValueError
+from ..core.model import CodeEntry
+from ..policyfile import entry_to_dict, export_codes_csv, import_codes_csv
+from ._common import JSON_OPTION, echo_json, parse_time, progress, read_input, state, table
+
+__all__ = ["codes"]
+
+
+# -- codes ----------------------------------------------------------------------------------------
+
+
+@click.group()
+def codes() -> None:
+    """Add, list, bulk edit, delete, import and export a group's codes."""
+
+
+def _code_cells(entry: CodeEntry, full: bool) -> list[str]:
+    cells = [entry.code, entry.description or ""]
+    if full:
+        cells += [
+            str(entry.level),
+            "" if entry.valid_from is None else entry.valid_from.isoformat(),
+            "" if entry.valid_until is None else entry.valid_until.isoformat(),
+            "" if entry.max_uses is None else str(entry.max_uses),
+        ]
+    return cells
+
+
+@codes.command("list")
+@click.argument("name", metavar="GROUP")
+@click.option("--prefix", default="", help="Only codes starting with these digits.")
+@click.option("--limit", default=50, show_default=True, help="Codes per page.")
+@click.option("--page", default=1, show_default=True, help="Page number, from 1.")
+@click.option("--after", help="Start after this code (instead of --page).")
+@JSON_OPTION
+def codes_list(
+    *, name: str, prefix: str, limit: int, page: int, after: str | None, as_json: bool
+) -> None:
+    """List codes in code order, one page at a time."""
+    store = state().store()
+    if page < 1:
+        raise InvalidValueError("--page", page, "pages are numbered from 1")
+    if after is None and page > 1:
+        skipped = store.codes(name, prefix, None, limit * (page - 1))
+        after = skipped[-1].code if len(skipped) == limit * (page - 1) else None
+        if after is None:
+            found: list[CodeEntry] = []
+        else:
+            found = store.codes(name, prefix, after, limit)
+    else:
+        found = store.codes(name, prefix, after, limit)
+    if as_json:
+        echo_json([entry_to_dict(entry) for entry in found])
+        return
+    full = any(entry.level or entry.limited for entry in found)
+    header = ["CODE", "DESCRIPTION"]
+    if full:
+        header += ["LEVEL", "VALID FROM", "VALID UNTIL", "MAX USES"]
+    table(header, [_code_cells(entry, full) for entry in found])
+    if len(found) == limit:
+        click.echo(f"(more: --after {found[-1].code})", err=True)
+
+
+def _entry_options(func: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--description", help="Description, up to 80 characters."),
+            click.option("--level", type=int, help="Authorization level, 0 to 255."),
+            click.option("--valid-from", help="ISO 8601 time from which the code works."),
+            click.option("--valid-until", help="ISO 8601 time from which it no longer works."),
+            click.option("--max-uses", help="Calls the code may authorize ('none': no limit)."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _max_uses(value: str | None) -> int | None:
+    if value is None or value.lower() == "none":
+        return None
+    if not value.isascii() or not value.isdigit():
+        raise InvalidValueError("--max-uses", value, "give a whole number, or none")
+    return int(value)
+
+
+def _entry_changes(options: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if options["description"] is not None:
+        changes["description"] = options["description"] or None
+    if options["level"] is not None:
+        changes["level"] = options["level"]
+    for field in ("valid_from", "valid_until"):
+        if options[field] is not None:
+            changes[field] = parse_time(f"--{field.replace('_', '-')}", options[field])
+    if options["max_uses"] is not None:
+        changes["max_uses"] = _max_uses(options["max_uses"])
+    return changes
+
+
+@codes.command("add")
+@click.argument("name", metavar="GROUP")
+@click.argument("new_codes", metavar="CODE...", nargs=-1, required=True)
+@_entry_options
+def codes_add(name: str, new_codes: tuple[str, ...], **options: Any) -> None:
+    """Add one or more codes (all or nothing); the options apply to each."""
+    current = state()
+    changes = _entry_changes(options)
+    batch: list[CodeEntry | str] = []
+    for code in new_codes:
+        try:
+            batch.append(CodeEntry(code, **changes))
+        except InvalidValueError as exc:
+            if exc.field != "code":
+                raise
+            batch.append(code)  # the batch reports a malformed code with its row
+    current.store().add_codes(name, batch, actor=current.actor)
+    click.echo(f"added {len(batch)} code(s) to {name}")
+
+
+@codes.command("edit")
+@click.argument("name", metavar="GROUP")
+@click.argument("selected", metavar="CODE...", nargs=-1, required=True)
+@_entry_options
+def codes_edit(name: str, selected: tuple[str, ...], **options: Any) -> None:
+    """Change many codes at once (bulk edit): each option given is set on every code."""
+    changes = _entry_changes(options)
+    if not changes:
+        raise click.UsageError("say what to change: --description, --level, --valid-from, ...")
+    current = state()
+    edited = current.store().modify_codes(
+        name, selected, lambda entry: attrs.evolve(entry, **changes), actor=current.actor
+    )
+    click.echo(f"edited {len(edited)} code(s) of {name}")
+
+
+@codes.command("delete")
+@click.argument("name", metavar="GROUP")
+@click.argument("selected", metavar="CODE...", nargs=-1, required=True)
+def codes_delete(name: str, selected: tuple[str, ...]) -> None:
+    """Delete a selection of codes (all or nothing)."""
+    current = state()
+    current.store().delete_codes(name, selected, actor=current.actor)
+    click.echo(f"deleted {len(set(selected))} code(s) from {name}")
+
+
+@codes.command("import")
+@click.argument("name", metavar="GROUP")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--replace", is_flag=True, help="Replace the group's codes instead of adding.")
+def codes_import(name: str, file: str, replace: bool) -> None:
+    """Import a CSV code list (code,description[,level,valid_from,valid_until,max_uses])."""
+    current = state()
+    data = read_input(file)
+    store = current.store()
+    rows = data.count(b"\n")
+    with progress(2 * rows, f"importing {file}") as advance:
+        count = import_codes_csv(
+            store, name, data, actor=current.actor, source=file, replace=replace, progress=advance
+        )
+    verb = "replaced the codes of" if replace else "imported into"
+    click.echo(f"{verb} {name}: {count} code(s) from {file}")
+
+
+@codes.command("export")
+@click.argument("name", metavar="GROUP")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--prefix", default="", help="Only codes starting with these digits.")
+def codes_export(name: str, file: str | None, prefix: str) -> None:
+    """Export codes as CSV, in code order (default: standard output)."""
+    store = state().store()
+    total = store.count(name)
+    if file is None or file == "-":
+        export_codes_csv(store, name, sys.stdout, prefix=prefix, crlf=False)
+        return
+    # UTF-8 with a byte order mark: spreadsheets then show non-ASCII descriptions right.
+    with (
+        Path(file).open("w", encoding="utf-8-sig", newline="") as out,
+        progress(total, f"exporting {file}") as advance,
+    ):
+        count = export_codes_csv(store, name, out, prefix=prefix, progress=advance)
+    click.echo(f"exported {count} code(s) of {name} to {file}", err=True)

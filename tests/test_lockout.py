@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
+import types
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -16,6 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import callcodes as cc
+from callcodes.core import guard
+from callcodes.core.guard import Tracker
+from callcodes.integrations import kamailio as kam
 from callcodes.store import PolicyStore
 from strategies import lockouts, settings
 
@@ -42,12 +48,30 @@ def call(user: str = "alice", call_type: cc.CallType = cc.CallType.NATIONAL) -> 
     return cc.Call("acme", user, "12125551234", call_type)
 
 
-class TestFailureTracker:
-    """Counting per user and per group within the windows of the Lockout settings."""
+AnyTracker = cc.FailureTracker | kam.SharedFailureTracker
 
-    def test_user_is_locked_at_the_threshold(self) -> None:
+
+@pytest.fixture(params=["memory", "shared"])
+def tracker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnyTracker]:
+    """The engine's own tracker, and the one Kamailio's workers share in an SQLite file."""
+    if request.param == "memory":
+        yield cc.FailureTracker()
+        return
+    shared = kam.SharedFailureTracker(tmp_path / "events.db")
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
+class TestFailureTracker:
+    """Counting per user and per group within the windows of the Lockout settings.
+
+    Every tracker keeps the same rules: the in-memory one, and the one Kamailio's workers share.
+    """
+
+    def test_user_is_locked_at_the_threshold(self, tracker: AnyTracker) -> None:
         """With the defaults, 9 failures lock nothing and the 10th locks the user for 30 min."""
-        tracker = cc.FailureTracker()
         for i in range(9):
             assert tracker.record("acme", "alice", NOW + i * SECOND, DEFAULTS) == ()
         at = NOW + 9 * SECOND
@@ -56,9 +80,8 @@ class TestFailureTracker:
         )
         assert tracker.count("acme", "alice", at, DEFAULTS) == 0  # a lock starts a new count
 
-    def test_a_failure_leaves_the_window_at_exactly_its_length(self) -> None:
+    def test_a_failure_leaves_the_window_at_exactly_its_length(self, tracker: AnyTracker) -> None:
         """A failure counts while it is less than user_window old, not at the window's end."""
-        tracker = cc.FailureTracker()
         lockout = cc.Lockout(user_attempts=2, user_window=timedelta(minutes=3))
         tracker.record("acme", "alice", NOW, lockout)
         assert tracker.count("acme", "alice", NOW + timedelta(minutes=3) - SECOND, lockout) == 1
@@ -67,9 +90,8 @@ class TestFailureTracker:
         last = NOW + timedelta(minutes=3, microseconds=999_999)
         assert tracker.record("acme", "alice", last, lockout) != ()
 
-    def test_slow_guessing_below_the_rate_is_never_locked(self) -> None:
+    def test_slow_guessing_below_the_rate_is_never_locked(self, tracker: AnyTracker) -> None:
         """One failure per window never reaches a threshold of two."""
-        tracker = cc.FailureTracker()
         window = timedelta(minutes=3)
         lockout = cc.Lockout(
             user_attempts=2, user_window=window, group_attempts=2, group_window=window
@@ -77,15 +99,13 @@ class TestFailureTracker:
         for i in range(100):
             assert tracker.record("acme", "alice", NOW + i * timedelta(minutes=3), lockout) == ()
 
-    def test_manual_locks_have_no_end(self) -> None:
+    def test_manual_locks_have_no_end(self, tracker: AnyTracker) -> None:
         """With lock_for=None the lock lasts until an administrator unlocks."""
-        tracker = cc.FailureTracker()
         (lock,) = tracker.record("acme", "alice", NOW, cc.Lockout(user_attempts=1, lock_for=None))
         assert lock.until is None
 
-    def test_spread_attack_locks_the_group(self) -> None:
+    def test_spread_attack_locks_the_group(self, tracker: AnyTracker) -> None:
         """Failures by many users, each below its own threshold, lock the group at its own."""
-        tracker = cc.FailureTracker()
         lockout = cc.Lockout(user_attempts=10, group_attempts=6)
         locks: list[cc.Lock] = []
         for i in range(6):
@@ -94,22 +114,19 @@ class TestFailureTracker:
             cc.Lock("acme", None, NOW + 5 * SECOND, NOW + 5 * SECOND + 30 * 60 * SECOND)
         ]
 
-    def test_user_and_group_locks_come_together_user_first(self) -> None:
+    def test_user_and_group_locks_come_together_user_first(self, tracker: AnyTracker) -> None:
         """When both thresholds are reached by one failure, both locks are due, user first."""
-        tracker = cc.FailureTracker()
         locks = tracker.record("acme", "alice", NOW, cc.Lockout(user_attempts=1, group_attempts=1))
         assert [lock.user for lock in locks] == ["alice", None]
 
-    def test_groups_are_counted_apart(self) -> None:
+    def test_groups_are_counted_apart(self, tracker: AnyTracker) -> None:
         """Failures in one group do not count toward another group's lock."""
-        tracker = cc.FailureTracker()
         lockout = cc.Lockout(user_attempts=100, group_attempts=2)
         assert tracker.record("acme", "alice", NOW, lockout) == ()
         assert tracker.record("globex", "alice", NOW, lockout) == ()
 
-    def test_forget_starts_a_user_count_afresh(self) -> None:
+    def test_forget_starts_a_user_count_afresh(self, tracker: AnyTracker) -> None:
         """After an unlock, forget drops the count so old failures do not lock again at once."""
-        tracker = cc.FailureTracker()
         lockout = cc.Lockout(user_attempts=3)
         tracker.record("acme", "alice", NOW, lockout)
         tracker.record("acme", "alice", NOW, lockout)
@@ -119,15 +136,49 @@ class TestFailureTracker:
         tracker.forget("acme")
         assert tracker.count("acme", None, NOW, lockout) == 0
 
-    def test_prune_drops_stale_counts_only(self) -> None:
+    def test_prune_drops_stale_counts_only(self, tracker: AnyTracker) -> None:
         """prune drops counts whose last failure is old enough and keeps recent ones."""
-        tracker = cc.FailureTracker()
         tracker.record("acme", "alice", NOW, DEFAULTS)
         tracker.record("acme", "bob", NOW + timedelta(minutes=20), DEFAULTS)
         dropped = tracker.prune(NOW + timedelta(minutes=25), timedelta(minutes=10))
         assert dropped == 1  # alice's count; the group's last failure is bob's, still recent
         assert tracker.count("acme", "alice", NOW, DEFAULTS) == 0
         assert tracker.count("acme", "bob", NOW + timedelta(minutes=20), DEFAULTS) == 1
+
+    @pytest.mark.parametrize("now", [None, datetime(2026, 1, 1), "2026-01-01"])  # noqa: DTZ001
+    def test_a_time_must_be_aware(self, tracker: AnyTracker, now: object) -> None:
+        """A naive or missing time is refused and nothing is counted."""
+        with pytest.raises(cc.InvalidValueError, match="timezone-aware"):
+            tracker.record("acme", "alice", now, DEFAULTS)  # type: ignore[arg-type]
+        assert tracker.count("acme", "alice", NOW, DEFAULTS) == 0
+
+    def test_lockout_settings_are_checked(self, tracker: AnyTracker) -> None:
+        """record needs Lockout settings, not something else."""
+        with pytest.raises(cc.InvalidValueError, match="must be a Lockout"):
+            tracker.record("acme", "alice", NOW, None)  # type: ignore[arg-type]
+
+    def test_threads_lose_no_failure(self, tracker: AnyTracker) -> None:
+        """4 threads recording at once: exactly one lock per threshold's worth of failures."""
+        rounds = 250 if isinstance(tracker, cc.FailureTracker) else 10  # a file: fewer
+        lockout = cc.Lockout(user_attempts=7, group_attempts=100_000)
+        locks: list[cc.Lock] = []
+        start = threading.Barrier(4)
+
+        def attack() -> None:
+            start.wait()
+            mine = [tracker.record("acme", "alice", NOW, lockout) for _ in range(7 * rounds)]
+            locks.extend(lock for found in mine for lock in found)
+
+        threads = [threading.Thread(target=attack) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(locks) == 4 * rounds
+
+
+class TestTrackers:
+    """What is particular to each tracker, and the protocol they share."""
 
     def test_memory_per_user_is_bounded_by_the_threshold(self) -> None:
         """However many failures arrive at once, a user's count keeps at most the threshold."""
@@ -137,37 +188,128 @@ class TestFailureTracker:
             tracker.record("acme", "alice", NOW, lockout)
         assert len(tracker._users["acme", "alice"]) < 5
 
-    @pytest.mark.parametrize("now", [None, datetime(2026, 1, 1), "2026-01-01"])  # noqa: DTZ001
-    def test_a_time_must_be_aware(self, now: object) -> None:
-        """A naive or missing time is refused and nothing is counted."""
-        tracker = cc.FailureTracker()
-        with pytest.raises(cc.InvalidValueError, match="timezone-aware"):
-            tracker.record("acme", "alice", now, DEFAULTS)  # type: ignore[arg-type]
-        assert tracker.count("acme", "alice", NOW, DEFAULTS) == 0
+    def test_two_processes_share_one_count(self, tmp_path: Path) -> None:
+        """Failures recorded through two connections to one file add up to one lock."""
+        lockout = cc.Lockout(user_attempts=3)
+        first = kam.SharedFailureTracker(tmp_path / "events.db")
+        second = kam.SharedFailureTracker(tmp_path / "events.db")
+        try:
+            assert first.record("acme", "alice", NOW, lockout) == ()
+            assert second.record("acme", "alice", NOW + SECOND, lockout) == ()
+            assert second.count("acme", "alice", NOW + SECOND, lockout) == 2
+            (lock,) = first.record("acme", "alice", NOW + 2 * SECOND, lockout)
+            assert lock.user == "alice"
+            assert second.count("acme", "alice", NOW + 2 * SECOND, lockout) == 0
+        finally:
+            first.close()
+            second.close()
 
-    def test_lockout_settings_are_checked(self) -> None:
-        """record needs Lockout settings, not something else."""
-        with pytest.raises(cc.InvalidValueError, match="must be a Lockout"):
-            cc.FailureTracker().record("acme", "alice", NOW, None)  # type: ignore[arg-type]
+    def test_the_shared_table_is_versioned(self, tmp_path: Path) -> None:
+        """The table records its schema version; a file from a newer callcodes is refused."""
+        path = tmp_path / "events.db"
+        kam.SharedFailureTracker(path).close()
+        with sqlite3.connect(path) as conn:
+            (version,) = conn.execute(
+                "SELECT version FROM callcodes_schema WHERE component = 'guard_failures'"
+            ).fetchone()
+            assert version == 1
+            conn.execute(
+                "UPDATE callcodes_schema SET version = 9 WHERE component = 'guard_failures'"
+            )
+        with pytest.raises(cc.ConflictError, match="upgrade callcodes"):
+            kam.SharedFailureTracker(path)
 
-    def test_threads_lose_no_failure(self) -> None:
-        """4 threads recording at once: exactly one lock per threshold's worth of failures."""
-        tracker = cc.FailureTracker()
-        lockout = cc.Lockout(user_attempts=7, group_attempts=100_000)
-        locks: list[cc.Lock] = []
-        start = threading.Barrier(4)
+    def test_an_unusable_file_is_refused_saying_why(self, tmp_path: Path) -> None:
+        """Not a database, or a folder that does not exist: InvalidValueError with the cause."""
+        junk = tmp_path / "junk.db"
+        junk.write_bytes(b"not a database at all" * 100)
+        with pytest.raises(cc.InvalidValueError, match="not an SQLite database"):
+            kam.SharedFailureTracker(junk)
+        with pytest.raises(cc.InvalidValueError, match="cannot open"):
+            kam.SharedFailureTracker(tmp_path / "missing" / "events.db")
 
-        def attack() -> None:
-            start.wait()
-            mine = [tracker.record("acme", "alice", NOW, lockout) for _ in range(7 * 250)]
-            locks.extend(lock for found in mine for lock in found)
+    def test_writes_are_taken_in_turns(self, tmp_path: Path) -> None:
+        """With turns, each write (never a read) holds them."""
+        held: list[str] = []
 
-        threads = [threading.Thread(target=attack) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert len(locks) == 4 * 250
+        class Turns:
+            def __enter__(self) -> None:
+                held.append("in")
+
+            def __exit__(self, *_exc: object) -> None:
+                held.append("out")
+
+        shared = kam.SharedFailureTracker(tmp_path / "events.db", turns=Turns())
+        try:
+            shared.record("acme", "alice", NOW, DEFAULTS)
+            shared.count("acme", "alice", NOW, DEFAULTS)
+            shared.forget("acme", "alice")
+            shared.prune(NOW, timedelta(minutes=1))
+        finally:
+            shared.close()
+        assert held == ["in", "out"] * 3
+
+    def test_both_implement_the_protocol(self, tmp_path: Path) -> None:
+        """Neither derives from the other; the engine takes each as its tracker."""
+        assert not issubclass(kam.SharedFailureTracker, cc.FailureTracker)
+        shared = kam.SharedFailureTracker(tmp_path / "events.db")
+        try:
+            for tracker in (cc.FailureTracker(), shared):
+                engine = cc.Engine(make_book(cc.Lockout(user_attempts=2)), tracker=tracker)
+                for _ in range(2):
+                    engine.decide(call(), "9999")
+                assert engine.decide(call(), "1234").reason is R.LOCKED_OUT
+                assert engine.tracker is tracker
+        finally:
+            shared.close()
+
+    def test_the_protocol_names_what_the_engine_checks(self) -> None:
+        """The methods the engine looks for are the protocol's."""
+        members = {name for name in vars(Tracker) if not name.startswith("_")}
+        assert members == set(guard._TRACKER_METHODS) == {"record", "count", "forget"}
+
+    def test_any_object_with_the_methods_will_do(self) -> None:
+        """A tracker of one's own, without a base class: the engine asks it to record."""
+
+        class Counting:
+            def __init__(self) -> None:
+                self.failures = 0
+
+            def record(
+                self, group: str, user: str, now: datetime, lockout: cc.Lockout
+            ) -> tuple[cc.Lock, ...]:
+                self.failures += 1
+                return (cc.Lock(group, user, now),) if self.failures >= 2 else ()
+
+            def count(
+                self, group: str, user: str | None, now: datetime, lockout: cc.Lockout
+            ) -> int:
+                return self.failures
+
+            def forget(self, group: str, user: str | None = None) -> None:
+                self.failures = 0
+
+        mine = Counting()
+        typed: Tracker = mine
+        engine = cc.Engine(make_book(), tracker=typed)
+        engine.decide(call(), "9999")
+        engine.decide(call(), "9999")
+        assert engine.decide(call(), "1234").reason is R.LOCKED_OUT
+        assert engine.unlock("acme", "alice", actor="ann")
+        assert mine.failures == 0
+
+    @pytest.mark.parametrize(
+        ("tracker", "missing"),
+        [
+            (object(), "record, count, forget"),
+            (types.SimpleNamespace(record=print, count=print), "forget"),
+            (types.SimpleNamespace(record=1, count=print, forget=print), "record"),
+        ],
+    )
+    def test_the_engine_names_the_missing_methods(self, tracker: object, missing: str) -> None:
+        """Anything else is refused when the engine is built, saying which methods lack."""
+        with pytest.raises(cc.InvalidValueError, match=rf"^tracker=.*missing: {missing}$"):
+            cc.Engine(make_book(), tracker=tracker)  # type: ignore[arg-type]
 
 
 class TestSettle:
@@ -410,6 +552,9 @@ ATTACK = """
 import sys
 from datetime import UTC, datetime, timedelta
 import callcodes as cc
+from callcodes.core import guard
+from callcodes.core.guard import Tracker
+from callcodes.integrations import kamailio as kam
 from callcodes.store import PolicyStore
 
 store = PolicyStore(sys.argv[1])

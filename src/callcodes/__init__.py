@@ -57,6 +57,7 @@ from .dialplan.emergency import EMERGENCY_NUMBERS, emergency_numbers
 from .dialplan.plan import Classification, DialPlan
 from .engine import Engine
 from .events.event import EVENT_SCHEMA, Event, mask_code
+from .events.jsonl import JsonlSink
 from .events.reports import (
     EventPage,
     ReportRow,
@@ -66,7 +67,8 @@ from .events.reports import (
     read_events,
     report_events,
 )
-from .events.sinks import FlushPolicy, JsonlSink, MemorySink, Sink, SqliteSink
+from .events.sinks import FlushPolicy, MemorySink, Sink
+from .events.sqlite import SqliteSink
 
 __all__ = [
     "EMERGENCY_NUMBERS",

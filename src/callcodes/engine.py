@@ -24,14 +24,24 @@ from datetime import UTC, datetime
 from typing import Final
 
 from ._errors import InvalidValueError, SinkError
+from ._timefmt import EPOCH as _EPOCH
 from .core.book import CodeBook
 from .core.collect import Collector
 from .core.decide import decide as _decide
 from .core.decide import requirement as _requirement
-from .core.guard import GUARD_ACTOR, FailureTracker, LockChange, LockEvent, LockStore, settle
+from .core.guard import (
+    GUARD_ACTOR,
+    FailureTracker,
+    LockChange,
+    LockEvent,
+    LockStore,
+    Tracker,
+    settle,
+    tracker_missing,
+)
 from .core.model import Call, CallType, Decision, Lock, Mode, Need, Reason, Requirement, Verdict
-from .events.event import _EPOCH, Event, Row, _row_from_decision, _row_to_event
-from .events.sinks import Sink, _RowSink
+from .events.event import Event, Row, row_from_decision, row_to_event
+from .events.sinks import RowSink, Sink
 
 __all__ = ["Engine"]
 
@@ -54,7 +64,7 @@ utc_now: Final[Callable[[], datetime]] = functools.partial(datetime.now, UTC)
 
 
 def _write_event(sink: Sink, row: Row) -> None:
-    sink.write(_row_to_event(row))
+    sink.write(row_to_event(row))
 
 
 def _checked(clock: Callable[[], object]) -> Callable[[], datetime]:
@@ -90,8 +100,9 @@ class Engine:
     failure on an emergency call. Safe for several threads when the sink is (the built-in ones
     are).
 
-    Toll-fraud guard: failed authorization entries are counted in ``tracker`` (by default one
-    per engine, in memory; pass a shared one when several processes decide for one group) and
+    Toll-fraud guard: failed authorization entries are counted in ``tracker`` (by default a
+    ``FailureTracker`` per engine, in memory; pass any :class:`~callcodes.core.guard.Tracker`,
+    such as one shared by several processes that decide for one group) and
     lock the user or group when the group's ``Lockout`` says so; an authorized use-limited
     code uses one call. With a *store* (a ``PolicyStore``, or anything
     with its ``consume``, ``lock`` and ``unlock``), use counts and locks are written through to
@@ -109,7 +120,7 @@ class Engine:
         on_error: ErrorHook | None = None,
         store: LockStore | None = None,
         on_lock: LockHook | None = None,
-        tracker: FailureTracker | None = None,
+        tracker: Tracker | None = None,
     ) -> None:
         if not isinstance(book, CodeBook):
             raise InvalidValueError("book", book, "must be a CodeBook")
@@ -127,13 +138,18 @@ class Engine:
             )
         if on_lock is not None and not callable(on_lock):
             raise InvalidValueError("on_lock", on_lock, "must be a function (lock_event)")
-        if tracker is not None and not isinstance(tracker, FailureTracker):
-            raise InvalidValueError("tracker", tracker, "must be a FailureTracker")
+        if tracker is not None and (missing := tracker_missing(tracker)):
+            raise InvalidValueError(
+                "tracker",
+                tracker,
+                "must have record, count and forget, like FailureTracker (the Tracker "
+                f"protocol); missing: {', '.join(missing)}",
+            )
         self._book = book
         self._sink = sink
         # Where a decision's row goes: straight to a built-in sink, as an Event to another one.
         self._record_row: Callable[[Row], object] | None = None
-        if isinstance(sink, _RowSink):
+        if isinstance(sink, RowSink):
             self._record_row = sink._write_row
         elif sink is not None:
             self._record_row = functools.partial(_write_event, sink)
@@ -142,7 +158,7 @@ class Engine:
         self._on_error = on_error
         self._store = store
         self._on_lock = on_lock
-        self._tracker = FailureTracker() if tracker is None else tracker
+        self._tracker: Tracker = FailureTracker() if tracker is None else tracker
 
     @property
     def book(self) -> CodeBook:
@@ -155,7 +171,7 @@ class Engine:
         return self._sink
 
     @property
-    def tracker(self) -> FailureTracker:
+    def tracker(self) -> Tracker:
         """The recent failed entries per user and group, which decide the next locks."""
         return self._tracker
 
@@ -185,7 +201,7 @@ class Engine:
         try:  # _record, written out: this is the path of almost every call
             found = self._book._groups.get(call.group)
             mode = None if found is None else found.settings.mode
-            record(_row_from_decision(now, call, decision, mode, code, attempt))
+            record(row_from_decision(now, call, decision, mode, code, attempt))
         except Exception as exc:  # noqa: BLE001  # raised again, except for an emergency call
             return self._not_recorded(exc, call, decision)
         return decision
@@ -197,7 +213,7 @@ class Engine:
         assert self._record_row is not None
         found = self._book._groups.get(call.group)
         mode = None if found is None else found.settings.mode
-        self._record_row(_row_from_decision(now, call, decision, mode, code, attempt))
+        self._record_row(row_from_decision(now, call, decision, mode, code, attempt))
 
     def _lock_out(  # noqa: PLR0917  # the rare path of decide, with its arguments
         self,

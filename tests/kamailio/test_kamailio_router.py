@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fakeksr import FakeKSR, Request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import callcodes as cc
 from callcodes.integrations import kamailio as kam
 from callcodes.store import PolicyStore
+from callcodes.testing import Clock, FakeKSR, Request
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -64,7 +64,7 @@ class Harness:
 
     def __init__(self, config: kam.KamailioConfig) -> None:
         self.ksr = FakeKSR(Request())
-        self.router = kam.Router(config, ksr=self.ksr, clock=lambda: NOW)
+        self.router = kam.Router(config, ksr=self.ksr, clock=Clock(NOW))
         self.events_path = config.events
 
     def invite(
@@ -428,36 +428,6 @@ class TestSharedGuard:
                 worker.router.close()
         with PolicyStore(config.store) as admin:
             assert [lock.user for lock in admin.locks("acme")] == ["1001", "1003"]
-
-    def test_the_shared_count_keeps_the_tracker_rules(self, tmp_path: Path) -> None:
-        """Window, group count, forget and prune behave as FailureTracker's."""
-        turns = kam._Turns(tmp_path / "events.db")
-        shared = kam._SharedFailures(tmp_path / "events.db", turns)
-        rules = cc.Lockout(user_attempts=3, user_window=timedelta(minutes=1), group_attempts=5)
-        try:
-            assert shared.record("g", "u", NOW, rules) == ()
-            assert shared.record("g", "u", NOW + timedelta(minutes=1), rules) == ()
-            assert shared.count("g", "u", NOW + timedelta(minutes=1), rules) == 1  # one expired
-            assert shared.count("g", None, NOW + timedelta(minutes=1), rules) == 2
-            assert shared.record("g", "u", NOW + timedelta(seconds=61), rules) == ()
-            (lock,) = shared.record("g", "u", NOW + timedelta(seconds=62), rules)
-            assert (lock.user, lock.until) == ("u", NOW + timedelta(seconds=62, minutes=30))
-            assert shared.count("g", "u", NOW + timedelta(seconds=62), rules) == 0
-            (group_lock,) = shared.record("g", "v", NOW + timedelta(seconds=63), rules)
-            assert group_lock.user is None
-            shared.record("g", "w", NOW, rules)
-            shared.forget("g", "w")
-            assert shared.count("g", "w", NOW, rules) == 0
-            shared.record("h", "x", NOW, rules)
-            # Left: users v and x, and the counts of groups g and h.
-            assert shared.prune(NOW + timedelta(minutes=5), timedelta(minutes=10)) == 0
-            assert shared.prune(NOW + timedelta(hours=1), timedelta(minutes=10)) == 4
-            assert shared.count("g", "v", NOW + timedelta(seconds=63), rules) == 0
-            with pytest.raises(cc.InvalidValueError, match="now"):
-                shared.record("g", "u", datetime(2026, 1, 1), rules)  # noqa: DTZ001
-        finally:
-            shared.close()
-            turns.close()
 
 
 class TestStoredDialPlans:

@@ -1,14 +1,15 @@
 """Toll-fraud guard: count failed authorization entries, lock when due, and count code uses.
 
-:class:`FailureTracker` keeps, per user and per group, the times of recent failed entries and
-says which :class:`~callcodes.Lock` to apply when a threshold of the group's
-:class:`~callcodes.Lockout` settings is reached within its sliding window. :func:`settle` is
-what a facade runs after each decision: it counts the use of a use-limited code (turning the
-decision into USED_UP if another call took the last use meanwhile), records a failure and puts
-due locks in the book, and writes both through to a store when one is given (any object with
-the :class:`LockStore` methods, such as ``PolicyStore``). :class:`LockEvent` is what a facade
-tells its alert hook and its event log when a lock is put in place or lifted. No clock: the
-caller passes ``now``; the only I/O is the store's, when the caller gives one.
+:class:`Tracker` is what counting failures takes: :class:`FailureTracker` keeps, per user and
+per group, the times of recent failed entries in memory and says which :class:`~callcodes.Lock`
+to apply when a threshold of the group's :class:`~callcodes.Lockout` settings is reached within
+its sliding window; a tracker that several processes share (in a file) keeps the same rules.
+:func:`settle` is what a facade runs after each decision: it counts the use of a use-limited
+code (turning the decision into USED_UP if another call took the last use meanwhile), records
+a failure and puts due locks in the book, and writes both through to a store when one is given
+(any object with the :class:`LockStore` methods, such as ``PolicyStore``). :class:`LockEvent`
+is what a facade tells its alert hook and its event log when a lock is put in place or lifted.
+No clock: the caller passes ``now``; the only I/O is the store's, when the caller gives one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "LockChange",
     "LockEvent",
     "LockStore",
+    "Tracker",
     "is_failure",
     "settle",
 ]
@@ -73,6 +75,38 @@ class LockStore(Protocol):
     def unlock(self, group: str, user: str | None = None, *, actor: str) -> bool:
         """Lift a persisted lock; whether one was lifted."""
         ...  # pragma: no cover
+
+
+class Tracker(Protocol):
+    """What :func:`settle` and :class:`~callcodes.Engine` need to count failed entries.
+
+    :class:`FailureTracker` counts in the memory of one process; a tracker shared by several
+    processes (such as the Kamailio adapter's, in SQLite) keeps the same rules: a failure counts
+    while it is less than the window old, and a lock empties the count it came from. Any object
+    with these methods will do (no base class). Pruning old counts is the owner's business:
+    neither ``settle`` nor the engine does it.
+    """
+
+    def record(self, group: str, user: str, now: datetime, lockout: Lockout) -> tuple[Lock, ...]:
+        """Count one failed entry by *user* of *group* at *now*; the locks now due, user first."""
+        ...  # pragma: no cover
+
+    def count(self, group: str, user: str | None, now: datetime, lockout: Lockout) -> int:
+        """How many failures of *user* (of the whole group when None) are in the window."""
+        ...  # pragma: no cover
+
+    def forget(self, group: str, user: str | None = None) -> None:
+        """Drop the count of *user* (of the group's own count when None): after an unlock."""
+        ...  # pragma: no cover
+
+
+# The methods of Tracker, which an engine checks its tracker has.
+_TRACKER_METHODS: Final = ("record", "count", "forget")
+
+
+def tracker_missing(tracker: object) -> list[str]:
+    """The :class:`Tracker` methods *tracker* lacks (by name, as a ``Protocol`` is structural)."""
+    return [name for name in _TRACKER_METHODS if not callable(getattr(tracker, name, None))]
 
 
 class LockChange(enum.StrEnum):
@@ -207,7 +241,7 @@ class FailureTracker:
 
 def settle(
     book: CodeBook,
-    tracker: FailureTracker,
+    tracker: Tracker,
     call: Call,
     decision: Decision,
     *,

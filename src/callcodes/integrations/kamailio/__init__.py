@@ -1,19 +1,16 @@
 """Kamailio integration: enforce account and authorization codes in a SIP proxy (KEMI, Python).
 
-See :mod:`callcodes.integrations.kamailio.router` for the router and its configuration.
+:class:`Router` (module ``router``) is the object Kamailio's ``app_python3`` calls;
+:class:`KamailioConfig` (module ``config``) is its configuration; :class:`KamailioLogHandler`
+(module ``log``) sends the library's log to Kamailio's. :class:`SharedFailureTracker` counts
+failed entries for every worker together, in SQLite. The underscore modules are private: the
+store change watch, the workers' turns on the event log, and what each worker holds open.
 """
 
-from .router import (
-    ACCOUNT_HEADER,
-    CODE_HEADER,
-    REASON_PHRASES,
-    Action,
-    CallerSource,
-    KamailioConfig,
-    KamailioLogHandler,
-    Router,
-    reason_phrase,
-)
+from ._failures import SharedFailureTracker
+from .config import ACCOUNT_HEADER, CODE_HEADER, CallerSource, KamailioConfig
+from .log import KamailioLogHandler
+from .router import REASON_PHRASES, Action, Router, reason_phrase
 
 __all__ = [
     "ACCOUNT_HEADER",
@@ -24,5 +21,6 @@ __all__ = [
     "KamailioConfig",
     "KamailioLogHandler",
     "Router",
+    "SharedFailureTracker",
     "reason_phrase",
 ]

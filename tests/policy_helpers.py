@@ -1,4 +1,4 @@
-"""Helpers for the policy store, policy file, audit and CLI tests: clocks, dumps, book snapshots."""
+"""Helpers for the store, policy file, audit and CLI tests: clocks, dumps, temporary stores."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from typing import Any
 
 import callcodes as cc
 from callcodes.store import PolicyStore
+from helpers import book_state
+
+__all__ = ["T0", "Clock", "book_state", "copy_into", "dump", "outcome", "temp_store"]
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
@@ -34,16 +37,6 @@ def dump(path: Path) -> str:
         return "\n".join(conn.iterdump())
     finally:
         conn.close()
-
-
-def book_state(book: cc.CodeBook) -> dict[str, Any]:
-    """A comparable snapshot of a book: settings, entries, use counts and locks of every group."""
-    state: dict[str, Any] = {}
-    for group in book.groups():
-        entries = tuple(book.codes(group, limit=None))
-        uses = {e.code: book.uses(group, e.code) for e in entries if book.uses(group, e.code)}
-        state[group] = (book.group(group), entries, uses, tuple(book.locks(group)))
-    return state
 
 
 def copy_into(store: PolicyStore, book: cc.CodeBook) -> None:

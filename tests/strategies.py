@@ -106,15 +106,66 @@ def books(draw: st.DrawFn, mode: cc.Mode | None = None, *, limits: bool = False)
     return book
 
 
+dialed_strings = st.text(alphabet="0123456789*#+", max_size=20)
 calls = st.builds(
     cc.Call,
     group=st.sampled_from((*GROUPS, "unknown-group")),
     user=st.sampled_from((*USERS, "mallory")),
-    dialed=st.text(alphabet="0123456789*#+", max_size=20),
+    dialed=dialed_strings,
     call_type=call_types,
     call_id=st.none()
     | st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=12),
 )
+
+
+@st.composite
+def judged_calls(
+    draw: st.DrawFn, mode: cc.Mode | None = None, *, limits: bool = False
+) -> tuple[cc.CodeBook, cc.Call]:
+    """A book and a call whose code is judged: no rule from 1 to 6 lets it through unasked.
+
+    The call's group is in *mode* (ACCOUNT or AUTHORIZATION, drawn when not given) and holds at
+    least one code and no lock; the caller is on one of its lists; the call type is one the group
+    codes, often one with a minimum code level.
+    """
+    if mode is None:
+        mode = draw(st.sampled_from((cc.Mode.ACCOUNT, cc.Mode.AUTHORIZATION)))
+    book = draw(books(mode, limits=limits))
+    group = draw(st.sampled_from(book.groups()))
+    policy = book.group(group)
+    if not book.count(group):
+        book.add_codes(group, [draw(entries(policy.code_length, limits=limits))])
+    user = draw(st.sampled_from(USERS))
+    if user not in policy.mandatory_users | policy.optional_users:
+        policy = attrs.evolve(policy, mandatory_users=policy.mandatory_users | {user})
+        book.set_group(group, policy)
+    coded = [t for t in cc.CallType if policy.needs_code(t)]
+    kinds = st.sampled_from(coded)
+    if levelled := [t for t in coded if t in policy.min_levels]:
+        kinds |= st.sampled_from(levelled)  # often a type that wants a minimum code level
+    return book, cc.Call(group, user, draw(dialed_strings), draw(kinds))
+
+
+@st.composite
+def calls_to_books(
+    draw: st.DrawFn, mode: cc.Mode | None = None, *, limits: bool = False
+) -> tuple[cc.CodeBook, cc.Call]:
+    """A book and a call to one of its groups, from anyone (enrolled or not), of any type."""
+    book = draw(books(mode, limits=limits))
+    group = draw(st.sampled_from(book.groups()))
+    user = draw(st.sampled_from((*USERS, "mallory")))
+    return book, cc.Call(group, user, draw(dialed_strings), draw(call_types))
+
+
+def cases(
+    mode: cc.Mode | None = None, *, limits: bool = False
+) -> st.SearchStrategy[tuple[cc.CodeBook, cc.Call]]:
+    """A book and a call: any call, a call to one of its groups, or a call whose code is judged."""
+    judged = judged_calls(mode, limits=limits) if mode is not cc.Mode.DEACTIVATED else st.nothing()
+    return (
+        st.tuples(books(mode, limits=limits), calls) | calls_to_books(mode, limits=limits) | judged
+    )
+
 
 # What a caller may key in or a softswitch may pass: nothing, well-formed digits of any length,
 # digits with non-ASCII look-alikes, signs, spaces.
@@ -124,15 +175,25 @@ entered_codes = (
     | st.text(alphabet="0123456789 +-#*" + NON_ASCII_DIGITS, max_size=15)
 )
 
-# Toll-fraud settings: thresholds from 1, windows from a second to a day, timed or manual locks.
-_spans = st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=1))
-lockouts = st.builds(
-    cc.Lockout,
-    user_attempts=st.integers(1, 20),
-    user_window=_spans,
-    group_attempts=st.integers(1, 60),
-    group_window=_spans,
-    lock_for=st.none() | _spans,
+
+def lockout_settings(
+    user_attempts: int, group_attempts: int, spans: st.SearchStrategy[timedelta]
+) -> st.SearchStrategy[cc.Lockout]:
+    """Lockouts with thresholds from 1 to the given ones, windows and timed locks from *spans*."""
+    return st.builds(
+        cc.Lockout,
+        user_attempts=st.integers(1, user_attempts),
+        user_window=spans,
+        group_attempts=st.integers(1, group_attempts),
+        group_window=spans,
+        lock_for=st.none() | spans,
+    )
+
+
+# Toll-fraud settings an attacker walking a code space of 100 codes reaches: thresholds up to 20
+# (60 for the group), windows from a second to a day, timed or manual locks.
+lockouts = lockout_settings(
+    20, 60, st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=1))
 )
 
 # What a caller's keypad and the softswitch's timer send a digit collector.
@@ -230,14 +291,8 @@ def events(
 # -- policy files and the policy store ------------------------------------------------------------
 
 durations = st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=30))
-lockouts = st.builds(
-    cc.Lockout,
-    user_attempts=st.integers(1, 1000),
-    user_window=durations,
-    group_attempts=st.integers(1, 100_000),
-    group_window=durations,
-    lock_for=st.none() | durations,
-)
+# Any valid lockout, from a microsecond and up to large thresholds: what files and stores keep.
+stored_lockouts = lockout_settings(1000, 100_000, durations)
 # Descriptions a spreadsheet would run as a formula, or that start with the quote that defuses one.
 spreadsheet_descriptions = descriptions | st.sampled_from(
     ["=1+1", "+33 1", "-", "@SUM(A1)", "'", "''", "'=x", "'Tis", "' =x"]
@@ -251,7 +306,7 @@ def full_settings(draw: st.DrawFn) -> cc.GroupSettings:
     return attrs.evolve(
         base,
         coded_call_types=draw(st.frozensets(st.sampled_from(sorted(cc.OUTSIDE_CALL_TYPES)))),
-        lockout=draw(lockouts),
+        lockout=draw(stored_lockouts),
         code_prefix=draw(st.from_regex(r"\A[*#][0-9*#]{0,7}\Z")),
     )
 

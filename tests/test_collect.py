@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from functools import partial
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import callcodes as cc
-from strategies import NON_ASCII_DIGITS, USERS, books, key_events
+import helpers
+from helpers import NOW, call
+from strategies import NON_ASCII_DIGITS, books, calls, judged_calls, key_events
 
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 ALLOW, BLOCK, LOG_ONLY = cc.Verdict.ALLOW, cc.Verdict.BLOCK, cc.Verdict.LOG_ONLY
 R = cc.Reason
 TIMEOUT = cc.Timeout()
-
-
-def make_book(mode: cc.Mode = cc.Mode.AUTHORIZATION, **settings: object) -> cc.CodeBook:
-    book = cc.CodeBook()
-    options: dict[str, object] = {
-        "mode": mode,
-        "mandatory_users": frozenset({"alice"}),
-        "optional_users": frozenset({"bob"}),
-        "max_attempts": 3,
-    }
-    options.update(settings)
-    book.set_group("acme", cc.GroupSettings(**options))  # type: ignore[arg-type]
-    book.add_codes("acme", [cc.CodeEntry("1234", "Sales"), cc.CodeEntry("0042")])
-    return book
-
-
-def call(user: str = "alice", call_type: cc.CallType = cc.CallType.NATIONAL) -> cc.Call:
-    return cc.Call("acme", user, "12125551234", call_type, "c-1")
+# Three attempts: room for two re-prompts before the last entry.
+make_book = partial(helpers.make_book, max_attempts=3)
 
 
 class Recorder:
@@ -207,8 +192,9 @@ class TestNoPrompt:
         book = make_book()
         book.lock(cc.Lock("acme", "alice", NOW))
         col = cc.Collector.for_call(book, call(), now=NOW)
+        assert col.finished
         assert col.outcome is not None
-        assert col.outcome.decision.reason is R.LOCKED_OUT
+        assert col.outcome.decision == cc.Decision(BLOCK, R.LOCKED_OUT)
 
     def test_optional_user_may_let_the_timer_run_out(self) -> None:
         """An optional user who keys nothing is allowed without a code."""
@@ -321,37 +307,23 @@ def streams(draw: st.DrawFn, codes: list[str]) -> list[cc.Key | cc.Timeout]:
 class TestProperties:
     """The collector, fed anything, ends within max_attempts entries and agrees with decide."""
 
-    @given(
-        book=books(),
-        group=st.sampled_from(("acme", "globex", "initech")),
-        user=st.sampled_from((*USERS, "mallory")),
-        call_type=st.sampled_from(cc.CallType),
-        data=st.data(),
-    )
+    @given(case=judged_calls(), data=st.data())
     def test_ends_within_max_attempts_and_agrees_with_decide(
-        self,
-        book: cc.CodeBook,
-        group: str,
-        user: str,
-        call_type: cc.CallType,
-        data: st.DataObject,
+        self, case: tuple[cc.CodeBook, cc.Call], data: st.DataObject
     ) -> None:
         """Any key stream then enough timeouts: finished, <= max_attempts entries, decide agrees."""
-        the_call = cc.Call(group, user, "12125551234", call_type)
-        codes = [e.code for e in book.codes(group, limit=None)] if group in book else []
+        book, the_call = case
+        codes = [e.code for e in book.codes(the_call.group, limit=None)]
         events = data.draw(streams(codes))
         req = cc.requirement(book, the_call, now=NOW)
+        assert req.need is not cc.Need.NONE
         col, judge = collector(book, the_call)
         answers = [col.send(e) for e in events]
-        for _ in range(max(req.max_attempts, 1)):
+        for _ in range(req.max_attempts):
             answers.append(col.send(TIMEOUT))
         assert col.finished
         done = col.outcome
         assert done is not None
-        if req.need is cc.Need.NONE:
-            assert judge.asked == [(None, 1, cc.decide(book, the_call, None, now=NOW))]
-            assert done.decision == judge.asked[0][2]
-            return
         assert 1 <= len(judge.asked) <= req.max_attempts
         expected = reference_entries([*events, *[TIMEOUT] * req.max_attempts], req.digits)
         assert [c for c, _, _ in judge.asked] == expected[: len(judge.asked)]
@@ -364,3 +336,18 @@ class TestProperties:
         reprompts = [a for a in answers if isinstance(a, cc.Reprompt)]
         assert [r.decision for r in reprompts] == [d for _, _, d in judge.asked[:-1]]
         assert all(a is done for a in answers[answers.index(done) :])
+
+    @given(case=st.tuples(books(), calls), events=st.lists(key_events, max_size=12))
+    def test_a_call_that_needs_no_code_is_decided_before_any_key(
+        self, case: tuple[cc.CodeBook, cc.Call], events: list[cc.Key | cc.Timeout]
+    ) -> None:
+        """No prompt: finished at once with decide's answer without a code; keys change nothing."""
+        book, the_call = case
+        assume(cc.requirement(book, the_call, now=NOW).need is cc.Need.NONE)
+        col, judge = collector(book, the_call)
+        assert judge.asked == [(None, 1, cc.decide(book, the_call, None, now=NOW))]
+        done = col.outcome
+        assert done is not None
+        assert done.decision == judge.asked[0][2]
+        assert all(col.send(e) is done for e in events)
+        assert len(judge.asked) == 1

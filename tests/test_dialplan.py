@@ -20,7 +20,7 @@ import callcodes as cc
 from callcodes import cli, policyfile
 from callcodes.audit import Action
 from callcodes.dialplan import CLASSIFY_CACHE_LIMIT, MAX_DIALED
-from callcodes.dialplan import emergency as _emergency
+from callcodes.dialplan import emergency as emergency_table
 from callcodes.store import SCHEMA_VERSION, PolicyStore
 from strategies import dial_plans, override_keys, override_types
 
@@ -149,6 +149,8 @@ TABLE = [
 
 
 class TestRealNumbers:
+    """Real-format numbers of five countries get the type and destination a PBX there gives."""
+
     @pytest.mark.parametrize(("region", "dialed", "call_type", "destination"), TABLE)
     def test_table(
         self, region: str, dialed: str, call_type: cc.CallType, destination: str | None
@@ -224,6 +226,8 @@ class TestRealNumbers:
 
 
 class TestOverrides:
+    """Overrides match by prefix, whole number or E.164; the longest wins; emergency stays."""
+
     def test_prefix_override(self) -> None:
         """A digit override matches the dialed digits, with or without the outside prefix."""
         plan = cc.DialPlan("US", outside_prefix="9", overrides={"1900": "national"})
@@ -270,6 +274,8 @@ class TestOverrides:
 
 
 class TestProperties:
+    """Generated plans: emergency numbers come first, extensions are internal, any text is typed."""
+
     @given(plan=dial_plans(overrides=False), data=st.data())
     def test_emergency_with_any_prefix_and_overrides(
         self, plan: cc.DialPlan, data: st.DataObject
@@ -323,6 +329,8 @@ class TestProperties:
 
 
 class TestCache:
+    """Classifications are remembered per plan, within a bound, and are not part of its value."""
+
     def test_repeated_digits_come_from_the_cache(self) -> None:
         """Classifying the same string twice returns the very same answer object."""
         plan = cc.DialPlan("US")
@@ -333,9 +341,12 @@ class TestCache:
     def test_cache_is_bounded(self) -> None:
         """However many distinct strings are classified, the cache holds at most the limit."""
         plan = cc.DialPlan("US")
-        for value in range(CLASSIFY_CACHE_LIMIT + 10):
-            plan.classify(f"*{value}")
-        assert 0 < len(plan._compiled.cache) <= CLASSIFY_CACHE_LIMIT
+        first = plan.classify("*0")
+        for value in range(1, CLASSIFY_CACHE_LIMIT + 1):
+            latest = plan.classify(f"*{value}")
+        assert plan.classify(f"*{CLASSIFY_CACHE_LIMIT}") is latest  # still remembering
+        assert plan.classify("*0") is not first  # limit + 1 strings: the first is forgotten
+        assert plan.classify("*0") == first
 
     def test_long_text_is_not_cached(self) -> None:
         """Text longer than MAX_DIALED is UNKNOWN and not remembered."""
@@ -343,7 +354,10 @@ class TestCache:
         found = plan.classify("1" * (MAX_DIALED + 1))
         assert found.call_type is T.UNKNOWN
         assert "too long" in found.reason
-        assert not plan._compiled.cache
+        again = plan.classify("1" * (MAX_DIALED + 1))
+        assert again == found
+        assert again is not found
+        assert plan.classify("1" * MAX_DIALED) is plan.classify("1" * MAX_DIALED)  # at the limit
 
     def test_equal_plans_ignore_the_cache(self) -> None:
         """A plan's cache is not part of its value."""
@@ -353,6 +367,8 @@ class TestCache:
 
 
 class TestCall:
+    """A plan builds the Call that decide takes, straight from the dialed digits."""
+
     def test_call_carries_the_classified_type(self) -> None:
         """plan.call builds the Call that decide takes, typed by the plan."""
         call = PLANS["US"].call("acme", "alice", "9011442079460958", call_id="c1")
@@ -380,6 +396,8 @@ class TestCall:
 
 
 class TestValidation:
+    """Each bad field of a plan is refused by name; good plans round trip through data."""
+
     @pytest.mark.parametrize(
         ("field", "kwargs"),
         [
@@ -457,6 +475,8 @@ class TestValidation:
 
 
 class TestEmergencyTable:
+    """The emergency table holds what the issue names and all that libphonenumber knows."""
+
     def test_issue_examples(self) -> None:
         """The table holds the numbers the issue names, country by country."""
         expected = {
@@ -483,7 +503,7 @@ class TestEmergencyTable:
 
     def test_table_holds_everything_libphonenumber_knows(self) -> None:
         """Every emergency number of the installed phonenumbers is in the table."""
-        derived = _emergency.derive_from_libphonenumber()
+        derived = emergency_table.derive_from_libphonenumber()
         missing = {
             region: set(numbers) - cc.emergency_numbers(region)
             for region, numbers in derived.items()
@@ -495,7 +515,7 @@ class TestEmergencyTable:
         """Each addition is really missing from libphonenumber's metadata, so it earns its line."""
         from phonenumbers.shortnumberinfo import is_emergency_number
 
-        for region, numbers in _emergency.ADDITIONS.items():
+        for region, numbers in emergency_table.ADDITIONS.items():
             for number in numbers:
                 assert not is_emergency_number(number, region), (region, number)
 
@@ -522,6 +542,8 @@ _HIDDEN = textwrap.dedent(
 
 @pytest.mark.slow
 class TestWithoutPhonenumbers:
+    """Without the phone extra emergency numbers still classify; the rest says what to install."""
+
     def test_import_does_not_load_phonenumbers(self) -> None:
         """import callcodes leaves phonenumbers unimported."""
         probe = "import sys, callcodes; print('phonenumbers' in sys.modules)"
@@ -548,6 +570,8 @@ def _store(path: Path) -> PolicyStore:
 
 
 class TestStored:
+    """Plans in the policy store: set, read back, removed, exported, imported and upgraded."""
+
     def test_set_read_and_reopen(self, tmp_path: Path) -> None:
         """A plan set on a group is read back, also by a store opened later on the same file."""
         path = tmp_path / "policy.db"
@@ -668,6 +692,8 @@ def acme_db(tmp_path: Path) -> Path:
 
 
 class TestCli:
+    """The dialplan commands, and check going from dialed digits to a decision."""
+
     def test_set_show_and_change_one_field(self, acme_db: Path) -> None:
         """dialplan set creates a plan, later sets change only the options given."""
         done = _cli(
@@ -719,9 +745,9 @@ class TestCli:
 
     def test_remove(self, acme_db: Path) -> None:
         """dialplan remove deletes the plan."""
-        _cli(acme_db, "dialplan", "set", "acme", "--region", "GB")
+        assert _cli(acme_db, "dialplan", "set", "acme", "--region", "GB").exit_code == 0
         done = _cli(acme_db, "dialplan", "remove", "acme")
-        assert "removed" in done.output
+        assert (done.exit_code, done.output) == (0, "removed the dial plan of acme\n")
         assert "no dial plan" in _cli(acme_db, "dialplan", "show", "acme").output
 
     def test_unknown_group(self, acme_db: Path) -> None:

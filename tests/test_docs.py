@@ -21,15 +21,20 @@ def text(name: str) -> str:
     return (DOCS / name).read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_examples_run_and_print_what_the_page_shows(
-    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The page's python blocks run in order; then its callcodes command lines, on a new store."""
-    monkeypatch.chdir(tmp_path)
-    run_python(page)
-    if page.name not in SHELL_PAGES:
-        run_console(page, {"CALLCODES_DB": None, "CALLCODES_ACTOR": "ann"})
+class TestExamples:
+    """Every page's examples run as written and print what the page shows."""
+
+    @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+    def test_examples_run_and_print_what_the_page_shows(
+        self, page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Each python block of the page runs in order, then each callcodes line, on a new store."""
+        monkeypatch.chdir(tmp_path)
+        page_text = page.read_text(encoding="utf-8")
+        assert run_python(page) == len(re.findall(r"^```python$", page_text, re.MULTILINE))
+        if page.name not in SHELL_PAGES:
+            outputs = run_console(page, {"CALLCODES_DB": None, "CALLCODES_ACTOR": "ann"})
+            assert len(outputs) == len(re.findall(r"^\$ callcodes ", page_text, re.MULTILINE))
 
 
 class TestReadme:

@@ -148,16 +148,26 @@ class TestProperties:
         got = cc.parse_inline(prefix + code + destination, group)
         assert got == cc.Inline(destination, code, S.DIALED)
 
-    @given(
-        prefix=code_prefixes,
-        length=code_lengths,
-        dialed=st.text(max_size=30) | st.text(alphabet="0123456789*#+", max_size=30),
-        field=st.none() | st.text(max_size=16),
-    )
+    @given(prefix=code_prefixes, length=code_lengths, data=st.data())
     def test_never_raises_and_is_consistent(
-        self, prefix: str, length: int, dialed: str, field: str | None
+        self, prefix: str, length: int, data: st.DataObject
     ) -> None:
         """Any text: an answer, never an exception; an ok answer has a well-formed code or none."""
+        keyed = st.text(alphabet="0123456789*#+", max_size=30)
+        # Any text, dial strings, and dial strings after the prefix, some led by a good code.
+        dialed = data.draw(
+            st.text(max_size=30)
+            | keyed
+            | keyed.map(lambda k: prefix + k)
+            | st.tuples(codes_of(length), keyed).map(lambda t: prefix + t[0] + t[1])
+        )
+        # No field, any text, digits with blanks, and well-formed codes.
+        field = data.draw(
+            st.none()
+            | st.text(max_size=16)
+            | st.text(alphabet="0123456789 \t", max_size=16)
+            | codes_of(length).map(lambda c: f" {c}")
+        )
         group = cc.GroupSettings(code_length=length, code_prefix=prefix)
         got = cc.parse_inline(dialed, group, field)
         if not dialed.startswith(prefix):

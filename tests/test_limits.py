@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import callcodes as cc
+import helpers
+from helpers import NOW, call
 
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 TICK = timedelta(microseconds=1)
 PLUS_ONE = timezone(timedelta(hours=1))
 ALLOW, BLOCK = cc.Verdict.ALLOW, cc.Verdict.BLOCK
@@ -18,20 +19,14 @@ R = cc.Reason
 
 
 def make_book(*entries: cc.CodeEntry, **options: object) -> cc.CodeBook:
-    book = cc.CodeBook()
-    values: dict[str, object] = {
-        "mode": cc.Mode.AUTHORIZATION,
-        "mandatory_users": frozenset({"alice", "bob"}),
-        "max_attempts": 3,
-    }
-    values.update(options)
-    book.set_group("acme", cc.GroupSettings(**values))  # type: ignore[arg-type]
-    book.add_codes("acme", entries)
-    return book
-
-
-def call(user: str = "alice", call_type: cc.CallType = cc.CallType.NATIONAL) -> cc.Call:
-    return cc.Call("acme", user, "12125551234", call_type)
+    """acme holding just *entries*, with alice and bob both mandatory and three attempts."""
+    return helpers.make_book(
+        codes=entries,
+        mandatory_users=frozenset({"alice", "bob"}),
+        optional_users=frozenset(),
+        max_attempts=3,
+        **options,
+    )
 
 
 def place(

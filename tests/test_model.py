@@ -22,7 +22,6 @@ class TestErrors:
 
     def test_every_error_derives_from_the_root_and_a_builtin(self) -> None:
         """Each error is a CallcodesError and a ValueError or KeyError."""
-        assert issubclass(cc.InvalidValueError, cc.CallcodesError | ValueError)
         for error in (cc.InvalidValueError, cc.BatchError, cc.ConflictError):
             assert issubclass(error, cc.CallcodesError)
             assert issubclass(error, ValueError)
@@ -89,7 +88,8 @@ class TestCodeEntry:
 
     def test_unicode_text_is_welcome_in_descriptions(self) -> None:
         """Printable non-ASCII text (accents, scripts, emoji) is a fine description."""
-        assert cc.CodeEntry("1234", "Vertrieb Zürich, 営業 ☎").description
+        text = "Vertrieb Zürich, 営業 ☎"
+        assert cc.CodeEntry("1234", text).description == text
 
     @pytest.mark.parametrize(
         ("options", "field"),

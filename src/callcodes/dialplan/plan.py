@@ -14,7 +14,6 @@ depends on an optional package, an override or a parse.
 
 from __future__ import annotations
 
-import types
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -23,7 +22,18 @@ import attrs
 
 from .._errors import InvalidValueError, MissingDependencyError
 from ..core.model import DIGITS, Call, CallType
-from .emergency import REGIONS, emergency_numbers
+from ._fields import (
+    DIALABLE,
+    range_ends,
+    to_extensions,
+    to_extra_emergency,
+    to_local_prefixes,
+    to_outside_prefix,
+    to_overrides,
+    to_public_numbers,
+    to_region,
+)
+from .emergency import emergency_numbers
 
 if TYPE_CHECKING:
     from phonenumbers import PhoneNumber
@@ -42,10 +52,6 @@ CLASSIFY_CACHE_LIMIT: Final = 4096
 MAX_DIALED: Final = 64
 
 _SEPARATORS: Final = frozenset(" \t-.()/")
-_DIALABLE: Final = frozenset("0123456789*#")
-_MAX_EXTENSION: Final = 15  # digits
-_MAX_PREFIX: Final = 4  # digits of an outside-line prefix
-_MAX_OVERRIDE: Final = 20  # characters of an override key
 
 
 @attrs.frozen(weakref_slot=False)
@@ -67,152 +73,6 @@ _CT = CallType
 
 def _unknown(reason: str) -> Classification:
     return Classification(_CT.UNKNOWN, None, reason)
-
-
-# --- validation and conversion of the fields ---------------------------------------------------
-
-
-def _items(field: str, value: object) -> list[str]:
-    """The strings of an iterable field; a bare string is refused (it would be its characters)."""
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise InvalidValueError(field, value, "give a list of strings, not one string")
-    items = list(value)
-    for item in items:
-        if not isinstance(item, str):
-            raise InvalidValueError(field, item, "each item is a string")
-    return items
-
-
-def _is_digits(text: str, low: int, high: int) -> bool:
-    return low <= len(text) <= high and DIGITS.issuperset(text)
-
-
-def _to_region(value: object) -> str:
-    region = value.upper() if isinstance(value, str) else value
-    if region not in REGIONS:
-        raise InvalidValueError(
-            "region", value, "an ISO 3166 alpha-2 region code is needed, such as 'US', 'GB' or 'DE'"
-        )
-    assert isinstance(region, str)
-    return region
-
-
-def _range_ends(item: str, plus: bool) -> tuple[str, str] | None:
-    """Split ``"A"`` or ``"A-B"`` into its ends (with ``plus``: ``"+A"`` / ``"+A-+B"``)."""
-    start, dash, end = item.partition("-")
-    if not dash:
-        end = start
-    if plus:
-        if not (start.startswith("+") and end.startswith("+")):
-            return None
-        start, end = start[1:], end[1:]
-        ok = _is_digits(start, 3, 15) and _is_digits(end, 3, 15)
-    else:
-        ok = _is_digits(start, 1, _MAX_EXTENSION) and _is_digits(end, 1, _MAX_EXTENSION)
-    if not ok or len(start) != len(end) or start > end:
-        return None
-    return start, end
-
-
-def _to_extensions(value: object) -> tuple[str, ...]:
-    items = set(_items("extensions", value))
-    for item in items:
-        if _range_ends(item, plus=False) is None:
-            raise InvalidValueError(
-                "extensions",
-                item,
-                f"an extension is 1 to {_MAX_EXTENSION} ASCII digits ('1234'), or a range of "
-                "extensions of one length, lowest first ('2000-2999')",
-            )
-    return tuple(sorted(items, key=lambda item: (len(item), item)))
-
-
-def _to_public_numbers(value: object) -> tuple[str, ...]:
-    items = set(_items("public_numbers", value))
-    for item in items:
-        if _range_ends(item, plus=True) is None:
-            raise InvalidValueError(
-                "public_numbers",
-                item,
-                "a public number is in E.164 form ('+12125551000'), or a block of numbers of "
-                "one length, lowest first ('+12125551000-+12125551099')",
-            )
-    return tuple(sorted(items))
-
-
-def _to_outside_prefix(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not _is_digits(value, 1, _MAX_PREFIX):
-        raise InvalidValueError(
-            "outside_prefix",
-            value,
-            f"an outside-line prefix is 1 to {_MAX_PREFIX} ASCII digits (such as '9'), or None",
-        )
-    return value
-
-
-def _to_extra_emergency(value: object) -> frozenset[str]:
-    items = frozenset(_items("extra_emergency", value))
-    for item in items:
-        if not _is_digits(item, 1, 15):
-            raise InvalidValueError(
-                "extra_emergency", item, "an emergency number is 1 to 15 ASCII digits"
-            )
-    return items
-
-
-def _to_local_prefixes(value: object) -> tuple[str, ...]:
-    items = _items("local_prefixes", value)
-    for item in items:
-        bare = item.removeprefix("+")
-        if not _is_digits(bare, 1, 15 if item.startswith("+") else 10):
-            raise InvalidValueError(
-                "local_prefixes",
-                item,
-                "a local prefix is an area code ('212', '020') or an E.164 prefix ('+1212')",
-            )
-    return tuple(dict.fromkeys(items))  # first one first: it completes numbers dialed short
-
-
-def _override_key_ok(key: object) -> bool:
-    if not isinstance(key, str):
-        return False
-    body = key.removesuffix("$")
-    if body.startswith("+"):
-        return _is_digits(body[1:], 1, 15)
-    return 1 <= len(body) <= _MAX_OVERRIDE and _DIALABLE.issuperset(body)
-
-
-def _to_overrides(value: object) -> Mapping[str, CallType]:
-    if not isinstance(value, Mapping):
-        raise InvalidValueError("overrides", value, "give a mapping of prefix -> call type")
-    built: dict[str, CallType] = {}
-    for key, kind in sorted(value.items(), key=lambda pair: str(pair[0])):
-        if not _override_key_ok(key):
-            raise InvalidValueError(
-                "overrides",
-                key,
-                "an override key is a prefix of the dialed digits (0-9, * and #: '1900'), or "
-                "of the E.164 number ('+1900'); end it with '$' to match the whole number ('0$')",
-            )
-        try:
-            call_type = CallType(kind)
-        except ValueError:
-            raise InvalidValueError(
-                f"overrides[{key}]",
-                kind,
-                f"a call type is one of {', '.join(t.value for t in CallType)}",
-            ) from None
-        if call_type is CallType.EMERGENCY:
-            raise InvalidValueError(
-                f"overrides[{key}]",
-                kind,
-                "an override cannot make calls EMERGENCY (a prefix would let every call through "
-                "without a code): list the exact numbers in extra_emergency",
-            )
-        built[key] = call_type
-    return types.MappingProxyType(built)
 
 
 # --- the precomputed form of a plan ------------------------------------------------------------
@@ -301,7 +161,7 @@ class _Compiled:
 def _ends(items: Iterable[str], *, plus: bool) -> list[tuple[str, str]]:
     found = []
     for item in items:
-        ends = _range_ends(item, plus)
+        ends = range_ends(item, plus)
         assert ends is not None  # validated when the plan was built
         found.append(ends)
     return found
@@ -335,15 +195,13 @@ class DialPlan:
     ``phonenumbers`` (``pip install 'callcodes[phone]'``).
     """
 
-    region: str = attrs.field(converter=_to_region)
-    extensions: tuple[str, ...] = attrs.field(default=(), converter=_to_extensions)
-    public_numbers: tuple[str, ...] = attrs.field(default=(), converter=_to_public_numbers)
-    outside_prefix: str | None = attrs.field(default=None, converter=_to_outside_prefix)
-    extra_emergency: frozenset[str] = attrs.field(
-        default=frozenset(), converter=_to_extra_emergency
-    )
-    local_prefixes: tuple[str, ...] = attrs.field(default=(), converter=_to_local_prefixes)
-    overrides: Mapping[str, CallType] = attrs.field(factory=dict, converter=_to_overrides)
+    region: str = attrs.field(converter=to_region)
+    extensions: tuple[str, ...] = attrs.field(default=(), converter=to_extensions)
+    public_numbers: tuple[str, ...] = attrs.field(default=(), converter=to_public_numbers)
+    outside_prefix: str | None = attrs.field(default=None, converter=to_outside_prefix)
+    extra_emergency: frozenset[str] = attrs.field(default=frozenset(), converter=to_extra_emergency)
+    local_prefixes: tuple[str, ...] = attrs.field(default=(), converter=to_local_prefixes)
+    overrides: Mapping[str, CallType] = attrs.field(factory=dict, converter=to_overrides)
     _compiled: _Compiled = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -378,8 +236,9 @@ class DialPlan:
         and the number itself (international, toll-free, premium-rate, local, national). Spaces,
         dashes, dots, slashes and parentheses are ignored.
 
-        Runtime complexity: O(1) for a string classified before (one dict lookup; the last
-        ``CLASSIFY_CACHE_LIMIT`` distinct strings are kept); otherwise as ``classify_uncached``.
+        Runtime complexity: O(1) for a string classified before (one dict lookup; at most
+        ``CLASSIFY_CACHE_LIMIT`` strings are kept, the cache emptied when full); otherwise as
+        ``classify_uncached``.
         Raises :class:`~callcodes.InvalidValueError` when *dialed* is not a string, and
         :class:`~callcodes.MissingDependencyError` when ``phonenumbers`` is needed and missing.
         """
@@ -626,7 +485,7 @@ _FIELDS: Final = (
 
 def _overlaps(item: str, prefix: str) -> bool:
     """Tell whether an extension or range holds a number that starts with *prefix*."""
-    ends = _range_ends(item, plus=False)
+    ends = range_ends(item, plus=False)
     assert ends is not None
     start, end = ends
     width = len(start)
@@ -643,7 +502,7 @@ def _clean(text: str) -> tuple[str | None, str]:
     for char in text:
         if char in _SEPARATORS:
             continue
-        if char in _DIALABLE or (char == "+" and not out):
+        if char in DIALABLE or (char == "+" and not out):
             out.append(char)
         elif (value := unicodedata.decimal(char, None)) is not None:
             out.append(str(value))

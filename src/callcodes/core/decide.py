@@ -1,6 +1,6 @@
 """The decision: the pure functions that apply the rule table to a call.
 
-The verdicts and reasons come from ``RULES`` (``_rules.py``); the conditions are tested here in
+The verdicts and reasons come from ``RULES`` (``rules.py``); the conditions are tested here in
 one function, in row order, first match wins, each branch naming its row. Evaluating a
 predicate per row would cost a Python call per rule on every call, more than the whole decision.
 

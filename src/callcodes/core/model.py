@@ -170,7 +170,7 @@ def _to_mode(value: Mode | str) -> Mode:
     return member(Mode, "mode", value)
 
 
-def _to_call_type(value: CallType | str) -> CallType:
+def to_call_type(value: CallType | str) -> CallType:
     return member(CallType, "call_type", value)
 
 
@@ -287,7 +287,7 @@ class Call:
     group: str = attrs.field(validator=check_group)
     user: str = attrs.field(validator=check_text)
     dialed: str = attrs.field(validator=check_text)
-    call_type: CallType = attrs.field(converter=_to_call_type)
+    call_type: CallType = attrs.field(converter=to_call_type)
     call_id: str | None = attrs.field(default=None, validator=attrs.validators.optional(check_text))
 
 

@@ -1,7 +1,7 @@
-"""The rule table of SPEC.md as data: when each row applies, its verdict, the reasons it gives.
+"""The decision's rule table as data: when each row applies, its verdict, the reasons it gives.
 
-The decision (``_decide.py``) and the index (``_index.py``, which stores the outcome of each
-listed code) build their outcomes from this table; the docs render it; the tests walk it.
+The decision (``decide.py``) and the code book (``book.py``, which stores the outcome of each
+listed code) build their outcomes from this table; docs/design.md renders it; the tests walk it.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ class TestGroups:
         """replace_group with a bad code changes nothing and reports the row."""
         with pytest.raises(cc.BatchError) as caught:
             book.replace_group("acme", cc.GroupSettings(), ["1111", "22"])
-        assert rows(caught) == [(1, "22")]
+        assert rows(caught) == [(2, "22")]
         assert book.count("acme") == 3
 
 
@@ -88,10 +88,10 @@ class TestBatches:
         with pytest.raises(cc.BatchError) as caught:
             book.add_codes("acme", ["9999", "12345", "\u0661\u0662\u0663\u0664", "9999", "1234"])
         assert rows(caught) == [
-            (1, "12345"),
-            (2, "\u0661\u0662\u0663\u0664"),
-            (3, "9999"),
-            (4, "1234"),
+            (2, "12345"),
+            (3, "\u0661\u0662\u0663\u0664"),
+            (4, "9999"),
+            (5, "1234"),
         ]
         message = str(caught.value)
         assert "4 bad row(s), nothing was changed" in message
@@ -111,7 +111,7 @@ class TestBatches:
         """Unknown codes and bad descriptions are all reported; nothing changes."""
         with pytest.raises(cc.BatchError) as caught:
             book.edit_codes("acme", {"1234": "ok", "9999": "x", "5678": "x" * 81, "0042": 7})  # type: ignore[dict-item]
-        assert rows(caught) == [(1, "9999"), (2, "5678"), (3, "0042")]
+        assert rows(caught) == [(2, "9999"), (3, "5678"), (4, "0042")]
         assert book.get("acme", "1234") == cc.CodeEntry("1234")
 
     def test_update_replaces_whole_entries(self, book: cc.CodeBook) -> None:
@@ -120,7 +120,7 @@ class TestBatches:
         assert book.get("acme", "1234") == cc.CodeEntry("1234", "VIP", level=9, max_uses=3)
         with pytest.raises(cc.BatchError) as caught:
             book.update_codes("acme", [cc.CodeEntry("0042", level=1), cc.CodeEntry("7777")])
-        assert rows(caught) == [(1, "7777")]
+        assert rows(caught) == [(2, "7777")]
         assert book.get("acme", "0042") == cc.CodeEntry("0042", "Support")
 
     def test_update_keeps_use_counts_only_while_the_code_is_limited(
@@ -140,7 +140,7 @@ class TestBatches:
         """Deleting a selection with an unknown code deletes none of it."""
         with pytest.raises(cc.BatchError) as caught:
             book.delete_codes("acme", ["1234", "7777", "8888"])
-        assert rows(caught) == [(1, "7777"), (2, "8888")]
+        assert rows(caught) == [(2, "7777"), (3, "8888")]
         assert book.count("acme") == 3
         book.delete_codes("acme", ["1234", "5678", "1234"])
         assert [e.code for e in book.codes("acme")] == ["0042"]
@@ -246,7 +246,7 @@ class TestProperties:
         before = (book.codes(group, limit=None), book.version)
         with pytest.raises(cc.BatchError) as caught:
             book.add_codes(group, [*good[:at], bad, *good[at:]])
-        assert [row.row for row in caught.value.rows] == [at]
+        assert [row.row for row in caught.value.rows] == [at + 1]  # rows count from 1
         assert (book.codes(group, limit=None), book.version) == before
 
 

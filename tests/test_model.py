@@ -8,6 +8,8 @@ import attrs
 import pytest
 
 import callcodes as cc
+import callcodes.policyfile
+from callcodes.core._validate import check_group_id
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
@@ -245,3 +247,115 @@ class TestLock:
     def test_open_lock_holds_forever(self) -> None:
         """A lock without `until` holds until unlocked."""
         assert cc.Lock("acme", None, NOW).active(NOW + timedelta(days=3650))
+
+
+class TestInputBounds:
+    """Every input is bounded where it enters, and errors speak the user's terms."""
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "",
+            " acme",
+            "acme ",
+            "a\tb",
+            "a\nb",
+            "\x1b[31mred",
+            "\x1b]0;t\x07",
+            "\u202eevil",
+            "x" * 31,
+        ],
+    )
+    def test_group_ids_are_printable_and_short(self, name: str) -> None:
+        """A group id is 1 to 30 printable characters without surrounding spaces."""
+        with raises_invalid("group"):
+            check_group_id("group", name)
+        with raises_invalid("group"):
+            cc.policyfile.GroupDocument.from_dict({"group": name})
+
+    def test_group_ids_up_to_thirty_characters(self) -> None:
+        """30 characters, and printable non-ASCII text, are fine."""
+        assert check_group_id("group", "g" * 30) == "g" * 30
+        assert check_group_id("group", "Müller & Söhne") == "Müller & Söhne"
+
+    def test_calls_are_never_refused_for_a_names_spelling(self) -> None:
+        """What a softswitch sends (a call, the lock it leads to) is not held to the limits."""
+        assert cc.Call("g" * 40, "u\u00ad" * 100, "5551234", cc.CallType.LOCAL).group == "g" * 40
+        assert cc.Lock("g" * 40, "u\u00ad" * 100, NOW).user == "u\u00ad" * 100
+
+    @pytest.mark.parametrize("user", ["a\tb", "a\rb", "\x1b[2J", " bob", "u" * 162])
+    def test_user_ids_are_printable_and_bounded(self, user: str) -> None:
+        """User ids: up to 161 printable characters, in the lists and in locks."""
+        with raises_invalid("users"):
+            cc.GroupSettings(mandatory_users={user})
+        assert cc.GroupSettings(mandatory_users={"u" * 161}).mandatory_users == {"u" * 161}
+
+    def test_use_limits_and_durations_are_bounded(self) -> None:
+        """max_uses up to a billion; lockout durations more than 0 and at most 366 days."""
+        with raises_invalid("max_uses"):
+            cc.CodeEntry("1234", max_uses=10**400)
+        assert cc.CodeEntry("1234", max_uses=10**9).max_uses == 10**9
+        with raises_invalid("lock_for"):
+            cc.Lockout(lock_for=timedelta(days=367))
+        with raises_invalid("user_window"):
+            cc.Lockout(user_window=timedelta(seconds=-1))
+
+    @pytest.mark.parametrize(
+        "when",
+        [
+            datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+            datetime.fromisoformat("0001-01-01T00:00:00+01:00"),
+            datetime(1, 1, 1, tzinfo=UTC),
+        ],
+    )
+    def test_times_stay_inside_the_calendar(self, when: datetime) -> None:
+        """Times at the calendar's edges are refused, not left to overflow later."""
+        with raises_invalid("valid_from"):
+            cc.CodeEntry("1234", valid_from=when)
+
+    def test_messages_show_values_in_the_users_terms(self) -> None:
+        """Enums by value, durations in seconds or minutes, long values cut, huge ints short."""
+        with pytest.raises(cc.InvalidValueError) as caught:
+            cc.Lockout(lock_for=timedelta(days=400))
+        assert "datetime.timedelta" not in str(caught.value)
+        assert "576000 minutes" in str(caught.value)
+        with pytest.raises(cc.InvalidValueError) as caught:
+            cc.CodeEntry("1234", max_uses=10**400)
+        assert len(str(caught.value)) < 200
+        with pytest.raises(cc.InvalidValueError) as caught:
+            check_group_id("group", "x" * 10_000)
+        assert len(str(caught.value)) < 200
+        assert "..." in str(caught.value)
+
+    def test_show(self) -> None:
+        """The one helper that renders values in messages."""
+        from callcodes._errors import show
+
+        assert show(cc.CallType.EMERGENCY) == "'emergency'"
+        assert show(timedelta(seconds=90)) == "90 seconds"
+        assert show(timedelta(minutes=3)) == "3 minutes"
+        assert show("a" * 100).endswith("(100 characters)")
+        assert len(show("a" * 100)) < 90
+        assert show(10**400) == "a number of 1329 bits"
+        assert "\x1b" not in show("\x1b[31m")
+        assert show({cc.CallType.EMERGENCY: timedelta(minutes=2)}) == "{'emergency': 2 minutes}"
+        assert show(frozenset({cc.CallType.LOCAL})) == "['local']"
+
+    def test_batch_rows_are_numbered_from_1(self) -> None:
+        """In-memory batches number their rows from 1, as files number their lines."""
+        book = cc.CodeBook()
+        book.set_group("acme", cc.GroupSettings())
+        with pytest.raises(cc.BatchError) as caught:
+            book.add_codes("acme", ["1234", "12"])
+        assert [row.row for row in caught.value.rows] == [2]
+        assert "row 2 ('12')" in str(caught.value)
+
+    @pytest.mark.parametrize(
+        "text", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "0001-01-01", "2" * 100]
+    )
+    def test_time_text_at_the_calendars_edge_is_refused(self, text: str) -> None:
+        """parse_iso refuses times whose UTC form, or later arithmetic, leaves the calendar."""
+        from callcodes._timefmt import parse_iso
+
+        with raises_invalid("--since"):
+            parse_iso("--since", text, assume_utc=True)

@@ -7,7 +7,12 @@ here derives from :class:`CallcodesError` and from the built-in a caller would n
 
 from __future__ import annotations
 
+import enum
+import itertools
+import math
 from collections.abc import Iterable
+from datetime import timedelta
+from typing import Final
 
 import attrs
 
@@ -20,7 +25,60 @@ __all__ = [
     "RowError",
     "SinkError",
     "UnknownGroupError",
+    "show",
 ]
+
+#: Values echoed in a message are cut to about this many characters.
+SHOWN_LENGTH: Final = 60
+
+
+def _seconds(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    if seconds % 60 == 0 and abs(seconds) >= 60:
+        return f"{seconds / 60:g} minutes"
+    return f"{seconds:g} seconds"
+
+
+def show(value: object, limit: int = SHOWN_LENGTH) -> str:
+    """*value* as a person reads it in a message, at most about *limit* characters.
+
+    Enums show their value, durations seconds or minutes, text is quoted, and anything longer
+    than *limit* characters is cut with an ellipsis.
+
+    Never fails and never renders more than about *limit* characters, whatever it is given
+    (a huge integer is not turned into its thousands of digits).
+    """
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, timedelta):
+        return _seconds(value)
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        if value.bit_length() > 4 * limit:  # str() would be long (or refused) for nothing
+            return f"a number of {value.bit_length()} bits"
+        text = str(value)
+    elif isinstance(value, float):
+        text = str(value) if math.isfinite(value) else f"{value} (not a number)"
+    elif isinstance(value, str):
+        text = repr(value[: limit + 1])
+        if len(value) > limit:
+            return f"{text[: limit - 1]}...' ({len(value)} characters)"
+        return text
+    elif isinstance(value, dict):  # at most 20 items are rendered: the rest would be cut
+        pairs = itertools.islice(value.items(), 20)
+        text = "{" + ", ".join(f"{show(k, limit)}: {show(v, limit)}" for k, v in pairs) + "}"
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = list(itertools.islice(value, 20))
+        if isinstance(value, (set, frozenset)):
+            items.sort(key=str)
+        text = "[" + ", ".join(show(item, limit) for item in items) + "]"
+    else:
+        try:
+            text = repr(value)
+        except Exception:  # noqa: BLE001 - a message must never fail for the value it shows
+            text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class CallcodesError(Exception):
@@ -34,7 +92,7 @@ class InvalidValueError(CallcodesError, ValueError):
         self.field = field
         self.value = value
         self.problem = problem
-        super().__init__(f"{field}={value!r}: {problem}")
+        super().__init__(f"{field}={show(value)}: {problem}")
 
 
 class ConflictError(CallcodesError, ValueError):
@@ -49,19 +107,19 @@ class UnknownGroupError(CallcodesError, KeyError):
         super().__init__(group)
 
     def __str__(self) -> str:
-        return f"unknown group {self.group!r}: create it first (CodeBook.set_group)"
+        return f"unknown group {show(self.group)}: create it first (CodeBook.set_group)"
 
 
 @attrs.frozen
 class RowError:
     """One bad row of a batch: where it is, what it held, and why it was refused."""
 
-    row: int  # position in the batch: 0-based for in-memory batches, 1-based line for files
+    row: int  # position in the batch from 1, or the line of a file (also from 1)
     code: str
     reason: str
 
     def __str__(self) -> str:
-        return f"row {self.row} ({self.code!r}): {self.reason}"
+        return f"row {self.row} ({show(self.code)}): {self.reason}"
 
 
 class BatchError(CallcodesError, ValueError):

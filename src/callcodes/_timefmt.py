@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from ._errors import InvalidValueError
+from .core._validate import time_problem
 
 __all__ = [
     "EPOCH",
@@ -83,10 +84,12 @@ def parse_iso(field: str, value: str, *, assume_utc: bool = False) -> datetime:
     """An aware datetime from ISO 8601 text; without an offset, UTC when *assume_utc*.
 
     Raises :class:`~callcodes.InvalidValueError` naming *field* for text that is not a time,
-    or that has no offset when *assume_utc* is false.
+    that has no offset when *assume_utc* is false, or that is outside 1900 to 8999 in UTC (so
+    that no later arithmetic leaves the calendar, as 9999-12-31T23:59:59-01:00 would).
     """
     try:
-        parsed = datetime.fromisoformat(value)
+        # No ISO 8601 time is longer than 64 characters: refuse longer text before parsing.
+        parsed = datetime.fromisoformat(value if len(value) <= 64 else "")
     except (ValueError, TypeError):
         raise InvalidValueError(
             field, value, "give an ISO 8601 date or time, like 2026-01-01 or 2026-01-01T08:00Z"
@@ -97,4 +100,7 @@ def parse_iso(field: str, value: str, *, assume_utc: bool = False) -> datetime:
                 field, value, "give a time with a UTC offset, like 2026-01-01T00:00:00Z"
             )
         parsed = parsed.replace(tzinfo=UTC)
+    problem = time_problem(parsed)
+    if problem is not None:
+        raise InvalidValueError(field, value, problem)
     return parsed

@@ -35,9 +35,10 @@ import attrs
 import tomli_w
 
 from ._csvsafe import quote, unquote
-from ._errors import BatchError, InvalidValueError, RowError
-from ._timefmt import iso_short
+from ._errors import BatchError, InvalidValueError, RowError, show
+from ._timefmt import iso_short, parse_iso
 from .core import plain
+from .core._validate import MAX_DIGITS, check_group_id
 from .core.book import CodeBook
 from .core.model import CodeEntry, GroupSettings, is_code
 from .core.plain import as_mapping, check_keys, settings_from_dict, settings_to_dict
@@ -128,12 +129,7 @@ def _time(where: str, value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidValueError(
-                where, value, "must be an ISO 8601 time like 2026-01-01T00:00:00Z"
-            ) from None
+        return parse_iso(where, value)
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise InvalidValueError(
             where, value, "must be a time with a UTC offset, like 2026-01-01T00:00:00Z"
@@ -212,6 +208,7 @@ class GroupDocument:
         name = data.get("group") if group is None else group
         if not isinstance(name, str):
             raise InvalidValueError("group", name, "name the group (a string)")
+        check_group_id("group", name)
         settings = settings_from_dict(
             as_mapping("settings", data.get("settings", {})),
             as_mapping("users", data.get("users", {})),
@@ -233,7 +230,7 @@ class GroupDocument:
         try:
             _scratch_check(name, settings, entries)
         except BatchError as exc:
-            bad += [attrs.evolve(row, row=positions[row.row]) for row in exc.rows]
+            bad += [attrs.evolve(row, row=positions[row.row - 1]) for row in exc.rows]
         if bad:
             raise BatchError(
                 f"codes of group {name!r} (numbered from 1 in the codes list)",
@@ -292,7 +289,11 @@ def loads_group(
             "file", source, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidValueError("file", source, f"is not valid TOML ({exc})") from None
+        raise InvalidValueError("file", source, f"is not valid TOML ({show(str(exc))})") from None
+    except RecursionError:
+        raise InvalidValueError("file", source, "is nested too deeply to be a group") from None
+    except ValueError:  # what is left: a number longer than Python reads (4300 digits)
+        raise InvalidValueError("file", source, "holds a number too long to be a setting") from None
     return GroupDocument.from_dict(parsed, group=group)
 
 
@@ -342,6 +343,8 @@ def _whole(where: str, cell: str) -> int | None:
         return None
     if not is_code(cell):  # ASCII digits: int() would also take spaces, signs and "٣"
         raise InvalidValueError(where, cell, "must be a whole number written with digits 0-9")
+    if len(cell.lstrip("0")) > MAX_DIGITS:  # refused before int() reads thousands of digits
+        raise InvalidValueError(where, cell, f"is too large: at most {MAX_DIGITS} digits")
     return int(cell)
 
 
@@ -356,7 +359,7 @@ def _header(cells: list[str], source: str) -> list[str]:
             "file",
             source,
             f"line 1 must be a header naming the columns: code, and any of "
-            f"{', '.join(CSV_COLUMNS[1:])}, each once; found {', '.join(cells)!r}{hint}",
+            f"{', '.join(CSV_COLUMNS[1:])}, each once; found {show(', '.join(cells))}{hint}",
         )
     return names
 
@@ -473,7 +476,7 @@ def import_codes_csv(
         checked, lines = _in_line_order(rows)
         bad = list(rows.errors)
         bad += [
-            attrs.evolve(row, row=lines[row.row])
+            attrs.evolve(row, row=lines[row.row - 1])
             for row in store.check_codes(group, checked, replace=replace)
         ]
         raise BatchError(what, sorted(bad, key=lambda row: row.row))
@@ -484,7 +487,7 @@ def import_codes_csv(
             store.add_codes(group, rows.entries, actor=actor, progress=progress)
     except BatchError as exc:
         raise BatchError(
-            what, [attrs.evolve(row, row=rows.lines[row.row]) for row in exc.rows]
+            what, [attrs.evolve(row, row=rows.lines[row.row - 1]) for row in exc.rows]
         ) from None
     return len(rows.entries)
 

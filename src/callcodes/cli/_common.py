@@ -14,25 +14,43 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
 import click
 
-from .._errors import BatchError, CallcodesError, InvalidValueError, UnknownGroupError
+from .._errors import BatchError, CallcodesError, InvalidValueError, UnknownGroupError, show
 from .._timefmt import parse_iso
+from ..core._validate import (
+    MAX_GROUP_ID_LENGTH,
+    check_actor,
+    check_group_id,
+    check_user_id,
+    name_problem,
+    seconds,
+    whole_number,
+)
 from ..core.model import Lock
 from ..store.sqlite import PolicyStore
 
 __all__ = [
+    "ACTOR",
+    "GROUP",
     "JSON_OPTION",
     "PROGRESS_MIN",
+    "SECONDS",
+    "USER",
     "MainGroup",
+    "Name",
+    "Seconds",
     "State",
+    "Text",
+    "Whole",
     "default_actor",
     "echo_json",
+    "exclusive",
     "lock_dict",
     "name_list",
     "pairs",
@@ -65,11 +83,15 @@ class State:
     """``ctx.obj`` of every command: the store's path, the actor, the store once opened."""
 
     db: Path
-    actor: str
+    actor: str = attrs.field(validator=lambda _s, a, v: check_actor(f"--{a.name}", v))
     _store: PolicyStore | None = None
 
-    def store(self, *, create: bool = False) -> PolicyStore:
-        """The policy store at ``db``, opened on first use (created only when *create*)."""
+    def store(self, *, create: bool = False, read_only: bool = False) -> PolicyStore:
+        """The policy store at ``db``, opened on first use (created only when *create*).
+
+        A command that only reads passes *read_only*: the file is then never created or
+        changed, and a file that is not a store is refused untouched.
+        """
         if self._store is None:
             if not create and not self.db.exists():
                 raise InvalidValueError(
@@ -78,7 +100,7 @@ class State:
                     "no store there yet: create a group first (callcodes group set GROUP), or "
                     "give the store's path with --db or CALLCODES_DB",
                 )
-            self._store = PolicyStore(self.db)
+            self._store = PolicyStore(self.db, read_only=read_only)
             click.get_current_context().call_on_close(self._store.close)
         return self._store
 
@@ -90,10 +112,27 @@ def state() -> State:
     return found
 
 
+#: A line of an error message is cut to this many characters, whatever value it echoes.
+MAX_LINE: Final = 300
+
+
+def _cut(text: str) -> str:
+    """*text* with every line longer than :data:`MAX_LINE` cut with an ellipsis."""
+    return "\n".join(
+        line if len(line) <= MAX_LINE else f"{line[: MAX_LINE - 30]}... ({len(line)} characters)"
+        for line in text.split("\n")
+    )
+
+
 def _message(exc: Exception) -> str:
+    return _cut(_full_message(exc))
+
+
+def _full_message(exc: Exception) -> str:
     if isinstance(exc, UnknownGroupError):
         return (
-            f"unknown group {exc.group!r}: create it with 'callcodes group set {exc.group}', "
+            f"unknown group {show(exc.group)}: create it with 'callcodes group set "
+            f"{'GROUP' if name_problem(exc.group, '', MAX_GROUP_ID_LENGTH) else exc.group}', "
             "or see 'callcodes group list'"
         )
     if isinstance(exc, BatchError):
@@ -107,8 +146,42 @@ def _message(exc: Exception) -> str:
     return str(exc)
 
 
+def _contradictions(command: click.Command, args: Sequence[str]) -> list[str]:
+    """The flags in *args* that set one option of the command they reach to different values.
+
+    ``--mandatory --optional`` (two flags of one option) or ``--local-toll-free
+    --no-local-toll-free``: click would silently keep the last one.
+    """
+    words = list(args)
+    while isinstance(command, click.Group) and words:
+        word = words.pop(0)
+        if word in command.commands:
+            command = command.commands[word]
+    given = set(words[: words.index("--")] if "--" in words else words)
+    by_dest: dict[str | None, set[str]] = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and param.is_flag:
+            for opts, side in ((param.opts, "on"), (param.secondary_opts, "off")):
+                for opt in given.intersection(opts):
+                    by_dest.setdefault(param.name, set()).add(f"{opt}={side}")
+    found: list[str] = []
+    for flags in by_dest.values():
+        if len(flags) > 1:
+            found += sorted(flag.split("=")[0] for flag in flags)
+    return found
+
+
 class MainGroup(click.Group):
     """The top-level group: reports a user's mistake in one line, never with a traceback."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse as click does, but refuse flags that contradict each other (exit status 2)."""
+        found = _contradictions(self, args)
+        if found:
+            raise click.UsageError(
+                f"{' and '.join(found)} contradict each other: give only one", ctx
+            )
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; bad input exits with status 1 and a message saying what to fix."""
@@ -127,6 +200,102 @@ class MainGroup(click.Group):
                 sys.stderr.close()
                 raise click.exceptions.Exit(0) from None
             raise click.ClickException(f"{exc.filename or 'file'}: {exc.strerror}") from None
+
+
+class Whole(click.ParamType[int]):
+    """A whole number from *low* to *high*: ``nan``, signs of junk and huge numbers refused."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        """The number, or a usage error (exit status 2) saying what to give."""
+        if type(value) is int:
+            value = str(value)
+        try:
+            return whole_number(_option(param), str(value), self.low, self.high)
+        except InvalidValueError as exc:
+            self.fail(f"{show(value)}: {exc.problem}", param, ctx)
+
+
+class Seconds(click.ParamType[timedelta]):
+    """A positive, bounded number of seconds, as a ``timedelta``: no ``nan``, ``inf``, 0 or -1."""
+
+    name = "seconds"
+
+    def __init__(self, *, zero: bool = False) -> None:
+        self.zero = zero  # 0 is given as a zero timedelta (an option's "until lifted")
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> timedelta:
+        """The duration, or a usage error (exit status 2) saying what to give."""
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip()
+        if self.zero and text.isascii() and text.replace(".", "", 1).strip("0") == "":
+            return timedelta(0)
+        try:
+            return seconds(_option(param), text)
+        except InvalidValueError as exc:
+            extra = " (or 0)" if self.zero else ""
+            self.fail(f"{show(value)}: {exc.problem}{extra}", param, ctx)
+
+
+class Name(click.ParamType[str]):
+    """A group id, user id or actor: printable text of bounded length, no surrounding spaces."""
+
+    def __init__(self, kind: str) -> None:
+        self.name = kind
+        self._check = {"group": check_group_id, "user": check_user_id, "actor": check_actor}[kind]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """The name, or a usage error (exit status 2) saying what is wrong with it."""
+        try:
+            return self._check(_option(param), value)
+        except InvalidValueError as exc:
+            self.fail(f"{show(value)}: {exc.problem}", param, ctx)
+
+
+class Text(click.ParamType[str]):
+    """Text of at most *limit* characters, refused whole (exit status 2) when longer."""
+
+    name = "text"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """The text, or a usage error saying how long it may be."""
+        text = str(value)
+        if len(text) > self.limit:
+            self.fail(f"{show(text)}: at most {self.limit} characters", param, ctx)
+        return text
+
+
+def _option(param: click.Parameter | None) -> str:
+    if param is None:
+        return "value"
+    if isinstance(param, click.Option) and param.opts:
+        return max(param.opts, key=len)
+    return (param.name or "value").upper()
+
+
+#: Parameter types for names and durations, shared by every command.
+GROUP: Final = Name("group")
+USER: Final = Name("user")
+ACTOR: Final = Name("actor")
+SECONDS: Final = Seconds()
+
+
+def exclusive(**flags: object) -> None:
+    """Refuse (exit status 2) when more than one of the options given by keyword is set."""
+    given = [name for name, value in flags.items() if value not in (None, False, (), "")]
+    if len(given) > 1:
+        names = " and ".join(f"--{name.replace('_', '-')}" for name in given)
+        raise click.UsageError(f"{names} contradict each other: give only one")
 
 
 def parse_time(option: str, value: str | None) -> datetime | None:

@@ -19,8 +19,14 @@ from ..core.model import Call, CallType, Lock
 from ..store.audit import Action, AuditRecord, write_csv, write_json
 from . import demo as demo_module
 from ._common import (
+    ACTOR,
+    GROUP,
     JSON_OPTION,
+    SECONDS,
+    USER,
+    Whole,
     echo_json,
+    exclusive,
     lock_dict,
     name_list,
     pairs,
@@ -43,12 +49,12 @@ def locks() -> None:
 
 
 @locks.command("list")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.option("--all", "show_all", is_flag=True, help="Include locks that have run out.")
 @JSON_OPTION
 def locks_list(name: str, show_all: bool, as_json: bool) -> None:
     """List the locks that hold now: the group's and its users'."""
-    store = state().store()
+    store = state().store(read_only=True)
     held = store.locks(name, None if show_all else store.now())
     if as_json:
         echo_json([lock_dict(lock) for lock in held])
@@ -67,24 +73,27 @@ def locks_list(name: str, show_all: bool, as_json: bool) -> None:
 
 
 @locks.command("add")
-@click.argument("name", metavar="GROUP")
-@click.argument("user", required=False)
+@click.argument("name", metavar="GROUP", type=GROUP)
+@click.argument("user", required=False, type=USER)
 @click.option(
-    "--for", "seconds", type=float, help="Seconds the lock lasts (default: until lifted)."
+    "--for",
+    "duration",
+    type=SECONDS,
+    help="Seconds the lock lasts, more than 0 (default: until lifted).",
 )
-def locks_add(name: str, user: str | None, seconds: float | None) -> None:
+def locks_add(name: str, user: str | None, duration: timedelta | None) -> None:
     """Lock a user (or, without USER, the whole group) by hand."""
     current = state()
     store = current.store()
     since = store.now()
-    until = None if not seconds else since + timedelta(seconds=seconds)
+    until = None if duration is None else since + duration
     store.lock(Lock(name, user, since, until), actor=current.actor)
     click.echo(f"locked {'the whole group ' + name if user is None else user + ' in ' + name}")
 
 
 @locks.command("unlock")
-@click.argument("name", metavar="GROUP")
-@click.argument("user", required=False)
+@click.argument("name", metavar="GROUP", type=GROUP)
+@click.argument("user", required=False, type=USER)
 def locks_unlock(name: str, user: str | None) -> None:
     """Lift the lock on a user (or, without USER, on the whole group)."""
     current = state()
@@ -100,8 +109,8 @@ def locks_unlock(name: str, user: str | None) -> None:
 
 
 @click.command()
-@click.argument("name", metavar="GROUP")
-@click.argument("user")
+@click.argument("name", metavar="GROUP", type=GROUP)
+@click.argument("user", type=USER)
 @click.argument("dialed")
 @click.option(
     "--type",
@@ -110,7 +119,13 @@ def locks_unlock(name: str, user: str | None) -> None:
     help="The call type; default: what the group's dial plan makes of DIALED.",
 )
 @click.option("--code", help="The code entered (none: no code).")
-@click.option("--attempt", default=1, show_default=True, help="Which entry on the call this is.")
+@click.option(
+    "--attempt",
+    type=Whole(1, 100),
+    default=1,
+    show_default=True,
+    help="Which entry on the call this is.",
+)
 @JSON_OPTION
 def check(
     *,
@@ -123,7 +138,7 @@ def check(
     as_json: bool,
 ) -> None:
     """Show the decision for one call, judged against the stored policy now."""
-    store = state().store()
+    store = state().store(read_only=True)
     known = name in store
     book = store.load([name]) if known else store.load([])
     classified = None
@@ -191,12 +206,18 @@ def _summary(record: AuditRecord) -> str:
 
 
 @click.command()
-@click.argument("name", metavar="[GROUP]", required=False)
-@click.option("--actor", help="Only changes by this actor.")
+@click.argument("name", metavar="[GROUP]", required=False, type=GROUP)
+@click.option("--actor", type=ACTOR, help="Only changes by this actor.")
 @click.option("--action", type=click.Choice([a.value for a in Action]), help="Only this kind.")
 @click.option("--since", help="From this time (ISO 8601; without offset, UTC).")
 @click.option("--until", help="Before this time.")
-@click.option("--limit", default=50, show_default=True, help="Show the latest N changes.")
+@click.option(
+    "--limit",
+    type=Whole(1, 1_000_000),
+    default=50,
+    show_default=True,
+    help="Show the latest N changes.",
+)
 @click.option("--all", "show_all", is_flag=True, help="Show every matching change.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @JSON_OPTION
@@ -213,11 +234,10 @@ def audit(
     as_json: bool,
 ) -> None:
     """Show the audit trail: who changed what, when (authorization codes masked)."""
-    if as_csv and as_json:
-        raise click.UsageError("choose one of --csv and --json")
+    exclusive(csv=as_csv, json=as_json)
     records = (
         state()
-        .store()
+        .store(read_only=True)
         .audit(
             name,
             actor=actor,

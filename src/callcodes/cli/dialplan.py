@@ -15,7 +15,7 @@ import click
 from .._errors import InvalidValueError
 from ..core.model import CallType
 from ..dialplan.plan import DialPlan
-from ._common import echo_json, pairs, state, table
+from ._common import GROUP, echo_json, pairs, state, table
 
 __all__ = ["dialplan"]
 
@@ -52,7 +52,7 @@ def dialplan() -> None:
 
 
 @dialplan.command("show")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @_JSON
 def dialplan_show(name: str, as_json: bool) -> None:
     """Show the dial plan of GROUP."""
@@ -90,7 +90,7 @@ def _overrides(current: dict[str, str], changes: tuple[str, ...]) -> dict[str, s
 
 
 @dialplan.command("set")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.option("--region", help="ISO 3166 country of the group, e.g. US, GB, DE.")
 @click.option("--outside-prefix", help="Digits dialed for an outside line, e.g. 9; 'none'.")
 @click.option("--extensions", help="Comma-separated extensions and ranges, e.g. 1000-1999,200.")
@@ -130,7 +130,7 @@ def dialplan_set(name: str, **options: Any) -> None:
 
 
 @dialplan.command("remove")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 def dialplan_remove(name: str) -> None:
     """Remove the dial plan of GROUP (its calls then need --type in 'callcodes check')."""
     store = state().store()
@@ -140,7 +140,7 @@ def dialplan_remove(name: str) -> None:
 
 
 @dialplan.command("classify")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("dialed", nargs=-1, required=True)
 @_JSON
 def dialplan_classify(name: str, dialed: tuple[str, ...], as_json: bool) -> None:

@@ -19,7 +19,7 @@ import click
 from ..core.model import Reason, Verdict
 from ..events.event import Event
 from ..events.reports import ReportRow, export_csv, export_jsonl, query_events, report_events
-from ._common import parse_time
+from ._common import GROUP, USER, Text, Whole, parse_time
 
 __all__ = ["events"]
 
@@ -97,17 +97,21 @@ def _with_output(command: Any) -> Any:
 
 
 @events.command("list")
-@click.argument("group")
-@click.option("--user", help="Only this user's calls.")
+@click.argument("group", type=GROUP)
+@click.option("--user", type=USER, help="Only this user's calls.")
 @click.option("--code", help="Only calls with this account code.")
 @click.option("--verdict", type=click.Choice([v.value for v in Verdict]), help="Only this verdict.")
 @click.option("--reason", type=click.Choice([r.value for r in Reason]), help="Only this reason.")
 @click.option("--since", help=f"From this time, inclusive ({_TIME_HELP}).")
 @click.option("--until", help=f"Before this time ({_TIME_HELP}).")
 @click.option(
-    "--limit", type=click.IntRange(min=0), default=50, show_default=True, help="Page size; 0: all."
+    "--limit", type=Whole(0, 1_000_000), default=50, show_default=True, help="Page size; 0: all."
 )
-@click.option("--after", help="Start after this cursor (printed at the end of the last page).")
+@click.option(
+    "--after",
+    type=Text(60),
+    help="Start after this cursor (printed at the end of the last page).",
+)
 @_with_output
 @click.pass_context
 def list_events(
@@ -155,7 +159,7 @@ def list_events(
 
 
 @events.command("report")
-@click.argument("group")
+@click.argument("group", type=GROUP)
 @click.option(
     "--by",
     type=click.Choice(["code", "user", "day"]),

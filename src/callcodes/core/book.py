@@ -216,7 +216,7 @@ class CodeBook:
         entries: list[CodeEntry] = []
         bad: list[RowError] = []
         seen: set[str] = set()
-        for row, item in enumerate(codes):
+        for row, item in enumerate(codes, start=1):
             entry = _entry_or_row_error(row, item)
             if isinstance(entry, RowError):
                 bad.append(entry)
@@ -248,7 +248,7 @@ class CodeBook:
             found = self._get(group)
             bad: list[RowError] = []
             edited: list[CodeEntry] = []
-            for row, (code, description) in enumerate(descriptions.items()):
+            for row, (code, description) in enumerate(descriptions.items(), start=1):
                 listed = found.codes.get(code)
                 if listed is None:
                     bad.append(RowError(row, str(code), "is not on the group's list"))
@@ -274,7 +274,7 @@ class CodeBook:
             bad: list[RowError] = []
             updated: list[CodeEntry] = []
             items: Iterable[object] = entries  # checked at run time: callers may pass anything
-            for row, entry in enumerate(items):
+            for row, entry in enumerate(items, start=1):
                 if not isinstance(entry, CodeEntry):
                     bad.append(RowError(row, str(entry), "must be a CodeEntry"))
                 elif entry.code not in found.codes:
@@ -309,7 +309,7 @@ class CodeBook:
             wanted = list(dict.fromkeys(codes))
             bad = [
                 RowError(row, str(code), "is not on the group's list")
-                for row, code in enumerate(wanted)
+                for row, code in enumerate(wanted, start=1)
                 if code not in found.codes
             ]
             if bad:

@@ -21,6 +21,7 @@ from ._validate import (
     MAX_CODE_LENGTH,
     MAX_DESCRIPTION_LENGTH,
     MAX_LEVEL,
+    MAX_USES,
     MIN_CODE_LENGTH,
     check_aware,
     check_bool,
@@ -144,7 +145,7 @@ class CodeEntry:
     valid_until: datetime | None = attrs.field(default=None, validator=check_aware, kw_only=True)
     max_uses: int | None = attrs.field(
         default=None,
-        validator=attrs.validators.optional(check_int(1, None)),
+        validator=attrs.validators.optional(check_int(1, MAX_USES)),
         kw_only=True,
     )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 import callcodes as cc
 from strategies import aware_times, books, calls, entered_codes
@@ -368,3 +369,41 @@ class TestThreads:
         sink.close()
         ids = [e.call_id for e in cc.read_events(tmp_path / "events.db")]
         assert sorted(ids) == sorted(f"{t}-{n}" for t in range(4) for n in range(100))
+
+
+class TestInlineCodeNeverInTheLog:
+    """A code keyed inline in ``dialed`` (``<prefix><code><number>``) is masked in every event."""
+
+    @given(
+        code=st.text("0123456789", min_size=4, max_size=4),
+        number=st.text("0123456789", min_size=3, max_size=15),
+        mode=st.sampled_from(["authorization", "account"]),
+        known=st.booleans(),
+    )
+    def test_no_event_field_holds_the_code(
+        self, code: str, number: str, mode: str, known: bool
+    ) -> None:
+        book = cc.CodeBook()
+        book.set_group("acme", cc.GroupSettings(mode=mode, mandatory_users={"alice"}))  # type: ignore[arg-type]
+        if known:
+            book.add_codes("acme", [code])
+        sink = cc.MemorySink()
+        clock = iter(datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i) for i in range(99))
+        engine = cc.Engine(book, sink, clock=lambda: next(clock))
+        call = cc.Call("acme", "alice", f"*71{code}{number}", "international", "c1")
+        wrong = "8888" if code == "9999" else "9999"
+        for _ in range(12):  # enough wrong entries for a lock event too
+            engine.decide(call, wrong)
+        locked = any(event.reason == "locked out" for event in sink.events())
+        assert locked == (mode == "authorization")
+        for event in sink.events():
+            assert event.dialed == f"*71****{number}"
+            for field in ("group", "user", "call_id", "code", "masked", "description"):
+                assert code not in str(getattr(event, field)), field
+
+    def test_a_dial_string_without_the_prefix_is_kept(self) -> None:
+        book = cc.CodeBook()
+        book.set_group("acme", cc.GroupSettings(mode="authorization", mandatory_users={"alice"}))
+        sink = cc.MemorySink()
+        cc.Engine(book, sink).decide(cc.Call("acme", "alice", "0114420712345", "international"))
+        assert sink.events()[0].dialed == "0114420712345"

@@ -40,7 +40,7 @@ from .core.guard import (
     tracker_missing,
 )
 from .core.model import Call, CallType, Decision, Lock, Mode, Need, Reason, Requirement, Verdict
-from .events.event import Event, Row, row_from_decision, row_to_event
+from .events.event import Event, Row, mask_inline, row_from_decision, row_to_event
 from .events.sinks import RowSink, Sink
 
 __all__ = ["Engine"]
@@ -200,8 +200,22 @@ class Engine:
             return decision
         try:  # _record, written out: this is the path of almost every call
             found = self._book._groups.get(call.group)
-            mode = None if found is None else found.settings.mode
-            record(row_from_decision(now, call, decision, mode, code, attempt))
+            if found is None:
+                record(row_from_decision(now, call, decision, None, code, attempt))
+            else:
+                settings = found.settings
+                record(
+                    row_from_decision(
+                        now,
+                        call,
+                        decision,
+                        settings.mode,
+                        code,
+                        attempt,
+                        settings.code_prefix,
+                        settings.code_length,
+                    )
+                )
         except Exception as exc:  # noqa: BLE001  # raised again, except for an emergency call
             return self._not_recorded(exc, call, decision)
         return decision
@@ -212,8 +226,22 @@ class Engine:
         """Write the decision's event: a row straight to a built-in sink, else an Event."""
         assert self._record_row is not None
         found = self._book._groups.get(call.group)
-        mode = None if found is None else found.settings.mode
-        self._record_row(row_from_decision(now, call, decision, mode, code, attempt))
+        if found is None:
+            self._record_row(row_from_decision(now, call, decision, None, code, attempt))
+            return
+        settings = found.settings
+        self._record_row(
+            row_from_decision(
+                now,
+                call,
+                decision,
+                settings.mode,
+                code,
+                attempt,
+                settings.code_prefix,
+                settings.code_length,
+            )
+        )
 
     def _lock_out(  # noqa: PLR0917  # the rare path of decide, with its arguments
         self,
@@ -233,7 +261,7 @@ class Engine:
         try:
             self._record(now, call, code, attempt, decision)
             for change in changes:
-                self._sink.write(_lock_event(change, attempt))
+                self._sink.write(_lock_event(change, attempt, self._book))
         except Exception as exc:  # noqa: BLE001  # raised again, except for an emergency call
             return self._not_recorded(exc, call, decision)
         return decision
@@ -280,7 +308,7 @@ class Engine:
         change = LockEvent(LockChange.UNLOCKED, lock, now, actor)
         self._alert(change)
         if self._sink is not None:
-            self._sink.write(_lock_event(change, 1))
+            self._sink.write(_lock_event(change, 1, self._book))
         return True
 
     def locks(self, group: str) -> list[Lock]:
@@ -335,7 +363,7 @@ class Engine:
                 _log.exception("the on_error hook failed")
 
 
-def _lock_event(change: LockEvent, attempt: int) -> Event:
+def _lock_event(change: LockEvent, attempt: int, book: CodeBook) -> Event:
     """The event-log record of a lock change: reason LOCKED_OUT, a description says which.
 
     A lock is a BLOCK on the call whose entry caused it; an unlock is LOG_ONLY, without a call.
@@ -350,11 +378,18 @@ def _lock_event(change: LockEvent, attempt: int) -> Event:
         actor = "".join(c for c in change.actor if c.isprintable())
         description = f"{who} unlocked by {actor}"[:80]
     call = change.call
+    dialed = ""
+    if call is not None:
+        found = book._groups.get(call.group)
+        dialed = call.dialed
+        if found is not None:
+            settings = found.settings
+            dialed = mask_inline(dialed, settings.code_prefix, settings.code_length)
     return Event(
         change.time,
         lock.group,
         lock.user or "",
-        "" if call is None else call.dialed,
+        dialed,
         CallType.UNKNOWN if call is None else call.call_type,
         Mode.AUTHORIZATION,
         Verdict.BLOCK if change.change is LockChange.LOCKED else Verdict.LOG_ONLY,

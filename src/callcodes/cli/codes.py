@@ -8,16 +8,28 @@ order.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import attrs
 import click
 
 from .._errors import InvalidValueError
+from .._files import CODE_FILE_MODE, atomic_write
+from ..core._validate import MAX_USES, whole_number
 from ..core.model import CodeEntry
-from ..policyfile import entry_to_dict, export_codes_csv, import_codes_csv
-from ._common import JSON_OPTION, echo_json, parse_time, progress, read_input, state, table
+from ..policyfile import entry_to_dict, export_codes_csv, import_codes_csv, parse_codes_csv
+from ..store.protocol import Store
+from ._common import (
+    GROUP,
+    JSON_OPTION,
+    Whole,
+    echo_json,
+    parse_time,
+    progress,
+    read_input,
+    state,
+    table,
+)
 
 __all__ = ["codes"]
 
@@ -43,17 +55,21 @@ def _code_cells(entry: CodeEntry, full: bool) -> list[str]:
 
 
 @codes.command("list")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.option("--prefix", default="", help="Only codes starting with these digits.")
-@click.option("--limit", default=50, show_default=True, help="Codes per page.")
-@click.option("--page", default=1, show_default=True, help="Page number, from 1.")
+@click.option(
+    "--limit", type=Whole(1, 100_000), default=50, show_default=True, help="Codes per page."
+)
+@click.option(
+    "--page", type=Whole(1, 1_000_000), default=1, show_default=True, help="Page number, from 1."
+)
 @click.option("--after", help="Start after this code (instead of --page).")
 @JSON_OPTION
 def codes_list(
     *, name: str, prefix: str, limit: int, page: int, after: str | None, as_json: bool
 ) -> None:
     """List codes in code order, one page at a time."""
-    store = state().store()
+    store = state().store(read_only=True)
     if page < 1:
         raise InvalidValueError("--page", page, "pages are numbered from 1")
     if after is None and page > 1:
@@ -81,7 +97,7 @@ def _entry_options(func: Any) -> Any:
     for option in reversed(
         [
             click.option("--description", help="Description, up to 80 characters."),
-            click.option("--level", type=int, help="Authorization level, 0 to 255."),
+            click.option("--level", type=Whole(0, 255), help="Authorization level, 0 to 255."),
             click.option("--valid-from", help="ISO 8601 time from which the code works."),
             click.option("--valid-until", help="ISO 8601 time from which it no longer works."),
             click.option("--max-uses", help="Calls the code may authorize ('none': no limit)."),
@@ -96,7 +112,7 @@ def _max_uses(value: str | None) -> int | None:
         return None
     if not value.isascii() or not value.isdigit():
         raise InvalidValueError("--max-uses", value, "give a whole number, or none")
-    return int(value)
+    return whole_number("--max-uses", value, 1, MAX_USES)
 
 
 def _entry_changes(options: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +130,7 @@ def _entry_changes(options: dict[str, Any]) -> dict[str, Any]:
 
 
 @codes.command("add")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("new_codes", metavar="CODE...", nargs=-1, required=True)
 @_entry_options
 def codes_add(name: str, new_codes: tuple[str, ...], **options: Any) -> None:
@@ -134,7 +150,7 @@ def codes_add(name: str, new_codes: tuple[str, ...], **options: Any) -> None:
 
 
 @codes.command("edit")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("selected", metavar="CODE...", nargs=-1, required=True)
 @_entry_options
 def codes_edit(name: str, selected: tuple[str, ...], **options: Any) -> None:
@@ -150,7 +166,7 @@ def codes_edit(name: str, selected: tuple[str, ...], **options: Any) -> None:
 
 
 @codes.command("delete")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("selected", metavar="CODE...", nargs=-1, required=True)
 def codes_delete(name: str, selected: tuple[str, ...]) -> None:
     """Delete a selection of codes (all or nothing)."""
@@ -160,14 +176,17 @@ def codes_delete(name: str, selected: tuple[str, ...]) -> None:
 
 
 @codes.command("import")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--replace", is_flag=True, help="Replace the group's codes instead of adding.")
-def codes_import(name: str, file: str, replace: bool) -> None:
+@click.option("--yes", is_flag=True, help="Confirm a replacement that removes most codes.")
+def codes_import(name: str, file: str, replace: bool, yes: bool) -> None:
     """Import a CSV code list (code,description[,level,valid_from,valid_until,max_uses])."""
     current = state()
     data = read_input(file)
     store = current.store()
+    if replace and not yes:
+        _confirm_replacement(store, name, file, data)
     rows = data.count(b"\n")
     with progress(2 * rows, f"importing {file}") as advance:
         count = import_codes_csv(
@@ -177,20 +196,44 @@ def codes_import(name: str, file: str, replace: bool) -> None:
     click.echo(f"{verb} {name}: {count} code(s) from {file}")
 
 
+def _confirm_replacement(store: Store, name: str, file: str, data: bytes) -> None:
+    """Refuse (without --yes) a replacement that removes all, or more than half, of the codes.
+
+    A cut-off or wrong file then cannot empty a group by accident. A file with bad rows is
+    left to the import, which reports them all.
+    """
+    if name not in store:
+        return
+    stored = store.count(name)
+    rows = parse_codes_csv(data, source=file)
+    if stored == 0 or rows.errors:
+        return
+    new = {entry.code for entry in rows.entries}
+    removed = sum(1 for entry in store.iter_codes(name) if entry.code not in new)
+    if 2 * removed > stored:  # all of them, or more than half
+        raise InvalidValueError(
+            "--yes",
+            False,
+            f"replacing the codes of {name!r} with {file} removes {removed} of its {stored} "
+            "code(s); check the file, or add --yes",
+        )
+
+
 @codes.command("export")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--prefix", default="", help="Only codes starting with these digits.")
 def codes_export(name: str, file: str | None, prefix: str) -> None:
     """Export codes as CSV, in code order (default: standard output)."""
-    store = state().store()
+    store = state().store(read_only=True)
     total = store.count(name)
     if file is None or file == "-":
         export_codes_csv(store, name, sys.stdout, prefix=prefix, crlf=False)
         return
     # UTF-8 with a byte order mark: spreadsheets then show non-ASCII descriptions right.
+    # Written atomically and readable by its owner only: codes are secrets, or may become so.
     with (
-        Path(file).open("w", encoding="utf-8-sig", newline="") as out,
+        atomic_write(file, mode=CODE_FILE_MODE, encoding="utf-8-sig", newline="") as out,
         progress(total, f"exporting {file}") as advance,
     ):
         count = export_codes_csv(store, name, out, prefix=prefix, progress=advance)

@@ -1,26 +1,32 @@
-"""The ``group`` and ``users`` commands: a group's settings, its users, whole-group files.
+"""The ``group`` commands: a group's settings and whole-group files.
 
-They follow the workflows of the BroadWorks group portal (view and change the group's settings,
-manage the mandatory and optional users) on the policy store given to the main command, and
-export or import a whole group as JSON or TOML. Every change names its actor in the audit trail.
+They follow the workflows of the BroadWorks group portal (view and change the group's settings)
+on the policy store given to the main command, and export or import a whole group as JSON or
+TOML (the ``users`` commands are in ``cli.users``). Every change names its actor in the audit trail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import attrs
 import click
 
 from .._errors import InvalidValueError
-from ..core.model import CallType, GroupSettings, Mode
+from .._files import CODE_FILE_MODE, atomic_write
+from ..core._validate import MAX_LEVEL, whole_number
+from ..core.model import CallType, CodeEntry, GroupSettings, Mode
 from ..core.plain import settings_to_dict, users_to_dict
 from ..policyfile import dumps_group, export_group, file_format, import_group, loads_group
+from ..store.protocol import Store
 from ._common import (
+    GROUP,
     JSON_OPTION,
+    SECONDS,
+    Seconds,
+    Whole,
     echo_json,
     lock_dict,
     name_list,
@@ -32,7 +38,7 @@ from ._common import (
     yes_no,
 )
 
-__all__ = ["group", "users"]
+__all__ = ["group"]
 
 
 def _seconds(value: timedelta | None) -> str:
@@ -54,7 +60,7 @@ def group() -> None:
 @JSON_OPTION
 def group_list(as_json: bool) -> None:
     """List the groups in the store."""
-    store = state().store()
+    store = state().store(read_only=True)
     names = store.groups()
     if as_json:
         echo_json(names)
@@ -67,11 +73,11 @@ def group_list(as_json: bool) -> None:
 
 
 @group.command("show")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @JSON_OPTION
 def group_show(name: str, as_json: bool) -> None:
     """Show a group's settings, users, code count and locks."""
-    store = state().store()
+    store = state().store(read_only=True)
     settings = store.group(name)
     count = store.count(name)
     held = store.locks(name)
@@ -134,38 +140,52 @@ def _min_levels(values: Sequence[str]) -> dict[str, int]:
         name, sep, level = item.partition("=")
         if not sep or not level.strip().isascii() or not level.strip().isdigit():
             raise InvalidValueError("--min-level", item, "write TYPE=LEVEL, e.g. international=5")
-        levels[name.strip()] = int(level)
+        levels[name.strip()] = whole_number("--min-level", level, 0, MAX_LEVEL)
     return levels
 
 
 @group.command("set")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.option("--mode", type=click.Choice([m.value for m in Mode]), help="Which feature is on.")
-@click.option("--digits", type=int, help="Code length, 2 to 14 digits.")
+@click.option("--digits", type=Whole(2, 14), help="Code length, 2 to 14 digits.")
 @click.option(
     "--local-toll-free/--no-local-toll-free",
     "exempt",
     default=None,
     help="Let local and toll-free calls through without a code.",
 )
-@click.option("--attempts", type=int, help="Entries allowed per call, 1 to 10.")
+@click.option("--attempts", type=Whole(1, 10), help="Entries allowed per call, 1 to 10.")
 @click.option("--coded-types", help="Comma-separated call types that need a code.")
 @click.option(
     "--min-level", multiple=True, metavar="TYPE=LEVEL", help="Lowest code level for a call type."
 )
 @click.option("--no-min-levels", is_flag=True, help="Clear every minimum level.")
 @click.option("--code-prefix", help="Feature access code for inline entry, e.g. *71.")
-@click.option("--lockout-user-attempts", type=int, help="Bad entries that lock a user.")
-@click.option("--lockout-user-window", type=float, help="Seconds in which they count.")
-@click.option("--lockout-group-attempts", type=int, help="Bad entries that lock the group.")
-@click.option("--lockout-group-window", type=float, help="Seconds in which they count.")
-@click.option("--lock-for", type=float, help="Seconds a lock lasts; 0: until unlocked.")
-def group_set(name: str, **options: Any) -> None:
+@click.option("--lockout-user-attempts", type=Whole(1, 1000), help="Bad entries that lock a user.")
+@click.option("--lockout-user-window", type=SECONDS, help="Seconds in which they count.")
+@click.option(
+    "--lockout-group-attempts", type=Whole(1, 100_000), help="Bad entries that lock the group."
+)
+@click.option("--lockout-group-window", type=SECONDS, help="Seconds in which they count.")
+@click.option(
+    "--lock-for", type=Seconds(zero=True), help="Seconds a lock lasts; 0: until unlocked."
+)
+@click.option("--yes", is_flag=True, help="Confirm turning account codes into authorization codes.")
+def group_set(name: str, yes: bool, **options: Any) -> None:
     """Create a group or change its settings; what is not given stays as it is."""
     current = state()
     store = current.store(create=True)
     existed = name in store
     before = store.group(name) if existed else None
+    if before is not None and before.mode is Mode.ACCOUNT and options["mode"] == "authorization":
+        count = store.count(name)
+        if count and not yes:
+            raise InvalidValueError(
+                "--yes",
+                False,
+                f"the {count} code(s) of {name!r} were recorded in clear as account codes (in "
+                "the audit trail); as authorization codes they authorize calls: add --yes",
+            )
     after = store.modify_group(
         name,
         lambda settings: _changed(settings, options),
@@ -205,16 +225,16 @@ def _changed(settings: GroupSettings, options: dict[str, Any]) -> GroupSettings:
             lockout[option] = options[f"lockout_{option}"]
     for option in ("user_window", "group_window"):
         if options[f"lockout_{option}"] is not None:
-            lockout[option] = timedelta(seconds=options[f"lockout_{option}"])
+            lockout[option] = options[f"lockout_{option}"]  # a timedelta (SECONDS)
     if options["lock_for"] is not None:
-        lockout["lock_for"] = timedelta(seconds=options["lock_for"]) or None
+        lockout["lock_for"] = options["lock_for"] or None  # 0: until unlocked
     if lockout:
         changes["lockout"] = attrs.evolve(settings.lockout, **lockout)
     return attrs.evolve(settings, **changes) if changes else settings
 
 
 @group.command("remove")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.option("--yes", is_flag=True, help="Confirm: the group's codes are deleted too.")
 def group_remove(name: str, yes: bool) -> None:
     """Delete a group with its users, codes and locks."""
@@ -230,12 +250,12 @@ def group_remove(name: str, yes: bool) -> None:
 
 
 @group.command("export")
-@click.argument("name", metavar="GROUP")
+@click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["json", "toml"]), help="Default: by name.")
 def group_export(name: str, file: str | None, fmt: str | None) -> None:
     """Write a whole group (settings, users, codes) as JSON or TOML (default: stdout, JSON)."""
-    document = export_group(state().store(), name)
+    document = export_group(state().store(read_only=True), name)
     chosen = fmt or (file_format(file, "json") if file and file != "-" else "json")
     if chosen == "csv":
         raise InvalidValueError("FILE", file, "a whole group is JSON or TOML; for CSV use codes")
@@ -243,15 +263,19 @@ def group_export(name: str, file: str | None, fmt: str | None) -> None:
     if file is None or file == "-":
         click.echo(text, nl=False)
         return
-    Path(file).write_text(text, encoding="utf-8")
+    with atomic_write(file, mode=CODE_FILE_MODE) as out:  # codes: readable by the owner only
+        out.write(text)
     click.echo(f"exported group {name} ({len(document.codes)} code(s)) to {file}", err=True)
 
 
 @group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--group", "name", help="Import under this name instead of the file's.")
+@click.option("--group", "name", type=GROUP, help="Import under this name instead of the file's.")
 @click.option("--format", "fmt", type=click.Choice(["json", "toml"]), help="Default: by name.")
-def group_import(file: str, name: str | None, fmt: str | None) -> None:
+@click.option(
+    "--yes", is_flag=True, help="Confirm removing most codes, or promoting account codes."
+)
+def group_import(file: str, name: str | None, fmt: str | None, yes: bool) -> None:
     """Create or replace a whole group from a JSON or TOML file (all or nothing)."""
     current = state()
     chosen = fmt or (file_format(file) if file != "-" else "json")
@@ -261,91 +285,35 @@ def group_import(file: str, name: str | None, fmt: str | None) -> None:
         read_input(file), "toml" if chosen == "toml" else "json", source=file, group=name
     )
     store = current.store(create=True)
+    if not yes and document.group in store:
+        _confirm_import(store, document.group, document.settings.mode, document.codes)
     with progress(len(document.codes), f"importing {file}") as advance:
         import_group(store, document, actor=current.actor, progress=advance)
     click.echo(f"imported group {document.group} with {len(document.codes)} code(s) from {file}")
 
 
-# -- users ----------------------------------------------------------------------------------------
+def _confirm_import(store: Store, name: str, mode: Mode, codes: Sequence[CodeEntry]) -> None:
+    """Refuse (without --yes) replacing a group in a way that needs a second thought.
 
-
-@click.group()
-def users() -> None:
-    """Manage a group's mandatory and optional users."""
-
-
-def _kind_options(func: Any) -> Any:
-    func = click.option(
-        "--optional", "kind", flag_value="optional", help="The optional users' list."
-    )(func)
-    return click.option(
-        "--mandatory", "kind", flag_value="mandatory", help="The mandatory users' list."
-    )(func)
-
-
-@users.command("list")
-@click.argument("name", metavar="GROUP")
-@_kind_options
-@JSON_OPTION
-def users_list(name: str, kind: str | None, as_json: bool) -> None:
-    """List the group's users and the list each is on."""
-    settings = state().store().group(name)
-    rows = [(user, "mandatory") for user in sorted(settings.mandatory_users)]
-    rows += [(user, "optional") for user in sorted(settings.optional_users)]
-    rows = [row for row in rows if kind is None or row[1] == kind]
-    if as_json:
-        echo_json([{"user": user, "list": which} for user, which in rows])
+    Removing all of its codes or more than half of them (a cut-off or wrong file), or turning
+    its account codes, recorded in clear, into authorization codes.
+    """
+    stored = store.count(name)
+    if not stored:
         return
-    table(["USER", "LIST"], [list(row) for row in rows])
-
-
-@users.command("add")
-@click.argument("name", metavar="GROUP")
-@click.argument("user_ids", metavar="USER...", nargs=-1, required=True)
-@_kind_options
-def users_add(name: str, user_ids: tuple[str, ...], kind: str | None) -> None:
-    """Put users on the mandatory or the optional list."""
-    if kind is None:
-        raise click.UsageError("say which list: --mandatory or --optional")
-    current = state()
-    field = f"{kind}_users"
-    before = getattr(current.store().group(name), field)
-
-    def add(settings: GroupSettings) -> GroupSettings:
-        return attrs.evolve(settings, **{field: getattr(settings, field) | set(user_ids)})
-
-    after = current.store().modify_group(name, add, actor=current.actor)
-    added = sorted(getattr(after, field) - before)
-    click.echo(
-        f"{kind} users of {name}: added {name_list(added)}; now {name_list(getattr(after, field))}"
-    )
-
-
-@users.command("remove")
-@click.argument("name", metavar="GROUP")
-@click.argument("user_ids", metavar="USER...", nargs=-1, required=True)
-@_kind_options
-def users_remove(name: str, user_ids: tuple[str, ...], kind: str | None) -> None:
-    """Take users off their list (or off the list given): they are no longer prompted."""
-    current = state()
-    wanted = set(user_ids)
-
-    def remove(settings: GroupSettings) -> GroupSettings:
-        kinds = [kind] if kind else ["mandatory", "optional"]
-        listed = set().union(*(getattr(settings, f"{k}_users") for k in kinds))
-        missing = sorted(wanted - listed)
-        if missing:
-            where = f"the {kind} list" if kind else "either list"
-            raise InvalidValueError("USER", missing, f"not on {where} of group {name!r}")
-        return attrs.evolve(
-            settings,
-            mandatory_users=settings.mandatory_users - wanted
-            if kind != "optional"
-            else settings.mandatory_users,
-            optional_users=settings.optional_users - wanted
-            if kind != "mandatory"
-            else settings.optional_users,
+    if store.group(name).mode is Mode.ACCOUNT and mode is Mode.AUTHORIZATION:
+        raise InvalidValueError(
+            "--yes",
+            False,
+            f"the {stored} code(s) of {name!r} were recorded in clear as account codes (in the "
+            "audit trail); as authorization codes they authorize calls: add --yes",
         )
-
-    current.store().modify_group(name, remove, actor=current.actor)
-    click.echo(f"removed from {name}: {name_list(sorted(wanted))}")
+    new = {entry.code for entry in codes}
+    removed = sum(1 for entry in store.iter_codes(name) if entry.code not in new)
+    if 2 * removed > stored:  # all of them, or more than half
+        raise InvalidValueError(
+            "--yes",
+            False,
+            f"importing group {name!r} removes {removed} of its {stored} code(s); check the "
+            "file, or add --yes",
+        )

@@ -48,7 +48,7 @@ from ..core.model import (
     to_call_type,
 )
 
-__all__ = ["EVENT_FIELDS", "EVENT_SCHEMA", "MAX_MASK", "Event", "mask_code"]
+__all__ = ["EVENT_FIELDS", "EVENT_SCHEMA", "MAX_MASK", "Event", "mask_code", "mask_inline"]
 
 #: The version of the event schema this release writes; it reads every version up to it.
 EVENT_SCHEMA: Final = 1
@@ -308,6 +308,26 @@ def row_of(event: Event) -> Row:
 _ACCOUNT_CODE: Final = Reason.ACCOUNT_CODE
 
 
+def mask_inline(dialed: str, prefix: str, length: int) -> str:
+    """*dialed* with the code keyed inline after *prefix* replaced by ``*``, one per digit.
+
+    Up to *length* digits right after the prefix are masked (an integrator that did not split
+    ``<prefix><code><number>`` must not leave the code in the event log); a dial string that
+    does not start with *prefix* is returned as it is. Runtime: O(len(dialed)).
+    """
+    if not prefix or not dialed.startswith(prefix):
+        return dialed
+    start = len(prefix)
+    end = start
+    stop = min(len(dialed), start + max(length, 0))
+    while end < stop and dialed[end] in _DIGIT_SET:
+        end += 1
+    return f"{dialed[:start]}{'*' * (end - start)}{dialed[end:]}"
+
+
+_DIGIT_SET: Final = frozenset("0123456789")
+
+
 def row_from_decision(  # noqa: PLR0917  # positional: this runs on every recorded call
     time: datetime,
     call: Call,
@@ -315,13 +335,20 @@ def row_from_decision(  # noqa: PLR0917  # positional: this runs on every record
     mode: Mode | None,
     code: object,
     attempt: int,
+    prefix: str = "",
+    length: int = 0,
 ) -> Row:
     """The row of the event for *decision*, unvalidated: the engine's path (O(1)).
 
     The decision, not the group's mode, says whether the code may be kept in clear: a mode
     changed between the decision and this call can then never expose an authorization code.
+    A code keyed inline in ``call.dialed`` after the group's *prefix* is always masked
+    (:func:`mask_inline`), whatever the mode.
     """
     entry = decision.entry
+    dialed = call.dialed
+    if prefix and dialed.startswith(prefix):
+        dialed = mask_inline(dialed, prefix, length)
     if code is None or decision.reason is _ACCOUNT_CODE:
         clear, masked = code, None
     elif type(code) is str:
@@ -333,7 +360,7 @@ def row_from_decision(  # noqa: PLR0917  # positional: this runs on every record
         time,
         call.group,
         call.user,
-        call.dialed,
+        dialed,
         _VALUE[call.call_type],
         _VALUE[mode],
         _VALUE[decision.verdict],

@@ -87,6 +87,23 @@ def code_for_audit(code: str, mode: Mode) -> str:
     return "*" * len(code)
 
 
+def mask_detail_codes(detail: Any) -> Any:
+    """*detail* with every code it names (a ``code`` value, at any depth) masked.
+
+    What a group's records become when its account codes turn into authorization codes.
+    """
+    if isinstance(detail, dict):
+        return {
+            key: "*" * len(value)
+            if key == "code" and isinstance(value, str)
+            else mask_detail_codes(value)
+            for key, value in detail.items()
+        }
+    if isinstance(detail, list):
+        return [mask_detail_codes(item) for item in detail]
+    return detail
+
+
 def entry_for_audit(entry: CodeEntry, mode: Mode) -> dict[str, Any]:
     """An entry as a record holds it: its code (masked unless account mode) and its fields."""
     shown: dict[str, Any] = {"code": code_for_audit(entry.code, mode)}

@@ -195,6 +195,14 @@ class Transaction(Protocol):
         """Delete all but the last *keep* journal entries."""
         ...  # pragma: no cover
 
+    def rewrite_audit(self, group: str, rewrite: Callable[[Any], Any]) -> None:
+        """Put ``rewrite(detail)`` in place of the detail of each of *group*'s audit records."""
+        ...  # pragma: no cover
+
+    def forget_journal_codes(self, group: str) -> None:
+        """Turn *group*'s ``code`` entries into ``group`` entries: none names a code any more."""
+        ...  # pragma: no cover
+
     def record(
         self, at: datetime, actor: str, group: str, action: Action, detail: Mapping[str, Any]
     ) -> None:

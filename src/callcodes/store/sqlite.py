@@ -48,12 +48,71 @@ def _unusable(path: Path | str, exc: sqlite3.DatabaseError) -> InvalidValueError
     )
 
 
+def _is_environment(exc: sqlite3.OperationalError) -> bool:
+    """Whether *exc* comes from where the file lives (full disk, read-only mount), not from it."""
+    text = str(exc)
+    return any(
+        cause in text for cause in ("readonly", "disk is full", "disk I/O", "unable to open")
+    )
+
+
+def _not_a_store(path: Path, why: str) -> InvalidValueError:
+    return InvalidValueError(
+        "path", str(path), f"is not a callcodes policy store ({why}): give a store's path"
+    )
+
+
+def _check_readable(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file without the policy tables, or whose tables this code cannot read as is."""
+    version = _sqlite.schema_version(conn, COMPONENT)
+    if version == 0:
+        raise _not_a_store(path, "it holds no callcodes policy tables")
+    _sqlite.refuse_newer(path, COMPONENT, version, SCHEMA_VERSION)
+    if version < SCHEMA_VERSION:
+        raise InvalidValueError(
+            "path",
+            str(path),
+            f"was written by an older callcodes (policy schema {version}): any change "
+            "through this version upgrades it",
+        )
+
+
+def _open_read_only(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """Open an existing store for reading: nothing is created or changed, whatever *path* is.
+
+    A missing file, a file that is not SQLite (an empty one included), an SQLite file without
+    the policy tables, and a store too new or too old to read as it is are refused untouched.
+    """
+    if not path.exists():
+        raise InvalidValueError("path", str(path), f"no policy store at {path}: check the path")
+    if not _sqlite.is_sqlite_file(path):
+        raise _not_a_store(path, "not an SQLite database")
+    try:
+        conn = _sqlite.connect_read_only(path)
+    except sqlite3.DatabaseError as exc:
+        raise InvalidValueError("path", str(path), _sqlite.problem(path, exc)) from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        _check_readable(conn, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise InvalidValueError("path", str(path), _sqlite.problem(path, exc)) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class PolicyStore(BaseStore):
     """Groups, settings, users, codes, use counts and locks, persisted in one SQLite file.
 
     The write methods mirror ``CodeBook``'s and validate the same way, plus an ``actor`` for
     the audit trail; the time of each record comes from *clock* (aware UTC). Safe for several
     threads (one connection, serialised) and several processes (SQLite's locking, WAL).
+
+    With *read_only*, an existing store is opened for reading only: nothing in the file (or
+    the folder) is created or changed, a file that is not a store is refused untouched, and
+    every write raises.
     """
 
     def __init__(
@@ -62,19 +121,21 @@ class PolicyStore(BaseStore):
         *,
         clock: Callable[[], datetime] = _utc_now,
         busy_timeout: float = _DEFAULT_BUSY,
+        read_only: bool = False,
     ) -> None:
         super().__init__(clock=clock)
         self.path = Path(path)
         self._lock = threading.RLock()
+        if read_only:
+            self._conn = _open_read_only(self.path, busy_timeout)
+            return
         try:
             self._conn = _sqlite.connect(self.path, busy_timeout=busy_timeout)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise
             if isinstance(exc, sqlite3.OperationalError):
-                raise InvalidValueError(
-                    "path", str(path), f"cannot be opened ({exc}): check the folder and permissions"
-                ) from None
+                raise InvalidValueError("path", str(path), _sqlite.problem(path, exc)) from None
             raise _unusable(path, exc) from None
         try:
             _sqlite.migrate(self._conn, self.path, COMPONENT, MIGRATIONS)
@@ -82,6 +143,8 @@ class PolicyStore(BaseStore):
             self._conn.close()
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise
+            if isinstance(exc, sqlite3.OperationalError) and _is_environment(exc):
+                raise InvalidValueError("path", str(path), _sqlite.problem(path, exc)) from None
             raise _unusable(path, exc) from None
         except BaseException:
             self._conn.close()

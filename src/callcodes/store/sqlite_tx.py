@@ -439,6 +439,25 @@ class SqliteTransaction:
             [(group, code) for code in codes],
         )
 
+    def rewrite_audit(self, group: str, rewrite: Callable[[Any], Any]) -> None:
+        """Put ``rewrite(detail)`` in place of the detail of each of *group*'s audit records."""
+        rows = self._conn.execute(
+            "SELECT id, detail FROM policy_audit WHERE grp = ?", (group,)
+        ).fetchall()
+        changed = []
+        for row_id, text in rows:
+            new = json.dumps(rewrite(json.loads(text)), ensure_ascii=False)
+            if new != text:
+                changed.append((new, row_id))
+        self._conn.executemany("UPDATE policy_audit SET detail = ? WHERE id = ?", changed)
+
+    def forget_journal_codes(self, group: str) -> None:
+        """Turn *group*'s ``code`` entries into ``group`` entries: none names a code any more."""
+        self._conn.execute(
+            "UPDATE policy_changes SET kind = 'group', code = NULL WHERE grp = ? AND kind = 'code'",
+            (group,),
+        )
+
     def trim_journal(self, keep: int) -> None:
         """Delete all but the last *keep* journal entries."""
         self._conn.execute(

@@ -16,10 +16,10 @@ from typing import Any
 
 from .._errors import BatchError, ConflictError, InvalidValueError, RowError, UnknownGroupError
 from ..core.book import CodeBook, no_gc, validated_new_codes
-from ..core.model import CodeEntry, GroupSettings, Lock
+from ..core.model import CodeEntry, GroupSettings, Lock, Mode
 from ..dialplan.plan import DialPlan
 from . import sync
-from .audit import Action
+from .audit import Action, mask_detail_codes
 from .backend import Transaction
 from .checks import (
     changed_entries,
@@ -108,6 +108,8 @@ class BaseStore(ReadingStore):
             if old == settings:
                 return settings
             tx.put_settings(group, gid, settings)
+            if old is not None and old.mode is Mode.ACCOUNT and settings.mode is not Mode.ACCOUNT:
+                _hide_account_codes(tx, group)
             if old is None:
                 tx.journal(group, "group")
                 record(group, Action.GROUP_CREATE, {"settings": settings_detail(settings)})
@@ -142,7 +144,10 @@ class BaseStore(ReadingStore):
             found = tx.find_group(group)
             old = None if found is None else tx.settings(found)
             gid = tx.put_settings(group, found, settings)
+            if old is not None and old.mode is Mode.ACCOUNT and settings.mode is not Mode.ACCOUNT:
+                _hide_account_codes(tx, group)
             removed = tx.replace_codes(gid, entries, progress)
+            tx.forget_journal_codes(group)  # removed codes stay nowhere outside the table
             tx.journal(group, "group")
             detail: dict[str, Any] = {"settings": settings_detail(settings)}
             if old is not None:
@@ -165,6 +170,7 @@ class BaseStore(ReadingStore):
             gid = self._group_id(tx, group)
             settings = tx.settings(gid)
             removed = tx.remove_group(gid)
+            tx.forget_journal_codes(group)
             tx.journal(group, "group")
             record(
                 group,
@@ -193,6 +199,7 @@ class BaseStore(ReadingStore):
             settings = tx.settings(gid)
             entries = in_code_order(validated_new_codes(group, settings, (), batch))
             removed = tx.replace_codes(gid, entries, progress)
+            tx.forget_journal_codes(group)  # removed codes stay nowhere outside the table
             tx.journal(group, "group")
             detail = codes_detail(entries, settings.mode, "codes")
             detail["removed_count"] = removed
@@ -348,7 +355,11 @@ class BaseStore(ReadingStore):
             if not deleted:
                 return
             tx.delete_codes(gid, [entry.code for entry in deleted])
-            sync.journal_codes(tx, group, [entry.code for entry in deleted])
+            if settings.mode is Mode.ACCOUNT:
+                sync.journal_codes(tx, group, [entry.code for entry in deleted])
+            else:  # a deleted secret stays nowhere: the group is reloaded whole instead
+                tx.forget_journal_codes(group)
+                tx.journal(group, "group")
             record(group, Action.CODES_DELETE, codes_detail(deleted, settings.mode))
 
     # -- use counts, locks and dial plans -------------------------------------------------------
@@ -416,3 +427,13 @@ class BaseStore(ReadingStore):
             tx.put_dialplan(gid, plan)
             tx.journal(group, "dialplan")
             record(group, Action.GROUP_UPDATE, plan_diff(old, plan))
+
+
+def _hide_account_codes(tx: Transaction, group: str) -> None:
+    """The group's account codes become secrets: mask them in its audit records and journal.
+
+    Its records made in account mode held them in clear (as they should then); from now on the
+    same codes authorize calls, so no record and no journal entry may name one.
+    """
+    tx.rewrite_audit(group, mask_detail_codes)
+    tx.forget_journal_codes(group)

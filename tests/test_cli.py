@@ -88,7 +88,9 @@ class TestExitStatus:
         assert "unknown group 'nope'" in refused(acme, "group", "show", "nope")
         assert "callcodes group set nope" in refused(acme, "codes", "list", "nope")
         assert "code_length" in refused(acme, "group", "set", "acme", "--digits", "6")
-        assert "max_attempts" in refused(acme, "group", "set", "acme", "--attempts", "0")
+        out_of_range = run(acme, "group", "set", "acme", "--attempts", "0")  # refused on entry
+        assert out_of_range.exit_code == 2
+        assert "'--attempts': '0': must be from 1 to 10" in out_of_range.stderr
         assert "--valid-from" in refused(acme, "codes", "add", "acme", "7777", "--valid-from", "x")
         assert "--yes" in refused(acme, "group", "remove", "acme")
 
@@ -409,3 +411,46 @@ class TestRealProcesses:
         finally:
             worker.stdin.close()
             worker.wait(timeout=60)
+
+
+class TestCheckWithoutPhonenumbers:
+    """``check`` with a dial plan, without the phone extra: emergency and extensions still work."""
+
+    def test_emergency_and_extensions_without_phonenumbers(
+        self, acme: Path, tmp_path: Path
+    ) -> None:
+        ok(acme, "dialplan", "set", "acme", "--region", "US", "--extensions", "1000-1999")
+        blocker = tmp_path / "blocker"
+        blocker.mkdir()
+        # Every process started with this folder on its path has no phonenumbers to import.
+        blocked = "import sys\nsys.modules['phonenumbers'] = None\n"
+        (blocker / "sitecustomize.py").write_text(blocked)
+        env = {
+            **os.environ,
+            "CALLCODES_DB": str(acme),
+            "CALLCODES_ACTOR": "ops",
+            "PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]),
+        }
+
+        def check(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "callcodes", "check", "acme", "alice", *args, "--json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        for dialed, call_type, reason in (
+            ("911", "emergency", "emergency"),
+            ("1234", "internal", "internal call"),
+        ):
+            done = check(dialed)
+            assert done.returncode == 0, done.stderr
+            found = json.loads(done.stdout)
+            assert (found["call_type"], found["reason"]) == (call_type, reason)
+        done = check("13125550123")
+        assert done.returncode == 1
+        assert "pip install 'callcodes[phone]'" in done.stderr
+        assert "Traceback" not in done.stderr

@@ -41,6 +41,14 @@ class TestAuthorizationCodes:
         assert (event.code, event.masked, event.description) == (None, "****", "Sales")
         assert event.call_id
 
+    def test_an_escaped_star_in_the_request_uri_is_read(self, lab: Lab) -> None:
+        """INVITE sip:%2A711234...: the phone escaped the star; 200 with the bare number."""
+        got = lab.place(f"%2A711234{NATIONAL}", "1001", relayed=True)
+        assert got.final.line == "200 OK"
+        assert got.invite.ruri_user == NATIONAL
+        assert got.invite.header("To") == f"<sip:{NATIONAL}@127.0.0.1:{lab.kamailio.port}>"
+        assert [(e.reason, e.dialed) for e in got.events] == [(cc.Reason.AUTHORIZED, NATIONAL)]
+
     def test_a_valid_code_in_the_header_connects(self, lab: Lab) -> None:
         """The code in X-Callcodes-Code: 200, and the header is not passed on."""
         got = lab.place(INTERNATIONAL, "1001", headers=("X-Callcodes-Code: 1234",), relayed=True)

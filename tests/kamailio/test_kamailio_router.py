@@ -378,6 +378,49 @@ class TestDialString:
         assert ksr.replies == [(400, "Two codes: one dialed, one in X-Callcodes-Code")]
 
 
+class TestEscapedRequestUri:
+    """Phones that escape ``*`` in the Request-URI (RFC 3261 %HH): the dial string is unescaped."""
+
+    def test_an_escaped_star_code_is_read_and_relayed(self, harness: Harness) -> None:
+        """%2A71 + valid code + number: relayed with only the number, To rewritten too."""
+        ksr = harness.invite(f"%2A711234{NATIONAL}")
+        assert ksr.replies == []
+        (sent,) = ksr.relayed
+        assert sent.ruri_user == NATIONAL
+        assert sent.to_uri == f"sip:{NATIONAL}@proxy.example:5060"
+        (event,) = harness.events()
+        assert (event.verdict, event.reason, event.dialed) == (
+            cc.Verdict.ALLOW,
+            cc.Reason.AUTHORIZED,
+            NATIONAL,
+        )
+
+    def test_lower_case_escapes_and_escaped_digits_are_read(self, harness: Harness) -> None:
+        """%2a and escaped digits are escapes too."""
+        ksr = harness.invite(f"%2a%37%311234{NATIONAL}")
+        assert [s.ruri_user for s in ksr.relayed] == [NATIONAL]
+
+    def test_an_escaped_bare_number_is_relayed_unescaped(self, harness: Harness) -> None:
+        """A number without a code, escaped, needs a code as the bare number does."""
+        ksr = harness.invite(f"%39{NATIONAL[1:]}", user="1002")
+        assert [s.ruri_user for s in ksr.relayed] == [NATIONAL]
+
+    def test_escaped_emergency_goes_through_first(self, harness: Harness) -> None:
+        """A locked-out user's escaped 911, also after an escaped wrong code: relayed bare."""
+        for dialed in ("%39%31%31", "%2A719999911"):
+            ksr = harness.invite(dialed, user="1003")
+            assert [s.ruri_user for s in ksr.relayed] == ["911"]
+
+    @pytest.mark.parametrize(
+        "dialed", ["%00", "%FF%FE", "%ZZ", "%", "%2", "%E2%80%AE911x", "%2A71%001234"]
+    )
+    def test_escaped_junk_is_answered_without_a_crash(self, harness: Harness, dialed: str) -> None:
+        """Escapes of undialable bytes: a final answer, never a 500 for a failed check."""
+        ksr = harness.invite(dialed, user="1001")
+        assert ksr.relayed or ksr.replies
+        assert all(status != 500 for status, _ in ksr.replies)
+
+
 class TestPolicyChanges:
     def test_an_administrator_change_applies_to_the_next_call(
         self, harness: Harness, config: kam.KamailioConfig

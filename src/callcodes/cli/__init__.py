@@ -17,7 +17,8 @@ from .admin import audit, check, demo, locks
 from .codes import codes
 from .dialplan import dialplan
 from .events import events
-from .groups import group, users
+from .groups import group
+from .users import users
 
 __all__ = ["main"]
 

@@ -290,8 +290,20 @@ class DialPlan:
                     None,
                     f"emergency number {rest} after the outside-line prefix {prefix}",
                 )
+        if digits in compiled.extensions and not self._overridden(digits, rest):
+            # An extension needs no phone number rules, so no phonenumbers either.
+            return Classification(_CT.INTERNAL, None, f"extension {digits}")
         _require_phonenumbers()
         return self._classify_dialable(digits, rest)
+
+    def _overridden(self, digits: str, rest: str | None) -> bool:
+        """Whether an override on dialed digits matches (it comes before extensions)."""
+        overrides = self._compiled.dialed_overrides
+        if not overrides:
+            return False
+        return overrides.match(digits) is not None or (
+            rest is not None and overrides.match(rest) is not None
+        )
 
     def call(self, group: str, user: str, dialed: str, call_id: str | None = None) -> Call:
         """Build the :class:`~callcodes.Call` for dialed digits, its type set by this plan.

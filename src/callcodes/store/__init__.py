@@ -5,7 +5,8 @@ default. The rules a store follows (checks, journal, audit details, refreshing l
 shared by every backend (``writes.BaseStore``); a backend writes only its queries.
 """
 
+from .directory import UserDirectory
 from .protocol import Store
 from .sqlite import JOURNAL_KEEP, SCHEMA_VERSION, PolicyStore
 
-__all__ = ["JOURNAL_KEEP", "SCHEMA_VERSION", "PolicyStore", "Store"]
+__all__ = ["JOURNAL_KEEP", "SCHEMA_VERSION", "PolicyStore", "Store", "UserDirectory"]

@@ -25,6 +25,7 @@ import enum
 import logging
 import os
 import types
+import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -61,6 +62,18 @@ _FAILED_STATUS: Final = 500
 _FAILED_PHRASE: Final = "Code check failed"
 
 _log = logging.getLogger("callcodes.kamailio")
+
+
+def _unescape_user(user: str) -> str:
+    """The user part of a SIP URI with its ``%HH`` escapes read (RFC 3261, 19.1.2).
+
+    Some phones send ``*`` as ``%2A`` (``sip:%2A711234...@``): the dial string is what the escapes
+    stand for. Bytes that are not UTF-8 become U+FFFD, which no dial plan reads as a digit, so
+    escaped junk is refused like any other undialable string; this never raises on a string.
+    """
+    if "%" not in user:
+        return user
+    return urllib.parse.unquote(user, errors="replace")
 
 
 class Action(enum.StrEnum):
@@ -275,7 +288,8 @@ class Router:
         group: str | None = None
         try:
             pv = ksr.pv
-            dialed = pv.gete("$rU")
+            raw = pv.gete("$rU")
+            dialed = _unescape_user(raw) if isinstance(raw, str) else raw
             call_id = pv.gete("$ci") or None
             user, domain = self._caller(pv)
             group = self._group_of(domain)
@@ -335,15 +349,21 @@ class Router:
         return Action.RELAY
 
     def _rewrite(self, ksr: Any, dialed: str, destination: str, account: str | None) -> None:
-        """Set the Request-URI to *destination* and the headers the gateway receives."""
+        """Set the Request-URI to *destination* and the headers the gateway receives.
+
+        *dialed* is the dial string read from the Request-URI, escapes read; the URI itself
+        (and the To URI that repeats it) may hold it escaped.
+        """
         config = self.config
-        if destination != dialed:
+        raw = ksr.pv.gete("$rU")
+        if destination != dialed or raw != destination:
             ksr.pv.sets("$rU", destination)
-            if config.hide_code_in_to and ksr.pv.gete("$tU") == dialed:
+            to_user = ksr.pv.gete("$tU")
+            if config.hide_code_in_to and to_user in (dialed, raw) and to_user != destination:
                 # The To URI repeats the dial string, code included: the gateway must not see
                 # it. The uac module restores the original To in replies and in the dialog.
                 to = ksr.pv.gete("$tu")
-                ksr.uac.uac_replace_to_uri(to.replace(f":{dialed}@", f":{destination}@", 1))
+                ksr.uac.uac_replace_to_uri(to.replace(f":{to_user}@", f":{destination}@", 1))
         if ksr.hdr.is_present(config.code_header) > 0:
             ksr.hdr.remove(config.code_header)
         if ksr.hdr.is_present(config.account_header) > 0:

@@ -454,3 +454,33 @@ class TestCheckWithoutPhonenumbers:
         assert done.returncode == 1
         assert "pip install 'callcodes[phone]'" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+class TestDeleteMany:
+    """Every code, or those with a prefix, deleted at once only when confirmed."""
+
+    def test_all_needs_yes_and_changes_nothing_without(self, acme: Path) -> None:
+        """--all without --yes is refused with the count, and the store stays as it was."""
+        before = dump(acme)
+        assert "2 code(s)" in refused(acme, "codes", "delete", "acme", "--all")
+        assert dump(acme) == before
+        assert (
+            ok(acme, "codes", "delete", "acme", "--all", "--yes") == "deleted 2 code(s) from acme\n"
+        )
+        with PolicyStore(acme) as store:
+            assert store.count("acme") == 0
+
+    def test_prefix_deletes_exactly_the_codes_it_names(self, acme: Path) -> None:
+        """--prefix removes the codes that start with it and no other."""
+        ok(acme, "codes", "add", "acme", "0043", "1299")
+        ok(acme, "codes", "delete", "acme", "--prefix", "12", "--yes")
+        with PolicyStore(acme) as store:
+            assert [entry.code for entry in store.iter_codes("acme")] == ["0042", "0043"]
+
+    def test_one_way_of_choosing_at_a_time(self, acme: Path) -> None:
+        """Codes and --all, or nothing at all, are usage errors; nothing is deleted."""
+        before = dump(acme)
+        assert run(acme, "codes", "delete", "acme", "1234", "--all", "--yes").exit_code == 2
+        assert run(acme, "codes", "delete", "acme", "--all", "--prefix", "1").exit_code == 2
+        assert run(acme, "codes", "delete", "acme").exit_code == 2
+        assert dump(acme) == before

@@ -167,12 +167,36 @@ def codes_edit(name: str, selected: tuple[str, ...], **options: Any) -> None:
 
 @codes.command("delete")
 @click.argument("name", metavar="GROUP", type=GROUP)
-@click.argument("selected", metavar="CODE...", nargs=-1, required=True)
-def codes_delete(name: str, selected: tuple[str, ...]) -> None:
-    """Delete a selection of codes (all or nothing)."""
+@click.argument("selected", metavar="[CODE]...", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Delete every code of the group.")
+@click.option("--prefix", help="Delete every code that starts with these digits.")
+@click.option("--yes", is_flag=True, help="Confirm deleting with --all or --prefix.")
+def codes_delete(
+    name: str, selected: tuple[str, ...], every: bool, prefix: str | None, yes: bool
+) -> None:
+    """Delete a selection of codes, or all of them, or those with a prefix (all or nothing)."""
+    ways = sum((bool(selected), every, prefix is not None))
+    if ways != 1:
+        raise click.UsageError("name the codes to delete, or give --all, or give --prefix")
     current = state()
-    current.store().delete_codes(name, selected, actor=current.actor)
-    click.echo(f"deleted {len(set(selected))} code(s) from {name}")
+    store = current.store()
+    if selected:
+        store.delete_codes(name, selected, actor=current.actor)
+        click.echo(f"deleted {len(set(selected))} code(s) from {name}")
+        return
+    chosen = [entry.code for entry in store.iter_codes(name, prefix or "")]
+    which = "every code" if every else f"every code starting with {prefix}"
+    if not chosen:
+        click.echo(f"deleted 0 code(s) from {name}: no code to delete")
+        return
+    if not yes:
+        raise InvalidValueError(
+            "--yes",
+            False,
+            f"this deletes {which} of {name!r} ({len(chosen)} code(s)); add --yes to confirm",
+        )
+    store.delete_codes(name, chosen, actor=current.actor)
+    click.echo(f"deleted {len(chosen)} code(s) from {name}")
 
 
 @codes.command("import")

@@ -30,6 +30,21 @@ def store(tmp_path: Path) -> Iterator[PolicyStore]:
 class TestRecords:
     """Every administrative change leaves exactly one record; a refused one leaves none."""
 
+    def test_the_kind_of_change_is_named(self, store: PolicyStore) -> None:
+        """Users only: users.update; any other setting: group.update; a plan: dialplan.update."""
+        store.set_group("acme", AUTH, actor="ann")
+        users_only = attrs.evolve(AUTH, mandatory_users=frozenset({"alice"}))
+        store.set_group("acme", users_only, actor="ann")
+        both = attrs.evolve(users_only, optional_users=frozenset({"bob"}), max_attempts=3)
+        store.set_group("acme", both, actor="ann")
+        store.set_dialplan("acme", cc.DialPlan("US", extensions=["100-199"]), actor="ann")
+        assert [r.action for r in store.audit()] == [
+            Action.GROUP_CREATE,
+            Action.USERS_UPDATE,
+            Action.GROUP_UPDATE,
+            Action.DIALPLAN_UPDATE,
+        ]
+
     def test_each_change_is_recorded(self, store: PolicyStore) -> None:
         """Each write method records its action, actor, group and time (from the clock)."""
         store.set_group("acme", AUTH, actor="ann")

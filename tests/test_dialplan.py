@@ -584,7 +584,7 @@ class TestStored:
             assert store.dialplan("acme") == PLANS["US"]
             assert store.dialplans() == {"acme": PLANS["US"]}
             change = store.audit()[-1]
-            assert change.action is Action.GROUP_UPDATE
+            assert change.action is Action.DIALPLAN_UPDATE
             changed = change.detail["changed"]
             assert changed["dialplan.region"] == {"from": None, "to": "US"}
             assert changed["dialplan.outside_prefix"] == {"from": None, "to": "9"}

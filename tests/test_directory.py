@@ -53,7 +53,7 @@ class TestImport:
         assert alice == DirectoryUser(
             "acme", "alice", "Alice", "Smith", "Sales", "+12125550101", "101"
         )
-        records = store.audit(action="group.update")
+        records = store.audit(action="users.directory")
         assert [(r.group, r.actor) for r in records] == [("acme", "ann"), ("globex", "ann")]
         change = records[0].detail["changed"]["directory"]
         assert change["added"] == ["alice", "bob", "carol", "dave"]

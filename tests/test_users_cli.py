@@ -181,7 +181,7 @@ class TestSet:
         assert audit_count(acme) == before + 1
         with PolicyStore(acme) as store:
             (record,) = store.audit(latest=1)
-        assert record.action.value == "group.update"
+        assert record.action.value == "users.update"
         assert record.detail["changed"]["optional_users"]["added"] == ["alice", "bob"]
         shown = ok(acme, "users", "set", "acme", "--optional", "none")
         assert shown.endswith("optional users of acme: none\n")

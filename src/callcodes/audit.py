@@ -6,6 +6,7 @@ from .store.audit import (
     AuditRecord,
     code_for_audit,
     entry_for_audit,
+    settings_action,
     write_csv,
     write_json,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "AuditRecord",
     "code_for_audit",
     "entry_for_audit",
+    "settings_action",
     "write_csv",
     "write_json",
 ]

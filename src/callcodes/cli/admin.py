@@ -178,7 +178,7 @@ def check(
 
 def _summary(record: AuditRecord) -> str:
     detail = record.detail
-    if "changed" in detail and record.action is Action.GROUP_UPDATE:
+    if "changed" in detail:
         parts = []
         for key, change in detail["changed"].items():
             if "added" in change:

@@ -31,6 +31,7 @@ __all__ = [
     "AuditRecord",
     "code_for_audit",
     "entry_for_audit",
+    "settings_action",
     "write_csv",
     "write_json",
 ]
@@ -41,10 +42,17 @@ _CSV_FIELDS: Final = ("id", "at", "actor", "group", "action", "detail")
 
 
 class Action(enum.StrEnum):
-    """The kinds of administrative change, one per store method that writes."""
+    """The kinds of administrative change: what was changed (settings, users, codes, plans...).
+
+    A settings change that touches only the mandatory and optional user lists is a
+    ``users.update``; any other is a ``group.update`` (see :func:`settings_action`).
+    """
 
     GROUP_CREATE = "group.create"
     GROUP_UPDATE = "group.update"
+    USERS_UPDATE = "users.update"
+    DIRECTORY_UPDATE = "users.directory"
+    DIALPLAN_UPDATE = "dialplan.update"
     GROUP_REPLACE = "group.replace"
     GROUP_REMOVE = "group.remove"
     CODES_ADD = "codes.add"
@@ -54,6 +62,17 @@ class Action(enum.StrEnum):
     CODES_REPLACE = "codes.replace"
     LOCK = "lock"
     UNLOCK = "unlock"
+
+
+_USER_LISTS: Final = ("mandatory_users", "optional_users")
+
+
+def settings_action(detail: dict[str, Any]) -> Action:
+    """The kind of a settings change from its diff: users only, or the group's settings."""
+    changed = detail.get("changed", {})
+    if changed and all(key in _USER_LISTS for key in changed):
+        return Action.USERS_UPDATE
+    return Action.GROUP_UPDATE
 
 
 @attrs.frozen

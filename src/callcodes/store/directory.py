@@ -9,9 +9,9 @@ case-insensitive; a response size limit) and moves users between the lists.
 
 Once a group has directory entries, a user who is not in them cannot be enrolled (a group
 without entries keeps enrolling any user id). Every change is one transaction of the policy
-store with one audit record per group it changes (a ``group.update``), so nothing here is ever
-half written. What a backend provides is only :class:`DirectoryRows`; the checks and the search
-are here, the same for every database (``directory_sqlite`` for SQLite).
+store with one audit record per group it changes (``users.directory`` or ``users.update``), so
+nothing is ever half written. What a backend provides is only :class:`DirectoryRows`; the checks
+and the search are here, the same for every database (``directory_sqlite`` for SQLite).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .._csvsafe import cell, unquote
 from .._errors import BatchError, ConflictError, InvalidValueError, RowError
 from ..core._validate import description_problem
 from ..core.model import GroupSettings
-from .audit import MAX_DETAIL_CODES, Action
+from .audit import MAX_DETAIL_CODES, Action, settings_action
 from .backend import Transaction
 from .checks import check_actor
 from .details import settings_diff
@@ -305,7 +305,7 @@ class UserDirectory:
                 if before == after:
                     continue
                 rows.replace(group, sorted(after.values(), key=lambda r: r[1]))
-                record(group, Action.GROUP_UPDATE, _directory_detail(before, after))
+                record(group, Action.DIRECTORY_UPDATE, _directory_detail(before, after))
         return counts
 
     def set_users(
@@ -420,7 +420,8 @@ class UserDirectory:
             if new != old:
                 tx.put_settings(group, gid, new)
                 tx.journal(group, "settings")
-                record(group, Action.GROUP_UPDATE, settings_diff(old, new))
+                diff = settings_diff(old, new)
+                record(group, settings_action(diff), diff)
             return old, new
 
 

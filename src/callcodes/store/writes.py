@@ -19,7 +19,7 @@ from ..core.book import CodeBook, no_gc, validated_new_codes
 from ..core.model import CodeEntry, GroupSettings, Lock, Mode
 from ..dialplan.plan import DialPlan
 from . import sync
-from .audit import Action, mask_detail_codes
+from .audit import Action, mask_detail_codes, settings_action
 from .backend import Transaction
 from .checks import (
     changed_entries,
@@ -115,7 +115,8 @@ class BaseStore(ReadingStore):
                 record(group, Action.GROUP_CREATE, {"settings": settings_detail(settings)})
             else:
                 tx.journal(group, "settings")
-                record(group, Action.GROUP_UPDATE, settings_diff(old, settings))
+                diff = settings_diff(old, settings)
+                record(group, settings_action(diff), diff)
             return settings
 
     def replace_group(
@@ -411,7 +412,7 @@ class BaseStore(ReadingStore):
             return True
 
     def set_dialplan(self, group: str, plan: DialPlan | None, *, actor: str) -> None:
-        """Give *group* a dial plan, or remove its plan with None (audited as a group update).
+        """Give *group* a dial plan, or remove its plan with None (audited as ``dialplan.update``).
 
         Raises :class:`UnknownGroupError` for a group that does not exist. Runtime complexity:
         O(1).
@@ -426,7 +427,7 @@ class BaseStore(ReadingStore):
                 return
             tx.put_dialplan(gid, plan)
             tx.journal(group, "dialplan")
-            record(group, Action.GROUP_UPDATE, plan_diff(old, plan))
+            record(group, Action.DIALPLAN_UPDATE, plan_diff(old, plan))
 
 
 def _hide_account_codes(tx: Transaction, group: str) -> None:

@@ -25,6 +25,8 @@ from callcodes.store import SCHEMA_VERSION, PolicyStore
 from strategies import dial_plans, override_keys, override_types
 
 T = cc.CallType
+# The policy schema version whose migration step added the dial plan table.
+DIALPLANS_ADDED = 3
 
 # One plan per country, as a group there would write it. Numbers below use the ranges
 # libphonenumber accepts for each type (fictional where the regulator sets some aside).
@@ -664,7 +666,7 @@ class TestStored:
             conn.execute("DROP TABLE policy_dialplans")
             conn.execute(
                 "UPDATE callcodes_schema SET version = ? WHERE component = 'policy'",
-                (SCHEMA_VERSION - 1,),
+                (DIALPLANS_ADDED - 1,),
             )
         conn.close()
         with _store(path) as store:

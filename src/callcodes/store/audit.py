@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import enum
+import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -26,9 +28,11 @@ from .._csvsafe import cell
 from ..core.model import CodeEntry, Mode
 
 __all__ = [
+    "FINGERPRINT_HEX",
     "MAX_DETAIL_CODES",
     "Action",
     "AuditRecord",
+    "code_fingerprint",
     "code_for_audit",
     "entry_for_audit",
     "settings_action",
@@ -96,6 +100,19 @@ class AuditRecord:
             "action": self.action.value,
             "detail": dict(self.detail),
         }
+
+
+#: Hex characters of a code's fingerprint kept in the audit trail (64 bits).
+FINGERPRINT_HEX: Final = 16
+
+
+def code_fingerprint(secret: bytes, code: str) -> str:
+    """The keyed fingerprint of *code* that the audit trail holds in place of the code.
+
+    HMAC-SHA256 under the store's *secret*, truncated to ``FINGERPRINT_HEX`` hex characters:
+    it finds the records that named a code, and does not give the code back.
+    """
+    return hmac.new(secret, code.encode("ascii"), hashlib.sha256).hexdigest()[:FINGERPRINT_HEX]
 
 
 def code_for_audit(code: str, mode: Mode) -> str:

@@ -46,6 +46,8 @@ class AuditQuery:
     after_id: int
     limit: int | None
     latest: bool
+    #: Only records naming the code with this fingerprint (``audit.code_fingerprint``).
+    fp: str | None = None
 
 
 class Transaction(Protocol):
@@ -204,9 +206,20 @@ class Transaction(Protocol):
         ...  # pragma: no cover
 
     def record(
-        self, at: datetime, actor: str, group: str, action: Action, detail: Mapping[str, Any]
+        self,
+        at: datetime,
+        actor: str,
+        group: str,
+        action: Action,
+        detail: Mapping[str, Any],
+        *,
+        fps: Sequence[str] = (),
     ) -> None:
-        """Add one audit record."""
+        """Add one audit record, found later by any of the code fingerprints *fps*."""
+        ...  # pragma: no cover
+
+    def secret(self) -> bytes | None:
+        """The store's secret (32 bytes) that keys code fingerprints; None if it has none yet."""
         ...  # pragma: no cover
 
     def audit(self, query: AuditQuery) -> list[AuditRecord]:

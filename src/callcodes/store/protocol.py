@@ -110,8 +110,12 @@ class Store(Protocol):
         after_id: int = 0,
         limit: int | None = None,
         latest: int | None = None,
+        code: str | None = None,
     ) -> list[AuditRecord]:
-        """Audit records in the order they were written, filtered by any of the arguments."""
+        """Audit records in the order they were written, filtered by any of the arguments.
+
+        *code* keeps the records that named that code, found by its keyed fingerprint.
+        """
         ...  # pragma: no cover
 
     # -- loaded books ---------------------------------------------------------------------------

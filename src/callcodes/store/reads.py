@@ -15,12 +15,15 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Final, Self
 
+import attrs
+
 from .._errors import InvalidValueError, UnknownGroupError
+from ..core._validate import MAX_CODE_LENGTH, MIN_CODE_LENGTH, is_code
 from ..core.book import CodeBook
 from ..core.model import CodeEntry, GroupSettings, Lock
 from ..dialplan.plan import DialPlan
 from . import sync
-from .audit import Action, AuditRecord
+from .audit import Action, AuditRecord, code_fingerprint
 from .backend import AuditQuery, Transaction
 from .checks import check_time, codes_of, scratch_book
 
@@ -175,11 +178,14 @@ class ReadingStore(abc.ABC):
         after_id: int = 0,
         limit: int | None = None,
         latest: int | None = None,
+        code: str | None = None,
     ) -> list[AuditRecord]:
         """Audit records in the order they were written, filtered by any of the arguments.
 
         *since* is inclusive and *until* exclusive (aware datetimes); *after_id* and *limit*
-        page through the trail; *latest* keeps only the last so many matching records.
+        page through the trail; *latest* keeps only the last so many matching records; *code*
+        keeps the records that named that code, found by its keyed fingerprint (the code itself
+        is neither stored nor written anywhere).
         Runtime complexity: O(log n + k) for k records of one group, O(n) when filtering only
         by actor or action.
         """
@@ -192,6 +198,12 @@ class ReadingStore(abc.ABC):
             if limit is not None:
                 raise InvalidValueError("latest", latest, "give either limit or latest")
             limit = latest
+        if code is not None and not (
+            is_code(code) and MIN_CODE_LENGTH <= len(code) <= MAX_CODE_LENGTH
+        ):
+            raise InvalidValueError(
+                "code", "*" * min(len(str(code)), MAX_CODE_LENGTH), "2 to 14 ASCII digits"
+            )
         query = AuditQuery(
             group=group,
             actor=actor,
@@ -203,6 +215,11 @@ class ReadingStore(abc.ABC):
             latest=latest is not None,
         )
         with self._transaction(write=False) as tx:
+            if code is not None:
+                secret = tx.secret()
+                if secret is None:  # a file not yet given its secret names no code
+                    return []
+                query = attrs.evolve(query, fp=code_fingerprint(secret, code))
             return tx.audit(query)
 
     def now(self) -> datetime:

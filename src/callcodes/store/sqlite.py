@@ -16,6 +16,7 @@ can share the file.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -138,7 +139,10 @@ class PolicyStore(BaseStore):
                 raise InvalidValueError("path", str(path), _sqlite.problem(path, exc)) from None
             raise _unusable(path, exc) from None
         try:
+            # Deleted rows are overwritten with zeros, so a deleted code leaves no bytes behind.
+            self._conn.execute("PRAGMA secure_delete = ON")
             _sqlite.migrate(self._conn, self.path, COMPONENT, MIGRATIONS)
+            _ensure_secret(self._conn)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -166,6 +170,17 @@ class PolicyStore(BaseStore):
         """The policy schema version of the file (equal to ``SCHEMA_VERSION`` once open)."""
         with self._lock:
             return _sqlite.schema_version(self._conn, COMPONENT)
+
+
+def _ensure_secret(conn: sqlite3.Connection) -> None:
+    """Give the file its secret (32 random bytes) if it has none: new files and migrated ones."""
+    if conn.execute("SELECT 1 FROM policy_secret WHERE id = 1").fetchone() is not None:
+        return
+    with _sqlite.transaction(conn, write=True):
+        conn.execute(
+            "INSERT OR IGNORE INTO policy_secret (id, secret) VALUES (1, ?)",
+            (secrets.token_bytes(32),),
+        )
 
 
 if TYPE_CHECKING:

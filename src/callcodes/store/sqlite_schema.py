@@ -95,6 +95,21 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             plan TEXT NOT NULL
         )""",
     ),
+    (
+        # The store's secret: the key of the fingerprints that let the audit trail be searched
+        # by code without holding any code (store/audit.py, code_fingerprint).
+        """CREATE TABLE IF NOT EXISTS policy_secret (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            secret BLOB NOT NULL CHECK (length(secret) = 32)
+        )""",
+        # Fingerprints of every code an audit record names (all of a batch, also beyond what
+        # the detail lists), so a record is found by any one of its codes.
+        """CREATE TABLE IF NOT EXISTS policy_audit_codes (
+            audit_id INTEGER NOT NULL,
+            fp TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS policy_audit_codes_by_fp ON policy_audit_codes (fp, audit_id)",
+    ),
 )
 #: The policy schema version this code writes (and the newest it reads).
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -466,13 +466,33 @@ class SqliteTransaction:
         )
 
     def record(
-        self, at: datetime, actor: str, group: str, action: Action, detail: Mapping[str, Any]
+        self,
+        at: datetime,
+        actor: str,
+        group: str,
+        action: Action,
+        detail: Mapping[str, Any],
+        *,
+        fps: Sequence[str] = (),
     ) -> None:
-        """Add one audit record (its detail as JSON)."""
-        self._conn.execute(
+        """Add one audit record (its detail as JSON) and its code fingerprints."""
+        cursor = self._conn.execute(
             "INSERT INTO policy_audit (at, actor, grp, action, detail) VALUES (?, ?, ?, ?, ?)",
             (iso(at), actor, group, action.value, json.dumps(detail, ensure_ascii=False)),
         )
+        if fps:
+            self._conn.executemany(
+                "INSERT INTO policy_audit_codes (audit_id, fp) VALUES (?, ?)",
+                ((cursor.lastrowid, fp) for fp in fps),
+            )
+
+    def secret(self) -> bytes | None:
+        """The store's secret, or None (also in a file opened read-only before its upgrade)."""
+        try:
+            row = self._conn.execute("SELECT secret FROM policy_secret WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:  # no such table: the file is older than fingerprints
+            return None
+        return None if row is None else bytes(row[0])
 
     def audit(self, query: AuditQuery) -> list[AuditRecord]:
         """The audit records *query* asks for, in the order they were written."""
@@ -486,6 +506,9 @@ class SqliteTransaction:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if query.fp is not None:
+            where.append("id IN (SELECT audit_id FROM policy_audit_codes WHERE fp = ?)")
+            args.append(query.fp)
         for op, bound in ((">=", query.since), ("<", query.until)):
             if bound is not None:
                 where.append(f"at {op} ?")

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from .._errors import BatchError, ConflictError, InvalidValueError, RowError, UnknownGroupError
 from ..core.book import CodeBook, no_gc, validated_new_codes
 from ..core.model import CodeEntry, GroupSettings, Lock, Mode
 from ..dialplan.plan import DialPlan
 from . import sync
-from .audit import Action, mask_detail_codes, settings_action
+from .audit import Action, code_fingerprint, mask_detail_codes, settings_action
 from .backend import Transaction
 from .checks import (
     changed_entries,
@@ -42,8 +42,20 @@ from .reads import ReadingStore
 
 __all__ = ["BaseStore", "Recorder"]
 
-#: Adds an audit record to the change being written: group, action, detail.
-Recorder = Callable[[str, Action, Mapping[str, Any]], None]
+
+class Recorder(Protocol):
+    """Adds an audit record to the change being written: group, action, detail.
+
+    *codes* are every code the change names (also those a big batch's detail only counts): the
+    record is found by the keyed fingerprint of any of them (``audit(code=...)``), which the
+    backend keeps beside the record, never in its detail.
+    """
+
+    def __call__(
+        self, group: str, action: Action, detail: Mapping[str, Any], codes: Sequence[str] = ()
+    ) -> None:
+        """Add the record."""
+        ...  # pragma: no cover
 
 
 class BaseStore(ReadingStore):
@@ -59,8 +71,17 @@ class BaseStore(ReadingStore):
         with self._transaction(write=True) as tx:
             at = check_time(self._clock(), "clock()")
 
-            def record(group: str, action: Action, detail: Mapping[str, Any]) -> None:
-                tx.record(at, actor, group, action, detail)
+            def record(
+                group: str, action: Action, detail: Mapping[str, Any], codes: Sequence[str] = ()
+            ) -> None:
+                if not codes:
+                    tx.record(at, actor, group, action, detail)
+                    return
+                secret = tx.secret()
+                if secret is None:  # pragma: no cover - every opened store has its secret
+                    raise ConflictError("the store has no secret: open it for writing first")
+                fps = sorted({code_fingerprint(secret, code) for code in codes})
+                tx.record(at, actor, group, action, detail, fps=fps)
 
             yield tx, record
             sync.trim_journal(tx)
@@ -159,7 +180,7 @@ class BaseStore(ReadingStore):
                 tx.put_dialplan(gid, check_plan(dialplan))
                 tx.journal(group, "dialplan")
                 detail["dialplan"] = dialplan.to_dict()
-            record(group, Action.GROUP_REPLACE, detail)
+            record(group, Action.GROUP_REPLACE, detail, [e.code for e in entries])
 
     def remove_group(self, group: str, *, actor: str) -> None:
         """Delete *group* with its users, codes, use counts and locks.
@@ -204,7 +225,7 @@ class BaseStore(ReadingStore):
             tx.journal(group, "group")
             detail = codes_detail(entries, settings.mode, "codes")
             detail["removed_count"] = removed
-            record(group, Action.CODES_REPLACE, detail)
+            record(group, Action.CODES_REPLACE, detail, [e.code for e in entries])
 
     def check_codes(
         self, group: str, codes: Iterable[CodeEntry | str], *, replace: bool = False
@@ -249,7 +270,9 @@ class BaseStore(ReadingStore):
                 return
             tx.insert_codes(gid, added, {}, progress)
             sync.journal_codes(tx, group, [e.code for e in added])
-            record(group, Action.CODES_ADD, codes_detail(added, settings.mode))
+            record(
+                group, Action.CODES_ADD, codes_detail(added, settings.mode), [e.code for e in added]
+            )
 
     def edit_codes(self, group: str, descriptions: Mapping[str, str | None], *, actor: str) -> None:
         """Set the descriptions of many codes at once (``None`` clears one), as the book does.
@@ -337,7 +360,9 @@ class BaseStore(ReadingStore):
                 return
             tx.update_codes(gid, [new for _old, new in edits])
             sync.journal_codes(tx, group, [new.code for _old, new in edits])
-            record(group, action, edits_detail(edits, settings.mode))
+            record(
+                group, action, edits_detail(edits, settings.mode), [new.code for _old, new in edits]
+            )
 
     def delete_codes(self, group: str, codes: Iterable[str], *, actor: str) -> None:
         """Delete a selection of codes in one all-or-nothing batch, as ``CodeBook.delete_codes``.
@@ -361,7 +386,12 @@ class BaseStore(ReadingStore):
             else:  # a deleted secret stays nowhere: the group is reloaded whole instead
                 tx.forget_journal_codes(group)
                 tx.journal(group, "group")
-            record(group, Action.CODES_DELETE, codes_detail(deleted, settings.mode))
+            record(
+                group,
+                Action.CODES_DELETE,
+                codes_detail(deleted, settings.mode),
+                [e.code for e in deleted],
+            )
 
     # -- use counts, locks and dial plans -------------------------------------------------------
 

@@ -187,16 +187,18 @@ class TestCodes:
         page = ok(acme, "codes", "list", "acme", "--limit", "10", "--page", "2").splitlines()
         assert page[1:] == [f"{n:04d}" for n in range(109, 119)]
         after = json.loads(ok(acme, "codes", "list", "acme", "--after", "0127", "--json"))
-        assert [e["code"] for e in after] == ["0128", "0129", "1234"]
+        assert [e["code"] for e in after["codes"]] == ["0128", "0129", "1234"]
+        assert after["next"] is None
         assert ok(acme, "codes", "list", "acme", "--page", "9") == "CODE  DESCRIPTION\n"
 
     def test_bulk_edit_and_delete(self, acme: Path) -> None:
         """Edit and delete take many codes at once, all or nothing."""
         ok(acme, "codes", "edit", "acme", "1234", "0042", "--description", "HQ", "--max-uses", "5")
         listed = json.loads(ok(acme, "codes", "list", "acme", "--json"))
-        assert listed == [
-            {"code": "0042", "description": "HQ", "max_uses": 5},
-            {"code": "1234", "description": "HQ", "max_uses": 5},
+        blank = {"level": 0, "valid_from": None, "valid_until": None}
+        assert listed["codes"] == [
+            {"code": "0042", "description": "HQ", **blank, "max_uses": 5},
+            {"code": "1234", "description": "HQ", **blank, "max_uses": 5},
         ]
         before = dump(acme)
         assert "9999" in refused(acme, "codes", "delete", "acme", "1234", "9999")
@@ -452,7 +454,7 @@ class TestCheckWithoutPhonenumbers:
             assert (found["call_type"], found["reason"]) == (call_type, reason)
         done = check("13125550123")
         assert done.returncode == 1
-        assert "pip install 'callcodes[phone]'" in done.stderr
+        assert "pip install 'callcodes[phone]'" in json.loads(done.stdout)["error"]
         assert "Traceback" not in done.stderr
 
 

@@ -171,6 +171,22 @@ def _contradictions(command: click.Command, args: Sequence[str]) -> list[str]:
     return found
 
 
+def _json_error(exc: CallcodesError) -> None:
+    """Print *exc* as one JSON object on standard output and exit with status 1.
+
+    Standard error still gets the ``Error:`` message people read.
+    """
+    rows = None
+    if isinstance(exc, BatchError):
+        rows = [{"row": r.row, "code": r.code, "problem": r.reason} for r in exc.rows]
+        message = f"{exc.what}: {len(exc.rows)} bad row(s), nothing was changed"
+    else:
+        message = _message(exc).split("\n")[0]
+    echo_json({"error": message, "rows": rows})
+    click.echo(f"Error: {_message(exc)}", err=True)
+    raise click.exceptions.Exit(1)
+
+
 class MainGroup(click.Group):
     """The top-level group: reports a user's mistake in one line, never with a traceback."""
 
@@ -181,13 +197,30 @@ class MainGroup(click.Group):
             raise click.UsageError(
                 f"{' and '.join(found)} contradict each other: give only one", ctx
             )
+        words = args[: args.index("--")] if "--" in args else args
+        ctx.meta["callcodes.json"] = "--json" in words
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; bad input exits with status 1 and a message saying what to fix."""
+        """Run the command; bad input exits with status 1 and a message saying what to fix.
+
+        With ``--json``, a refusal (status 1) is also one JSON object on standard output.
+        """
+        try:
+            return self._invoke(ctx)
+        except click.ClickException as exc:
+            if exc.exit_code != 1 or not ctx.meta.get("callcodes.json"):
+                raise
+            echo_json({"error": exc.format_message().split("\n")[0], "rows": None})
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            raise click.exceptions.Exit(1) from None
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CallcodesError as exc:
+            if ctx.meta.get("callcodes.json"):
+                _json_error(exc)
             raise click.ClickException(_message(exc)) from None
         except sqlite3.Error as exc:
             db = getattr(ctx.obj, "db", "the store")

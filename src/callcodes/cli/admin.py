@@ -81,20 +81,26 @@ def locks_list(name: str, show_all: bool, as_json: bool) -> None:
     type=SECONDS,
     help="Seconds the lock lasts, more than 0 (default: until lifted).",
 )
-def locks_add(name: str, user: str | None, duration: timedelta | None) -> None:
+@JSON_OPTION
+def locks_add(name: str, user: str | None, duration: timedelta | None, as_json: bool) -> None:
     """Lock a user (or, without USER, the whole group) by hand."""
     current = state()
     store = current.store()
     since = store.now()
     until = None if duration is None else since + duration
-    store.lock(Lock(name, user, since, until), actor=current.actor)
+    lock = Lock(name, user, since, until)
+    store.lock(lock, actor=current.actor)
+    if as_json:
+        echo_json({"group": name, "locked": lock_dict(lock)})
+        return
     click.echo(f"locked {'the whole group ' + name if user is None else user + ' in ' + name}")
 
 
 @locks.command("unlock")
 @click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("user", required=False, type=USER)
-def locks_unlock(name: str, user: str | None) -> None:
+@JSON_OPTION
+def locks_unlock(name: str, user: str | None, as_json: bool) -> None:
     """Lift the lock on a user (or, without USER, on the whole group)."""
     current = state()
     who = f"the whole group {name}" if user is None else f"{user} in {name}"
@@ -102,6 +108,9 @@ def locks_unlock(name: str, user: str | None) -> None:
         raise InvalidValueError(
             "USER", user, f"{who} is not locked: nothing to lift (see callcodes locks list {name})"
         )
+    if as_json:
+        echo_json({"group": name, "unlocked": {"user": user}})
+        return
     click.echo(f"unlocked {who}")
 
 
@@ -211,6 +220,7 @@ def _summary(record: AuditRecord) -> str:
 @click.option("--action", type=click.Choice([a.value for a in Action]), help="Only this kind.")
 @click.option("--since", help="From this time (ISO 8601; without offset, UTC).")
 @click.option("--until", help="Before this time.")
+@click.option("--code", help="Only changes that named this code (found by its fingerprint).")
 @click.option(
     "--limit",
     type=Whole(1, 1_000_000),
@@ -228,6 +238,7 @@ def audit(
     action: str | None,
     since: str | None,
     until: str | None,
+    code: str | None,
     limit: int,
     show_all: bool,
     as_csv: bool,
@@ -245,6 +256,7 @@ def audit(
             since=parse_time("--since", since),
             until=parse_time("--until", until),
             latest=None if show_all else limit,
+            code=code,
         )
     )
     out = sys.stdout
@@ -273,6 +285,10 @@ def audit(
 
 
 @click.command()
-def demo() -> None:
+@JSON_OPTION
+def demo(as_json: bool) -> None:
     """Decide a handful of calls for a sample group (nothing is stored)."""
+    if as_json:
+        echo_json({"calls": demo_module.calls()})
+        return
     demo_module.run(click.echo)

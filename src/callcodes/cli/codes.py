@@ -17,7 +17,7 @@ from .._errors import InvalidValueError
 from .._files import CODE_FILE_MODE, atomic_write
 from ..core._validate import MAX_USES, whole_number
 from ..core.model import CodeEntry
-from ..policyfile import entry_to_dict, export_codes_csv, import_codes_csv, parse_codes_csv
+from ..policyfile import export_codes_csv, import_codes_csv, parse_codes_csv
 from ..store.protocol import Store
 from ._common import (
     GROUP,
@@ -40,6 +40,18 @@ __all__ = ["codes"]
 @click.group()
 def codes() -> None:
     """Add, list, bulk edit, delete, import and export a group's codes."""
+
+
+def _entry_json(entry: CodeEntry) -> dict[str, Any]:
+    """An entry for scripts: every field, null when absent."""
+    return {
+        "code": entry.code,
+        "description": entry.description,
+        "level": entry.level,
+        "valid_from": None if entry.valid_from is None else entry.valid_from.isoformat(),
+        "valid_until": None if entry.valid_until is None else entry.valid_until.isoformat(),
+        "max_uses": entry.max_uses,
+    }
 
 
 def _code_cells(entry: CodeEntry, full: bool) -> list[str]:
@@ -82,7 +94,14 @@ def codes_list(
     else:
         found = store.codes(name, prefix, after, limit)
     if as_json:
-        echo_json([entry_to_dict(entry) for entry in found])
+        more = bool(found) and len(found) == limit and store.codes(name, prefix, found[-1].code, 1)
+        echo_json(
+            {
+                "group": name,
+                "codes": [_entry_json(entry) for entry in found],
+                "next": found[-1].code if more else None,
+            }
+        )
         return
     full = any(entry.level or entry.limited for entry in found)
     header = ["CODE", "DESCRIPTION"]
@@ -133,7 +152,8 @@ def _entry_changes(options: dict[str, Any]) -> dict[str, Any]:
 @click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("new_codes", metavar="CODE...", nargs=-1, required=True)
 @_entry_options
-def codes_add(name: str, new_codes: tuple[str, ...], **options: Any) -> None:
+@JSON_OPTION
+def codes_add(name: str, new_codes: tuple[str, ...], as_json: bool, **options: Any) -> None:
     """Add one or more codes (all or nothing); the options apply to each."""
     current = state()
     changes = _entry_changes(options)
@@ -146,6 +166,10 @@ def codes_add(name: str, new_codes: tuple[str, ...], **options: Any) -> None:
                 raise
             batch.append(code)  # the batch reports a malformed code with its row
     current.store().add_codes(name, batch, actor=current.actor)
+    if as_json:
+        added = [entry if isinstance(entry, str) else entry.code for entry in batch]
+        echo_json({"group": name, "added": len(batch), "codes": added})
+        return
     click.echo(f"added {len(batch)} code(s) to {name}")
 
 
@@ -153,7 +177,8 @@ def codes_add(name: str, new_codes: tuple[str, ...], **options: Any) -> None:
 @click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("selected", metavar="CODE...", nargs=-1, required=True)
 @_entry_options
-def codes_edit(name: str, selected: tuple[str, ...], **options: Any) -> None:
+@JSON_OPTION
+def codes_edit(name: str, selected: tuple[str, ...], as_json: bool, **options: Any) -> None:
     """Change many codes at once (bulk edit): each option given is set on every code."""
     changes = _entry_changes(options)
     if not changes:
@@ -162,6 +187,9 @@ def codes_edit(name: str, selected: tuple[str, ...], **options: Any) -> None:
     edited = current.store().modify_codes(
         name, selected, lambda entry: attrs.evolve(entry, **changes), actor=current.actor
     )
+    if as_json:
+        echo_json({"group": name, "edited": len(edited), "codes": [_entry_json(e) for e in edited]})
+        return
     click.echo(f"edited {len(edited)} code(s) of {name}")
 
 
@@ -171,8 +199,15 @@ def codes_edit(name: str, selected: tuple[str, ...], **options: Any) -> None:
 @click.option("--all", "every", is_flag=True, help="Delete every code of the group.")
 @click.option("--prefix", help="Delete every code that starts with these digits.")
 @click.option("--yes", is_flag=True, help="Confirm deleting with --all or --prefix.")
+@JSON_OPTION
 def codes_delete(
-    name: str, selected: tuple[str, ...], every: bool, prefix: str | None, yes: bool
+    *,
+    name: str,
+    selected: tuple[str, ...],
+    every: bool,
+    prefix: str | None,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Delete a selection of codes, or all of them, or those with a prefix (all or nothing)."""
     ways = sum((bool(selected), every, prefix is not None))
@@ -182,11 +217,14 @@ def codes_delete(
     store = current.store()
     if selected:
         store.delete_codes(name, selected, actor=current.actor)
-        click.echo(f"deleted {len(set(selected))} code(s) from {name}")
+        _deleted(name, sorted(set(selected)), as_json)
         return
     chosen = [entry.code for entry in store.iter_codes(name, prefix or "")]
     which = "every code" if every else f"every code starting with {prefix}"
     if not chosen:
+        if as_json:
+            _deleted(name, [], as_json)
+            return
         click.echo(f"deleted 0 code(s) from {name}: no code to delete")
         return
     if not yes:
@@ -196,7 +234,14 @@ def codes_delete(
             f"this deletes {which} of {name!r} ({len(chosen)} code(s)); add --yes to confirm",
         )
     store.delete_codes(name, chosen, actor=current.actor)
-    click.echo(f"deleted {len(chosen)} code(s) from {name}")
+    _deleted(name, chosen, as_json)
+
+
+def _deleted(name: str, deleted: list[str], as_json: bool) -> None:
+    if as_json:
+        echo_json({"group": name, "deleted": len(deleted), "codes": deleted})
+    else:
+        click.echo(f"deleted {len(deleted)} code(s) from {name}")
 
 
 @codes.command("import")
@@ -204,7 +249,8 @@ def codes_delete(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--replace", is_flag=True, help="Replace the group's codes instead of adding.")
 @click.option("--yes", is_flag=True, help="Confirm a replacement that removes most codes.")
-def codes_import(name: str, file: str, replace: bool, yes: bool) -> None:
+@JSON_OPTION
+def codes_import(name: str, file: str, replace: bool, yes: bool, as_json: bool) -> None:
     """Import a CSV code list (code,description[,level,valid_from,valid_until,max_uses])."""
     current = state()
     data = read_input(file)
@@ -216,6 +262,9 @@ def codes_import(name: str, file: str, replace: bool, yes: bool) -> None:
         count = import_codes_csv(
             store, name, data, actor=current.actor, source=file, replace=replace, progress=advance
         )
+    if as_json:
+        echo_json({"group": name, "imported": count, "replaced": replace, "file": file})
+        return
     verb = "replaced the codes of" if replace else "imported into"
     click.echo(f"{verb} {name}: {count} code(s) from {file}")
 
@@ -247,10 +296,15 @@ def _confirm_replacement(store: Store, name: str, file: str, data: bytes) -> Non
 @click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--prefix", default="", help="Only codes starting with these digits.")
-def codes_export(name: str, file: str | None, prefix: str) -> None:
+@JSON_OPTION
+def codes_export(name: str, file: str | None, prefix: str, as_json: bool) -> None:
     """Export codes as CSV, in code order (default: standard output)."""
     store = state().store(read_only=True)
     total = store.count(name)
+    if as_json and (file is None or file == "-"):
+        found = [_entry_json(entry) for entry in store.iter_codes(name, prefix)]
+        echo_json({"group": name, "codes": found})
+        return
     if file is None or file == "-":
         export_codes_csv(store, name, sys.stdout, prefix=prefix, crlf=False)
         return
@@ -261,4 +315,7 @@ def codes_export(name: str, file: str | None, prefix: str) -> None:
         progress(total, f"exporting {file}") as advance,
     ):
         count = export_codes_csv(store, name, out, prefix=prefix, progress=advance)
+    if as_json:
+        echo_json({"group": name, "file": file, "exported": count})
+        return
     click.echo(f"exported {count} code(s) of {name} to {file}", err=True)

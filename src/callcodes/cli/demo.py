@@ -53,6 +53,26 @@ CALLS = [
 ]
 
 
+def calls() -> list[dict[str, str | None]]:
+    """The sample calls and their decisions, as JSON for scripts (code null when none)."""
+    engine = cc.Engine(sample_book(), cc.MemorySink(), clock=_ticking_clock())
+    found: list[dict[str, str | None]] = []
+    for number, (group, user, dialed, call_type, code) in enumerate(CALLS, 1):
+        decision = engine.decide(cc.Call(group, user, dialed, call_type, f"demo-{number}"), code)
+        found.append(
+            {
+                "group": group,
+                "user": user,
+                "dialed": dialed,
+                "call_type": call_type.value,
+                "code": code or None,
+                "verdict": decision.verdict.value,
+                "reason": decision.reason.value,
+            }
+        )
+    return found
+
+
 def run(echo: Callable[[str], None] = print) -> None:
     """Decide the sample calls through an Engine, then print the per-account-code report."""
     sink = cc.MemorySink()

@@ -56,7 +56,7 @@ def dialplan() -> None:
 @_JSON
 def dialplan_show(name: str, as_json: bool) -> None:
     """Show the dial plan of GROUP."""
-    plan = state().store().dialplan(name)
+    plan = state().store(read_only=True).dialplan(name)
     if as_json:
         echo_json(None if plan is None else plan.to_dict())
     elif plan is None:
@@ -105,7 +105,8 @@ def _overrides(current: dict[str, str], changes: tuple[str, ...]) -> dict[str, s
     help=f"Set one override (TYPE: {', '.join(t.value for t in CallType)}); PREFIX= removes it.",
 )
 @click.option("--no-overrides", is_flag=True, help="Remove every override first.")
-def dialplan_set(name: str, **options: Any) -> None:
+@_JSON
+def dialplan_set(name: str, as_json: bool, **options: Any) -> None:
     """Create or change the dial plan of GROUP; options not given are kept."""
     store = state().store()
     current = store.dialplan(name)
@@ -126,16 +127,23 @@ def dialplan_set(name: str, **options: Any) -> None:
     data["overrides"] = _overrides(base, options["overrides"])
     plan = DialPlan.from_dict(data)
     store.set_dialplan(name, plan, actor=state().actor)
+    if as_json:
+        echo_json({"group": name, "created": current is None, "dialplan": plan.to_dict()})
+        return
     show_plan(plan)
 
 
 @dialplan.command("remove")
 @click.argument("name", metavar="GROUP", type=GROUP)
-def dialplan_remove(name: str) -> None:
+@_JSON
+def dialplan_remove(name: str, as_json: bool) -> None:
     """Remove the dial plan of GROUP (its calls then need --type in 'callcodes check')."""
     store = state().store()
     had = store.dialplan(name) is not None
     store.set_dialplan(name, None, actor=state().actor)
+    if as_json:
+        echo_json({"group": name, "removed": had})
+        return
     click.echo(f"removed the dial plan of {name}" if had else f"group {name} had no dial plan")
 
 

@@ -171,7 +171,8 @@ def _min_levels(values: Sequence[str]) -> dict[str, int]:
     "--lock-for", type=Seconds(zero=True), help="Seconds a lock lasts; 0: until unlocked."
 )
 @click.option("--yes", is_flag=True, help="Confirm turning account codes into authorization codes.")
-def group_set(name: str, yes: bool, **options: Any) -> None:
+@JSON_OPTION
+def group_set(name: str, yes: bool, as_json: bool, **options: Any) -> None:
     """Create a group or change its settings; what is not given stays as it is."""
     current = state()
     store = current.store(create=True)
@@ -192,6 +193,12 @@ def group_set(name: str, yes: bool, **options: Any) -> None:
         actor=current.actor,
         create=True,
     )
+    if as_json:
+        old = {} if before is None else settings_to_dict(before)
+        new = settings_to_dict(after)
+        changed = [key for key in new if key not in old or old[key] != new[key]]
+        echo_json({"group": name, "created": before is None, "changed": changed})
+        return
     if before is None:
         click.echo(f"created group {name} ({after.mode.value}, {after.code_length} digits)")
         return
@@ -236,7 +243,8 @@ def _changed(settings: GroupSettings, options: dict[str, Any]) -> GroupSettings:
 @group.command("remove")
 @click.argument("name", metavar="GROUP", type=GROUP)
 @click.option("--yes", is_flag=True, help="Confirm: the group's codes are deleted too.")
-def group_remove(name: str, yes: bool) -> None:
+@JSON_OPTION
+def group_remove(name: str, yes: bool, as_json: bool) -> None:
     """Delete a group with its users, codes and locks."""
     current = state()
     store = current.store()
@@ -246,6 +254,9 @@ def group_remove(name: str, yes: bool) -> None:
             "--yes", False, f"removing group {name!r} deletes its {count} code(s); add --yes"
         )
     store.remove_group(name, actor=current.actor)
+    if as_json:
+        echo_json({"group": name, "removed": True, "codes_deleted": count})
+        return
     click.echo(f"removed group {name} and its {count} code(s)")
 
 
@@ -253,18 +264,24 @@ def group_remove(name: str, yes: bool) -> None:
 @click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["json", "toml"]), help="Default: by name.")
-def group_export(name: str, file: str | None, fmt: str | None) -> None:
+@JSON_OPTION
+def group_export(name: str, file: str | None, fmt: str | None, as_json: bool) -> None:
     """Write a whole group (settings, users, codes) as JSON or TOML (default: stdout, JSON)."""
     document = export_group(state().store(read_only=True), name)
     chosen = fmt or (file_format(file, "json") if file and file != "-" else "json")
     if chosen == "csv":
         raise InvalidValueError("FILE", file, "a whole group is JSON or TOML; for CSV use codes")
+    if as_json and (file is None or file == "-"):
+        chosen = "json"  # the document itself is the JSON
     text = dumps_group(document, "toml" if chosen == "toml" else "json")
     if file is None or file == "-":
         click.echo(text, nl=False)
         return
     with atomic_write(file, mode=CODE_FILE_MODE) as out:  # codes: readable by the owner only
         out.write(text)
+    if as_json:
+        echo_json({"group": name, "file": file, "format": chosen, "codes": len(document.codes)})
+        return
     click.echo(f"exported group {name} ({len(document.codes)} code(s)) to {file}", err=True)
 
 
@@ -275,7 +292,8 @@ def group_export(name: str, file: str | None, fmt: str | None) -> None:
 @click.option(
     "--yes", is_flag=True, help="Confirm removing most codes, or promoting account codes."
 )
-def group_import(file: str, name: str | None, fmt: str | None, yes: bool) -> None:
+@JSON_OPTION
+def group_import(file: str, name: str | None, fmt: str | None, yes: bool, as_json: bool) -> None:
     """Create or replace a whole group from a JSON or TOML file (all or nothing)."""
     current = state()
     chosen = fmt or (file_format(file) if file != "-" else "json")
@@ -289,6 +307,9 @@ def group_import(file: str, name: str | None, fmt: str | None, yes: bool) -> Non
         _confirm_import(store, document.group, document.settings.mode, document.codes)
     with progress(len(document.codes), f"importing {file}") as advance:
         import_group(store, document, actor=current.actor, progress=advance)
+    if as_json:
+        echo_json({"group": document.group, "file": file, "imported": len(document.codes)})
+        return
     click.echo(f"imported group {document.group} with {len(document.codes)} code(s) from {file}")
 
 

@@ -18,8 +18,10 @@ import attrs
 import click
 
 from .._errors import InvalidValueError
+from .._sqlite import schema_version
 from ..core.model import GroupSettings
 from ..store.directory import ALL, Match, UserDirectory, write_csv
+from ..store.directory_sqlite import COMPONENT
 from ._common import GROUP, JSON_OPTION, USER, echo_json, name_list, read_input, state, table
 
 __all__ = ["users"]
@@ -30,6 +32,20 @@ _NOBODY = "none"
 
 def _directory(*, create: bool = False) -> UserDirectory:
     return UserDirectory(state().store(create=create))
+
+
+def _read_users(name: str | None) -> list[Any]:
+    """The directory users of *name* (of every group when None), the store opened read-only.
+
+    A store whose directory tables were never created has no directory users: nothing is
+    created to say so.
+    """
+    store = state().store(read_only=True)
+    if schema_version(store._conn, COMPONENT) == 0:
+        if name is not None:
+            store.group(name)  # an unknown group is still refused
+        return []
+    return UserDirectory(store).users(name)
 
 
 @click.group()
@@ -52,7 +68,7 @@ def _kind_options(func: Any) -> Any:
 @JSON_OPTION
 def users_list(name: str, kind: str | None, as_json: bool) -> None:
     """List the group's users and the list each is on."""
-    settings = state().store().group(name)
+    settings = state().store(read_only=True).group(name)
     rows = [(user, "mandatory") for user in sorted(settings.mandatory_users)]
     rows += [(user, "optional") for user in sorted(settings.optional_users)]
     rows = [row for row in rows if kind is None or row[1] == kind]
@@ -66,7 +82,8 @@ def users_list(name: str, kind: str | None, as_json: bool) -> None:
 @click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("user_ids", metavar="USER...", nargs=-1, required=True, type=USER)
 @_kind_options
-def users_add(name: str, user_ids: tuple[str, ...], kind: str | None) -> None:
+@JSON_OPTION
+def users_add(name: str, user_ids: tuple[str, ...], kind: str | None, as_json: bool) -> None:
     """Put users on the mandatory or the optional list (from the directory, once it has one)."""
     if kind is None:
         raise click.UsageError("say which list: --mandatory or --optional")
@@ -74,6 +91,9 @@ def users_add(name: str, user_ids: tuple[str, ...], kind: str | None) -> None:
     before, after = _directory().enroll(name, user_ids, kind, actor=current.actor)
     field = f"{kind}_users"
     added = sorted(getattr(after, field) - getattr(before, field))
+    if as_json:
+        _lists_json(name, after, added=added)
+        return
     click.echo(
         f"{kind} users of {name}: added {name_list(added)}; now {name_list(getattr(after, field))}"
     )
@@ -83,7 +103,8 @@ def users_add(name: str, user_ids: tuple[str, ...], kind: str | None) -> None:
 @click.argument("name", metavar="GROUP", type=GROUP)
 @click.argument("user_ids", metavar="USER...", nargs=-1, required=True, type=USER)
 @_kind_options
-def users_remove(name: str, user_ids: tuple[str, ...], kind: str | None) -> None:
+@JSON_OPTION
+def users_remove(name: str, user_ids: tuple[str, ...], kind: str | None, as_json: bool) -> None:
     """Take users off their list (or off the list given): they are no longer prompted."""
     current = state()
     wanted = set(user_ids)
@@ -105,8 +126,23 @@ def users_remove(name: str, user_ids: tuple[str, ...], kind: str | None) -> None
             else settings.optional_users,
         )
 
-    current.store().modify_group(name, remove, actor=current.actor)
+    after = current.store().modify_group(name, remove, actor=current.actor)
+    if as_json:
+        _lists_json(name, after, removed=sorted(wanted))
+        return
     click.echo(f"removed from {name}: {name_list(sorted(wanted))}")
+
+
+def _lists_json(name: str, after: GroupSettings, **changed: list[str]) -> None:
+    """What a change of the lists left: both lists, and the users it added or removed."""
+    echo_json(
+        {
+            "group": name,
+            "mandatory": sorted(after.mandatory_users),
+            "optional": sorted(after.optional_users),
+            **changed,
+        }
+    )
 
 
 # -- set: both lists at once ----------------------------------------------------------------------
@@ -133,7 +169,10 @@ def _selection(option: str, values: tuple[str, ...]) -> Any:
 @click.argument("name", metavar="GROUP", type=GROUP)
 @click.option("--mandatory", multiple=True, metavar="USERS", help="Ids, 'all' or 'none'.")
 @click.option("--optional", multiple=True, metavar="USERS", help="Ids, 'all' or 'none'.")
-def users_set(name: str, mandatory: tuple[str, ...], optional: tuple[str, ...]) -> None:
+@JSON_OPTION
+def users_set(
+    name: str, mandatory: tuple[str, ...], optional: tuple[str, ...], as_json: bool
+) -> None:
     """Set the mandatory and optional lists at once: one change, one audit record.
 
     USERS are user ids separated by commas (or the option repeated); 'all' is every directory
@@ -151,6 +190,9 @@ def users_set(name: str, mandatory: tuple[str, ...], optional: tuple[str, ...]) 
             raise click.UsageError(f"on both lists: {', '.join(both)}; name each user once")
     current = state()
     after = _directory().set_users(name, mandatory=wanted_m, optional=wanted_o, actor=current.actor)
+    if as_json:
+        _lists_json(name, after)
+        return
     click.echo(f"mandatory users of {name}: {name_list(after.mandatory_users)}")
     click.echo(f"optional users of {name}: {name_list(after.optional_users)}")
 
@@ -177,11 +219,21 @@ def users_set(name: str, mandatory: tuple[str, ...], optional: tuple[str, ...]) 
 @JSON_OPTION
 def users_available(name: str, match: str, limit: int | None, as_json: bool, **search: Any) -> None:
     """The directory users on neither list, matching every criterion given."""
-    found = _directory().available(name, match=match, limit=limit, **search)
+    store = state().store(read_only=True)
+    if schema_version(store._conn, COMPONENT) == 0:
+        store.group(name)  # an unknown group is still refused; no directory, nobody available
+        found = []
+    else:
+        found = UserDirectory(store).available(name, match=match, limit=limit, **search)
     if as_json:
-        echo_json([user.to_dict() for user in found])
+        echo_json([_user_json(user) for user in found])
         return
     _user_table(found, with_group=False)
+
+
+def _user_json(user: Any) -> dict[str, str | None]:
+    """A directory user for scripts: a field the directory does not have is null, not ""."""
+    return {key: value or None for key, value in user.to_dict().items()}
 
 
 def _user_table(found: list[Any], *, with_group: bool) -> None:
@@ -206,7 +258,8 @@ def directory() -> None:
 
 @directory.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-def directory_import(file: str) -> None:
+@JSON_OPTION
+def directory_import(file: str, as_json: bool) -> None:
     """Make FILE the directory of each group it names (all or nothing).
 
     Columns: group, user_id, first_name, last_name and any of department, phone_number,
@@ -214,6 +267,9 @@ def directory_import(file: str) -> None:
     """
     current = state()
     counts = _directory().import_csv(read_input(file), actor=current.actor, source=file)
+    if as_json:
+        echo_json({"file": file, "imported": dict(counts)})
+        return
     shown = ", ".join(f"{group} {count}" for group, count in counts.items()) or "none"
     click.echo(f"imported the user directory from {file}: {shown} user(s)")
 
@@ -221,9 +277,13 @@ def directory_import(file: str) -> None:
 @directory.command("export")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--group", "name", type=GROUP, help="Only this group's directory.")
-def directory_export(file: str | None, name: str | None) -> None:
+@JSON_OPTION
+def directory_export(file: str | None, name: str | None, as_json: bool) -> None:
     """Write the user directory as CSV (default: stdout); a file is replaced whole or not at all."""
-    found = _directory().users(name)
+    found = _read_users(name)
+    if as_json and (file is None or file == "-"):
+        echo_json({"group": name, "users": [_user_json(user) for user in found]})
+        return
     if file is None or file == "-":
         write_csv(found, sys.stdout)
         return
@@ -238,6 +298,9 @@ def directory_export(file: str | None, name: str | None) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    if as_json:
+        echo_json({"group": name, "file": file, "exported": count})
+        return
     click.echo(f"exported {count} directory user(s) to {file}", err=True)
 
 
@@ -246,8 +309,8 @@ def directory_export(file: str | None, name: str | None) -> None:
 @JSON_OPTION
 def directory_list(name: str | None, as_json: bool) -> None:
     """List the directory users of GROUP (of every group without one)."""
-    found = _directory().users(name)
+    found = _read_users(name)
     if as_json:
-        echo_json([user.to_dict() for user in found])
+        echo_json([_user_json(user) for user in found])
         return
     _user_table(found, with_group=name is None)

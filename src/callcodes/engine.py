@@ -21,7 +21,7 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, NamedTuple
 
 from ._errors import InvalidValueError, SinkError
 from ._timefmt import EPOCH as _EPOCH
@@ -49,6 +49,17 @@ _log = logging.getLogger("callcodes.events")
 _EMERGENCY: Final = Decision(Verdict.ALLOW, Reason.EMERGENCY)
 _EMERGENCY_REQUIREMENT: Final = Requirement(Need.NONE, 0, 0, Reason.EMERGENCY)
 _BLOCK: Final = Verdict.BLOCK
+
+
+class _UnknownGroup(NamedTuple):
+    """What an event records of a group the book does not hold: no mode, no code prefix."""
+
+    mode: None = None
+    code_prefix: str = ""
+    code_length: int = 0
+
+
+_UNKNOWN_GROUP: Final = _UnknownGroup()
 
 #: Called with the exception and the call whenever recording (or anything, for an emergency
 #: call) fails. Its own failures are logged and ignored.
@@ -200,22 +211,9 @@ class Engine:
             return decision
         try:  # _record, written out: this is the path of almost every call
             found = self._book._groups.get(call.group)
-            if found is None:
-                record(row_from_decision(now, call, decision, None, code, attempt))
-            else:
-                settings = found.settings
-                record(
-                    row_from_decision(
-                        now,
-                        call,
-                        decision,
-                        settings.mode,
-                        code,
-                        attempt,
-                        settings.code_prefix,
-                        settings.code_length,
-                    )
-                )
+            group = _UNKNOWN_GROUP if found is None else found.settings
+            mode, prefix, length = group.mode, group.code_prefix, group.code_length
+            record(row_from_decision(now, call, decision, mode, code, attempt, prefix, length))
         except Exception as exc:  # noqa: BLE001  # raised again, except for an emergency call
             return self._not_recorded(exc, call, decision)
         return decision
@@ -226,21 +224,10 @@ class Engine:
         """Write the decision's event: a row straight to a built-in sink, else an Event."""
         assert self._record_row is not None
         found = self._book._groups.get(call.group)
-        if found is None:
-            self._record_row(row_from_decision(now, call, decision, None, code, attempt))
-            return
-        settings = found.settings
+        group = _UNKNOWN_GROUP if found is None else found.settings
+        prefix, length = group.code_prefix, group.code_length
         self._record_row(
-            row_from_decision(
-                now,
-                call,
-                decision,
-                settings.mode,
-                code,
-                attempt,
-                settings.code_prefix,
-                settings.code_length,
-            )
+            row_from_decision(now, call, decision, group.mode, code, attempt, prefix, length)
         )
 
     def _lock_out(  # noqa: PLR0917  # the rare path of decide, with its arguments

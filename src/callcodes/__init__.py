@@ -5,6 +5,7 @@ here; the underscore modules are private.
 """
 
 from ._errors import (
+    AccessDeniedError,
     BatchError,
     CallcodesError,
     ConflictError,
@@ -77,6 +78,7 @@ __all__ = [
     "GUARD_ACTOR",
     "OUTSIDE_CALL_TYPES",
     "RULES",
+    "AccessDeniedError",
     "BatchError",
     "Call",
     "CallType",

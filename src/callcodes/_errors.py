@@ -99,6 +99,10 @@ class ConflictError(CallcodesError, ValueError):
     """A change conflicts with what the group holds; the message says what is in the way."""
 
 
+class AccessDeniedError(CallcodesError, PermissionError):
+    """The account may not do this, or its credentials were refused; the message says which."""
+
+
 class UnknownGroupError(CallcodesError, KeyError):
     """The group does not exist in this book or store."""
 

@@ -66,6 +66,14 @@ class Action(enum.StrEnum):
     CODES_REPLACE = "codes.replace"
     LOCK = "lock"
     UNLOCK = "unlock"
+    GROUP_PROVIDER = "group.provider"
+    ACCOUNT_ADD = "account.add"
+    ACCOUNT_REMOVE = "account.remove"
+    ACCOUNT_PASSWORD = "account.password"  # noqa: S105 - an action name, not a secret
+    TOKEN_ISSUE = "token.issue"  # noqa: S105 - an action name
+    TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an action name
+    LOGIN_FAILED = "login.failed"
+    LOGIN_LOCKED = "login.locked"
 
 
 _USER_LISTS: Final = ("mandatory_users", "optional_users")

@@ -64,6 +64,15 @@ class ReadingStore(abc.ABC):
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    def reading(self) -> AbstractContextManager[Transaction]:
+        """A read transaction, for components kept beside the policy (directory, accounts)."""
+        return self._transaction(write=False)
+
+    @staticmethod
+    def group_id(tx: Transaction, group: str) -> int:
+        """The id of *group* inside *tx*; ``UnknownGroupError`` if there is none."""
+        return ReadingStore._group_id(tx, group)
+
     @staticmethod
     def _group_id(tx: Transaction, group: str) -> int:
         gid = tx.find_group(group)

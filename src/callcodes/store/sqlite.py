@@ -19,7 +19,7 @@ import contextlib
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -164,6 +164,15 @@ class PolicyStore(BaseStore):
         """One transaction on the store's connection, which threads take in turn."""
         with self._lock, _sqlite.transaction(self._conn, write=write) as conn:
             yield SqliteTransaction(conn)
+
+    def add_component(self, component: str, migrations: Sequence[Sequence[str]]) -> None:
+        """Bring the tables of *component* (directory, accounts) in this file up to date.
+
+        Their version is the component's own row of ``callcodes_schema``, upgraded apart from
+        the policy tables; the component writes its rows inside the store's transactions.
+        """
+        with self._lock:  # the store's own connection, between two of its transactions
+            _sqlite.migrate(self._conn, self.path, component, migrations)
 
     @property
     def schema_version(self) -> int:

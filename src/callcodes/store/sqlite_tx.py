@@ -48,6 +48,11 @@ class SqliteTransaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection inside this transaction, for components kept beside the policy."""
+        return self._conn
+
     # -- groups and settings ----------------------------------------------------------------------
 
     def find_group(self, name: str) -> int | None:

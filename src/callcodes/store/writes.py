@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from .._errors import BatchError, ConflictError, InvalidValueError, RowError, UnknownGroupError
@@ -64,6 +65,15 @@ class BaseStore(ReadingStore):
     The write methods mirror ``CodeBook``'s and validate the same way, plus an ``actor`` for the
     audit trail; the time of each record comes from the clock.
     """
+
+    def writing(self, actor: str) -> AbstractContextManager[tuple[Transaction, Recorder]]:
+        """A write transaction and its audit recorder, for components kept beside the policy.
+
+        The directory and the accounts write their own rows in it, so a change to them and
+        its audit record commit together with *actor* as the record's actor.
+        """
+        check_actor(actor)
+        return self._write(actor)
 
     @contextlib.contextmanager
     def _write(self, actor: str) -> Iterator[tuple[Transaction, Recorder]]:

@@ -307,7 +307,7 @@ class TestLocksCheckAuditDemo:
         assert table.splitlines()[0].split() == ["ID", "TIME", "ACTOR", "GROUP", "ACTION", "WHAT"]
         assert "**** (Sales)" in table
         assert "1234" not in table
-        records = json.loads(ok(acme, "audit", "--json", "--action", "codes.add"))
+        records = json.loads(ok(acme, "audit", "--json", "--action", "codes.add"))["records"]
         assert [r["detail"]["codes"][0]["description"] for r in records] == ["Sales", "Support"]
         assert {r["actor"] for r in records} == {"ann"}
         csv_lines = ok(acme, "audit", "--csv", "--limit", "1").splitlines()
@@ -365,7 +365,7 @@ class TestRealProcesses:
             timeout=60,
             check=False,
         )
-        assert [r["actor"] for r in json.loads(done.stdout)] == ["ops"]
+        assert [r["actor"] for r in json.loads(done.stdout)["records"]] == ["ops"]
 
     def test_an_edit_reaches_another_process(self, tmp_path: Path) -> None:
         """A worker holding a loaded book sees an administrator's CLI edit after refresh()."""

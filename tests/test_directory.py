@@ -130,7 +130,8 @@ class TestImport:
     def test_a_newer_directory_schema_is_refused(self, tmp_path: Path) -> None:
         path = tmp_path / "p.db"
         with PolicyStore(path) as store:
-            UserDirectory(store)
+            store.set_group("acme", cc.GroupSettings(), actor="t")
+            UserDirectory(store).import_csv(CSV.split(b"\nglobex")[0] + b"\n", actor="t")
         with sqlite3.connect(path) as conn:
             conn.execute("UPDATE callcodes_schema SET version = 9 WHERE component = 'directory'")
         with PolicyStore(path) as store, pytest.raises(cc.ConflictError, match="upgrade"):

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import callcodes as cc
 from callcodes.cli import main
-from callcodes.store import PolicyStore
+from callcodes.store import SCHEMA_VERSION, PolicyStore
 
 
 def _run(db: Path, *args: str) -> tuple[int, str]:
@@ -255,10 +255,11 @@ class TestFingerprints:
         with conn:
             conn.execute("DROP TABLE policy_secret")
             conn.execute("DROP TABLE policy_audit_codes")
+            conn.execute("ALTER TABLE policy_groups DROP COLUMN provider")  # version 5's
             conn.execute("UPDATE callcodes_schema SET version = 3 WHERE component = 'policy'")
         conn.close()
         with PolicyStore(db) as store:
-            assert store.schema_version == 4
+            assert store.schema_version == SCHEMA_VERSION
             store.add_codes("acme", [SECRET_CODE], actor="ann")
             assert [r.action.value for r in store.audit(code=SECRET_CODE)] == ["codes.add"]
 
@@ -282,7 +283,8 @@ class TestFingerprints:
         env = {"CALLCODES_DB": str(db), "CALLCODES_ACTOR": "ann"}
         shown = CliRunner().invoke(main, ["audit", "acme", "--code", "1234", "--json"], env=env)
         assert shown.exit_code == 0, shown.output
-        assert [r["action"] for r in json.loads(shown.stdout)] == ["codes.add", "codes.delete"]
+        found = json.loads(shown.stdout)["records"]
+        assert [r["action"] for r in found] == ["codes.add", "codes.delete"]
         assert "1234" not in shown.stdout
         bad = CliRunner().invoke(main, ["audit", "--code", "12x4"], env=env)
         assert bad.exit_code != 0

@@ -149,7 +149,8 @@ class TestAvailable:
                 "--json",
             )
         )
-        assert [u["user_id"] for u in found] == ["carol", "alice"]
+        assert [u["user_id"] for u in found["users"]] == ["carol", "alice"]
+        assert found["next"] is None
         found = json.loads(
             ok(
                 acme,
@@ -165,7 +166,8 @@ class TestAvailable:
                 "--json",
             )
         )
-        assert [u["user_id"] for u in found] == ["dave"]
+        assert [u["user_id"] for u in found["users"]] == ["dave"]
+        assert found["next"] == "dave"
         assert refused(acme, "users", "available", "acme", "--limit", "0", status=2)
         assert "unknown group" in refused(acme, "users", "available", "nope")
 

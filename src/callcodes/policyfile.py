@@ -298,7 +298,11 @@ def loads_group(
 
 
 def export_group(store: Store, group: str) -> GroupDocument:
-    """The whole of *group* as the store holds it. Runtime complexity: O(n) for n codes."""
+    """The whole of *group* as the store holds it. Runtime complexity: O(n) for n codes.
+
+    The group's service provider is not part of a group file: it says where the group sits in
+    the platform, not what the group is, and is set with ``Store.set_provider``.
+    """
     return GroupDocument(
         group, store.group(group), tuple(store.iter_codes(group)), store.dialplan(group)
     )
@@ -314,7 +318,7 @@ def import_group(
     """Create or replace the document's group in *store*, in one transaction.
 
     Use counts of codes that stay, and locks, are kept (see ``PolicyStore.replace_group``), and
-    so is the stored dial plan when the document has none.
+    so is the stored dial plan when the document has none, and the group's service provider.
     """
     store.replace_group(
         document.group,

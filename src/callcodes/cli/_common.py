@@ -27,6 +27,7 @@ from ..core._validate import (
     MAX_GROUP_ID_LENGTH,
     check_actor,
     check_group_id,
+    check_provider_id,
     check_user_id,
     name_problem,
     seconds,
@@ -40,6 +41,7 @@ __all__ = [
     "GROUP",
     "JSON_OPTION",
     "PROGRESS_MIN",
+    "PROVIDER",
     "SECONDS",
     "USER",
     "MainGroup",
@@ -278,11 +280,16 @@ class Seconds(click.ParamType[timedelta]):
 
 
 class Name(click.ParamType[str]):
-    """A group id, user id or actor: printable text of bounded length, no surrounding spaces."""
+    """A group id, user id, actor or provider id: printable, bounded, no surrounding spaces."""
 
     def __init__(self, kind: str) -> None:
         self.name = kind
-        self._check = {"group": check_group_id, "user": check_user_id, "actor": check_actor}[kind]
+        self._check = {
+            "group": check_group_id,
+            "user": check_user_id,
+            "actor": check_actor,
+            "provider": check_provider_id,
+        }[kind]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         """The name, or a usage error (exit status 2) saying what is wrong with it."""
@@ -320,6 +327,7 @@ def _option(param: click.Parameter | None) -> str:
 GROUP: Final = Name("group")
 USER: Final = Name("user")
 ACTOR: Final = Name("actor")
+PROVIDER: Final = Name("provider")
 SECONDS: Final = Seconds()
 
 

@@ -16,7 +16,7 @@ import click
 from .._errors import InvalidValueError
 from ..core.decide import decide
 from ..core.model import Call, CallType, Lock
-from ..store.audit import Action, AuditRecord, write_csv, write_json
+from ..store.audit import Action, AuditRecord, write_csv
 from . import demo as demo_module
 from ._common import (
     ACTOR,
@@ -204,6 +204,8 @@ def _summary(record: AuditRecord) -> str:
             shown.append(text)
         more = ", ..." if detail["count"] > len(shown) else ""
         return f"{detail['count']} code(s): {', '.join(shown)}{more}"
+    if record.action is Action.GROUP_PROVIDER:
+        return f"provider {detail.get('from') or 'none'} -> {detail.get('to') or 'none'}"
     if record.action in (Action.LOCK, Action.UNLOCK):
         return "whole group" if detail.get("user") is None else f"user {detail['user']}"
     if record.action is Action.GROUP_CREATE:
@@ -226,7 +228,12 @@ def _summary(record: AuditRecord) -> str:
     type=Whole(1, 1_000_000),
     default=50,
     show_default=True,
-    help="Show the latest N changes.",
+    help="Show the latest N changes (with --after: the next N).",
+)
+@click.option(
+    "--after",
+    type=Whole(0, 2**62),
+    help="Show the changes after this record id, oldest first (0: from the start).",
 )
 @click.option("--all", "show_all", is_flag=True, help="Show every matching change.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
@@ -240,30 +247,51 @@ def audit(
     until: str | None,
     code: str | None,
     limit: int,
+    after: int | None,
     show_all: bool,
     as_csv: bool,
     as_json: bool,
 ) -> None:
-    """Show the audit trail: who changed what, when (authorization codes masked)."""
+    """Show the audit trail: who changed what, when (authorization codes masked).
+
+    Without --after, the latest N changes; with --after ID, the N changes after record ID,
+    oldest first: the next page starts after the last ID shown (JSON: ``next``).
+    """
     exclusive(csv=as_csv, json=as_json)
-    records = (
-        state()
-        .store(read_only=True)
-        .audit(
+    store = state().store(read_only=True)
+    start, end = parse_time("--since", since), parse_time("--until", until)
+
+    def read(after_id: int, most: int | None, latest: int | None) -> list[AuditRecord]:
+        return store.audit(
             name,
             actor=actor,
             action=action,
-            since=parse_time("--since", since),
-            until=parse_time("--until", until),
-            latest=None if show_all else limit,
+            since=start,
+            until=end,
+            after_id=after_id,
+            limit=most,
+            latest=latest,
             code=code,
         )
-    )
+
+    more = False
+    if after is None:
+        records = read(0, None, None if show_all else limit)
+    else:
+        records = read(after, None if show_all else limit + 1, None)
+        more = not show_all and len(records) > limit
+        records = records[:limit] if more else records
     out = sys.stdout
     if as_csv:
         write_csv(records, out)
     elif as_json:
-        write_json(records, out)
+        echo_json(
+            {
+                "group": name,
+                "records": [record.to_dict() for record in records],
+                "next": records[-1].id if more else None,
+            }
+        )
     else:
         table(
             ["ID", "TIME", "ACTOR", "GROUP", "ACTION", "WHAT"],
@@ -279,6 +307,8 @@ def audit(
                 for r in records
             ],
         )
+        if more:
+            click.echo(f"(more: --after {records[-1].id})", err=True)
 
 
 # -- demo -----------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from ..store.protocol import Store
 from ._common import (
     GROUP,
     JSON_OPTION,
+    PROVIDER,
     SECONDS,
     Seconds,
     Whole,
@@ -61,15 +62,33 @@ def group() -> None:
 def group_list(as_json: bool) -> None:
     """List the groups in the store."""
     store = state().store(read_only=True)
-    names = store.groups()
-    if as_json:
-        echo_json(names)
-        return
-    rows = []
-    for name in names:
+    providers = store.providers()
+    listed = []
+    for name, provider in providers.items():
         settings = store.group(name)
-        rows.append([name, settings.mode.value, str(settings.code_length), str(store.count(name))])
-    table(["GROUP", "MODE", "DIGITS", "CODES"], rows)
+        listed.append(
+            {
+                "group": name,
+                "mode": settings.mode.value,
+                "code_length": settings.code_length,
+                "codes": store.count(name),
+                "provider": provider,
+            }
+        )
+    if as_json:
+        echo_json(listed)
+        return
+    rows = [
+        [
+            str(item["group"]),
+            str(item["mode"]),
+            str(item["code_length"]),
+            str(item["codes"]),
+            "-" if item["provider"] is None else str(item["provider"]),
+        ]
+        for item in listed
+    ]
+    table(["GROUP", "MODE", "DIGITS", "CODES", "PROVIDER"], rows)
 
 
 @group.command("show")
@@ -81,10 +100,12 @@ def group_show(name: str, as_json: bool) -> None:
     settings = store.group(name)
     count = store.count(name)
     held = store.locks(name)
+    provider = store.provider(name)
     if as_json:
         echo_json(
             {
                 "group": name,
+                "provider": provider,
                 "settings": settings_to_dict(settings),
                 "users": users_to_dict(settings),
                 "codes": count,
@@ -97,6 +118,7 @@ def group_show(name: str, as_json: bool) -> None:
     pairs(
         [
             ("group", name),
+            ("provider", "none" if provider is None else provider),
             ("mode", settings.mode.value),
             ("code length", str(settings.code_length)),
             ("local and toll-free exempt", yes_no(settings.allow_local_and_toll_free)),
@@ -240,12 +262,36 @@ def _changed(settings: GroupSettings, options: dict[str, Any]) -> GroupSettings:
     return attrs.evolve(settings, **changes) if changes else settings
 
 
+@group.command("provider")
+@click.argument("name", metavar="GROUP", type=GROUP)
+@click.argument("provider", metavar="PROVIDER", required=False, type=PROVIDER)
+@click.option("--none", "clear", is_flag=True, help="The group belongs to no service provider.")
+@JSON_OPTION
+def group_provider(name: str, provider: str | None, clear: bool, as_json: bool) -> None:
+    """Put a group in a service provider (BroadWorks), or in none with --none."""
+    if (provider is None) == (not clear):
+        raise click.UsageError("give a PROVIDER id, or --none (not both)")
+    current = state()
+    store = current.store()
+    before = store.provider(name)
+    store.set_provider(name, provider, actor=current.actor)
+    if as_json:
+        echo_json(
+            {"group": name, "provider": provider, "from": before, "changed": before != provider}
+        )
+        return
+    if before == provider:
+        click.echo(f"{name}: unchanged (provider {provider or 'none'})")
+        return
+    click.echo(f"group {name}: provider {before or 'none'} -> {provider or 'none'}")
+
+
 @group.command("remove")
 @click.argument("name", metavar="GROUP", type=GROUP)
 @click.option("--yes", is_flag=True, help="Confirm: the group's codes are deleted too.")
 @JSON_OPTION
 def group_remove(name: str, yes: bool, as_json: bool) -> None:
-    """Delete a group with its users, codes and locks."""
+    """Delete a group with its users, codes, locks, provider and user directory."""
     current = state()
     store = current.store()
     count = store.count(name)

@@ -18,11 +18,19 @@ import attrs
 import click
 
 from .._errors import InvalidValueError
-from .._sqlite import schema_version
 from ..core.model import GroupSettings
 from ..store.directory import ALL, Match, UserDirectory, write_csv
-from ..store.directory_sqlite import COMPONENT
-from ._common import GROUP, JSON_OPTION, USER, echo_json, name_list, read_input, state, table
+from ._common import (
+    GROUP,
+    JSON_OPTION,
+    USER,
+    Whole,
+    echo_json,
+    name_list,
+    read_input,
+    state,
+    table,
+)
 
 __all__ = ["users"]
 
@@ -38,14 +46,9 @@ def _read_users(name: str | None) -> list[Any]:
     """The directory users of *name* (of every group when None), the store opened read-only.
 
     A store whose directory tables were never created has no directory users: nothing is
-    created to say so.
+    created to say so (the directory creates its tables only when it first writes).
     """
-    store = state().store(read_only=True)
-    if schema_version(store._conn, COMPONENT) == 0:
-        if name is not None:
-            store.group(name)  # an unknown group is still refused
-        return []
-    return UserDirectory(store).users(name)
+    return UserDirectory(state().store(read_only=True)).users(name)
 
 
 @click.group()
@@ -215,20 +218,36 @@ def users_set(
     show_default=True,
     help="How every criterion matches (ignoring case).",
 )
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most N users.")
+@click.option("--limit", type=Whole(1, 1_000_000), help="Show at most N users.")
+@click.option(
+    "--after", type=USER, help="Start after this user id (the last of the previous page)."
+)
 @JSON_OPTION
-def users_available(name: str, match: str, limit: int | None, as_json: bool, **search: Any) -> None:
-    """The directory users on neither list, matching every criterion given."""
-    store = state().store(read_only=True)
-    if schema_version(store._conn, COMPONENT) == 0:
-        store.group(name)  # an unknown group is still refused; no directory, nobody available
-        found = []
-    else:
-        found = UserDirectory(store).available(name, match=match, limit=limit, **search)
+def users_available(
+    name: str, match: str, limit: int | None, after: str | None, as_json: bool, **search: Any
+) -> None:
+    """The directory users on neither list, matching every criterion given.
+
+    With --limit, one page; the next starts after the last user shown (JSON: ``next``).
+    """
+    directory = UserDirectory(state().store(read_only=True))
+    found = directory.available(
+        name, match=match, limit=None if limit is None else limit + 1, after=after, **search
+    )
+    more = limit is not None and len(found) > limit
+    found = found[:limit] if more else found
     if as_json:
-        echo_json([_user_json(user) for user in found])
+        echo_json(
+            {
+                "group": name,
+                "users": [_user_json(user) for user in found],
+                "next": found[-1].user_id if more else None,
+            }
+        )
         return
     _user_table(found, with_group=False)
+    if more:
+        click.echo(f"(more: --after {found[-1].user_id})", err=True)
 
 
 def _user_json(user: Any) -> dict[str, str | None]:

@@ -278,3 +278,17 @@ def check_group(_instance: object, attribute: attrs.Attribute[Any], value: objec
         raise InvalidValueError(
             attribute.name, value, "a group id is a non-empty string without surrounding spaces"
         )
+
+
+#: Service provider ids, as BroadWorks limits them: up to 30 characters.
+MAX_PROVIDER_ID_LENGTH: Final = 30
+
+
+def check_provider_id(field: str, value: object) -> str:
+    """A service provider id: printable, 1 to 30 characters, no surrounding spaces."""
+    return check_name(field, value, "a service provider id", MAX_PROVIDER_ID_LENGTH)
+
+
+def check_account_name(field: str, value: object) -> str:
+    """An account of the network service, named as an actor: printable, 1 to 161 characters."""
+    return check_name(field, value, "an account name", MAX_ACTOR_LENGTH)

@@ -72,7 +72,35 @@ class Transaction(Protocol):
         ...  # pragma: no cover
 
     def remove_group(self, gid: int) -> int:
-        """Delete the group with its users, codes, locks and dial plan; how many codes it had."""
+        """Delete the group with its users, codes, locks, dial plan and provider.
+
+        Returns how many codes it had.
+        """
+        ...  # pragma: no cover
+
+    def provider(self, gid: int) -> str | None:
+        """The service provider the group belongs to, or None."""
+        ...  # pragma: no cover
+
+    def providers(self) -> dict[str, str | None]:
+        """Every group's service provider (None: none) by group name, in name order."""
+        ...  # pragma: no cover
+
+    def put_provider(self, gid: int, provider: str | None) -> None:
+        """Write the group's service provider, or clear it with None."""
+        ...  # pragma: no cover
+
+    # -- the user directory kept beside the policy ------------------------------------------------
+
+    def directory_ids(self, group: str) -> frozenset[str]:
+        """The user ids in the user directory of *group*: empty when it has none.
+
+        A backend that keeps no user directory answers an empty set.
+        """
+        ...  # pragma: no cover
+
+    def remove_directory(self, group: str) -> None:
+        """Delete the user directory of *group* (nothing when it has none)."""
         ...  # pragma: no cover
 
     # -- codes ------------------------------------------------------------------------------------

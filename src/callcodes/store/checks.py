@@ -13,7 +13,8 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Final
 
-from .._errors import InvalidValueError
+from .._errors import ConflictError, InvalidValueError
+from ..core import _validate
 from ..core.book import CodeBook
 from ..core.model import CodeEntry, GroupSettings
 from ..dialplan.plan import DialPlan
@@ -21,6 +22,8 @@ from ..dialplan.plan import DialPlan
 __all__ = [
     "changed_entries",
     "check_actor",
+    "check_enrolled",
+    "check_group_name",
     "check_plan",
     "check_time",
     "codes_of",
@@ -74,10 +77,45 @@ def in_code_order(entries: list[CodeEntry]) -> list[CodeEntry]:
 
 
 def check_actor(actor: object) -> None:
-    """Refuse an actor that names nobody: every change's audit record says who made it."""
+    """Refuse an actor that names nobody: every change's audit record says who made it.
+
+    An actor is a name as the core holds names: printable, 1 to 161 characters, no spaces at
+    either end (no newline or terminal escape reaches the audit trail).
+    """
     if not isinstance(actor, str) or not actor.strip():
         raise InvalidValueError(
             "actor", actor, "name who makes the change (a non-empty string) for the audit trail"
+        )
+    _validate.check_actor("actor", actor)
+
+
+def check_group_name(group: object) -> str:
+    """*group* if it is a group id an administrator may write: printable, 1 to 30 characters.
+
+    Every change an administrator makes names its group through this check, whoever calls the
+    store (the command line or a library caller). A group stored under a name refused today
+    (by an older version) can still be read, locked, unlocked and removed.
+    """
+    return _validate.check_group_id("group", group)
+
+
+def check_enrolled(
+    group: str, old: GroupSettings | None, new: GroupSettings, directory: frozenset[str]
+) -> None:
+    """Refuse enrolling users who are not in the group's user directory, once it has entries.
+
+    The one home of the directory's rule: the store's own writes and the directory's both ask
+    it. *directory* holds the user ids of the group's directory (empty: it has none, and any
+    user id may be enrolled); users already enrolled in *old* stay enrolled.
+    """
+    if not directory:
+        return
+    before = frozenset() if old is None else old.mandatory_users | old.optional_users
+    unknown = sorted((new.mandatory_users | new.optional_users) - before - directory)
+    if unknown:
+        raise ConflictError(
+            f"not in the user directory of group {group!r}: {', '.join(unknown)}; "
+            f"add them to the directory first (see callcodes users available {group})"
         )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "edits_detail",
     "lock_detail",
     "plan_diff",
+    "provider_diff",
     "settings_detail",
     "settings_diff",
 ]
@@ -83,6 +84,11 @@ def plan_diff(old: DialPlan | None, new: DialPlan | None) -> dict[str, Any]:
         if before.get(key) != after.get(key) and (before.get(key) or after.get(key))
     }
     return {"changed": changed}
+
+
+def provider_diff(old: str | None, new: str | None) -> dict[str, Any]:
+    """A group moved between service providers (None: none): ``{"from": old, "to": new}``."""
+    return {"from": old, "to": new}
 
 
 def lock_detail(lock: Lock) -> dict[str, Any]:

@@ -8,7 +8,8 @@ phone number, extension), imports and exports them as CSV, searches the availabl
 case-insensitive; a response size limit) and moves users between the lists.
 
 Once a group has directory entries, a user who is not in them cannot be enrolled (a group
-without entries keeps enrolling any user id). Every change is one transaction of the policy
+without entries keeps enrolling any user id): one rule (``checks.check_enrolled``) that the
+store's own writes follow too. Every change is one transaction of the policy
 store with one audit record per group it changes (``users.directory`` or ``users.update``), so
 nothing is ever half written. What a backend provides is only :class:`DirectoryRows`; the checks
 and the search are here, the same for every database (``directory_sqlite`` for SQLite).
@@ -30,7 +31,7 @@ from ..core._validate import description_problem
 from ..core.model import GroupSettings
 from .audit import MAX_DETAIL_CODES, Action, settings_action
 from .backend import Transaction
-from .checks import check_actor
+from .checks import check_actor, check_enrolled
 from .details import settings_diff
 from .writes import BaseStore
 
@@ -147,9 +148,10 @@ def _rows_for(store: BaseStore) -> Callable[[Transaction], DirectoryRows]:
 class UserDirectory:
     """The user directories of the groups in a policy *store*.
 
-    ``UserDirectory(store)`` for the SQLite ``PolicyStore`` (its tables are created on first
-    use); another backend passes *rows*, which gives the :class:`DirectoryRows` of one of its
-    transactions. Writes name an *actor* for the audit trail, like the store's own.
+    ``UserDirectory(store)`` for the SQLite ``PolicyStore`` (its tables are created by its
+    first write, in that write's transaction); another backend passes *rows*, which gives the
+    :class:`DirectoryRows` of one of its transactions. Writes name an *actor* for the audit
+    trail, like the store's own.
     """
 
     def __init__(
@@ -165,9 +167,9 @@ class UserDirectory:
 
         Runtime complexity: O(d) for d directory users.
         """
-        with self._store._transaction(write=False) as tx:
+        with self._store.reading() as tx:
             if group is not None:
-                self._store._group_id(tx, group)
+                self._store.group_id(tx, group)
             return [DirectoryUser(*row) for row in self._rows(tx).rows(group)]
 
     def available(
@@ -182,11 +184,14 @@ class UserDirectory:
         extension: str | None = None,
         match: Match | str = Match.STARTS,
         limit: int | None = None,
+        after: str | None = None,
     ) -> list[DirectoryUser]:
         """The group's directory users on neither list that match every criterion given.
 
         Each criterion is compared with its field as *match* says, ignoring case; users come
-        in last name, first name, user id order, at most *limit* of them.
+        in last name, first name, user id order, at most *limit* of them. *after* is the user
+        id of the last user of the previous page (a user of the group's directory): the page
+        starts after that user in this order.
         Runtime complexity: O(d log d) for d directory users.
         """
         how = _match(match)
@@ -204,22 +209,33 @@ class UserDirectory:
         for name, text in criteria.items():
             if not text:
                 raise InvalidValueError(name, text, "a search criterion is not empty")
-        with self._store._transaction(write=False) as tx:
-            settings = tx.settings(self._store._group_id(tx, group))
+        with self._store.reading() as tx:
+            settings = tx.settings(self._store.group_id(tx, group))
             rows = self._rows(tx).rows(group)
         listed = settings.mandatory_users | settings.optional_users
+        everyone = list(map(_user, rows))
         found = [
             user
-            for user in map(_user, rows)
+            for user in everyone
             if user.user_id not in listed and _matches(user, criteria, how)
         ]
-        found.sort(key=lambda u: (u.last_name.casefold(), u.first_name.casefold(), u.user_id))
+        found.sort(key=_order)
+        if after is not None:
+            last = next((user for user in everyone if user.user_id == after), None)
+            if last is None:
+                raise InvalidValueError(
+                    "after",
+                    after,
+                    f"not a user of group {group!r}'s directory: give the 'next' of the "
+                    "previous page",
+                )
+            found = [user for user in found if _order(user) > _order(last)]
         return found if limit is None else found[:limit]
 
     def missing(self, group: str, users: Iterable[str]) -> list[str]:
         """Which of *users* the group may not enroll: not in its directory, when it has one."""
-        with self._store._transaction(write=False) as tx:
-            self._store._group_id(tx, group)
+        with self._store.reading() as tx:
+            self._store.group_id(tx, group)
             known = {row[1] for row in self._rows(tx).rows(group)}
         return sorted(set(users) - known) if known else []
 
@@ -276,7 +292,7 @@ class UserDirectory:
         for user in users:
             by_group.setdefault(user.group, []).append(user)
         store = self._store
-        with store._write(actor) as (tx, record):
+        with store.writing(actor) as (tx, record):
             gids = {group: tx.find_group(group) for group in by_group}
             for user, line in zip(users, lines, strict=True):
                 if gids[user.group] is None:
@@ -394,8 +410,8 @@ class UserDirectory:
         """
         check_actor(actor)
         store = self._store
-        with store._write(actor) as (tx, record):
-            gid = store._group_id(tx, group)
+        with store.writing(actor) as (tx, record):
+            gid = store.group_id(tx, group)
             old = tx.settings(gid)
             directory = frozenset(row[1] for row in self._rows(tx).rows(group))
             new = change(old, directory)
@@ -411,12 +427,8 @@ class UserDirectory:
             added = (new.mandatory_users | new.optional_users) - (
                 old.mandatory_users | old.optional_users
             )
-            unknown = sorted(added - directory) if directory else []
-            if unknown:
-                raise ConflictError(
-                    f"not in the user directory of group {group!r}: {', '.join(unknown)}; "
-                    f"add them to the directory first (see callcodes users available {group})"
-                )
+            if added:
+                check_enrolled(group, old, new, directory)  # the store's own rule
             if new != old:
                 tx.put_settings(group, gid, new)
                 tx.journal(group, "settings")
@@ -460,6 +472,11 @@ def _matches(user: DirectoryUser, criteria: Mapping[str, str], how: Match) -> bo
         if not hit:
             return False
     return True
+
+
+def _order(user: DirectoryUser) -> tuple[str, str, str]:
+    """Where a user comes in the available list: last name, first name, user id."""
+    return (user.last_name.casefold(), user.first_name.casefold(), user.user_id)
 
 
 def _user(row: Sequence[str]) -> DirectoryUser:

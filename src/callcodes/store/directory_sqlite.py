@@ -3,14 +3,18 @@
 The directory is a component of its own: its tables are named ``directory_*`` and their version
 is the ``directory`` row of the shared ``callcodes_schema`` table, so it is upgraded apart from
 the policy tables. Its rows are written on the policy store's connection, inside the store's own
-transactions, so a directory change and its audit record commit together. Users are keyed by
-group name and user id; the rows hold validated values only (the directory checks them).
+transactions, so a directory change and its audit record commit together. The tables are created
+(or upgraded) by the directory's first write, inside that write's transaction: reading a file
+without them finds no users, and a refused change or a store opened read-only leaves the file
+as it was. Users are keyed by group name and user id; the rows hold validated values only (the
+directory checks them).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Final
 
 from .. import _sqlite
@@ -51,13 +55,25 @@ Row = tuple[str, str, str, str, str, str, str]
 class SqliteDirectoryRows:
     """The directory's row operations on a connection inside one of the store's transactions."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_path")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path | str = "the policy store") -> None:
         self._conn = conn
+        self._path = path
+
+    def version(self) -> int:
+        """The version of the directory's tables in the file (0: none yet); newer is refused."""
+        version = _sqlite.schema_version(self._conn, COMPONENT)
+        _sqlite.refuse_newer(self._path, COMPONENT, version, SCHEMA_VERSION)
+        return version
 
     def rows(self, group: str | None) -> list[Row]:
-        """The rows of *group* (every group's when None), by group then user id."""
+        """The rows of *group* (every group's when None), by group then user id.
+
+        A file without the directory's tables has none (and is not changed to say so).
+        """
+        if self.version() == 0:
+            return []
         if group is None:
             cursor = self._conn.execute(
                 f"SELECT {COLUMNS} FROM directory_users ORDER BY grp, user_id"  # noqa: S608
@@ -70,22 +86,43 @@ class SqliteDirectoryRows:
         return [tuple(row) for row in cursor]
 
     def replace(self, group: str, rows: Sequence[Row]) -> None:
-        """Make *rows* the whole directory of *group*."""
+        """Make *rows* the whole directory of *group*, creating the tables first if need be."""
+        self._create_tables()
         self._conn.execute("DELETE FROM directory_users WHERE grp = ?", (group,))
         self._conn.executemany(
             f"INSERT INTO directory_users ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
             rows,
         )
 
+    def _create_tables(self) -> None:
+        """Bring the tables to ``SCHEMA_VERSION`` inside the write transaction under way."""
+        version = self.version()
+        if version == SCHEMA_VERSION:
+            return
+        self._conn.execute(_sqlite.SCHEMA_TABLE)
+        for step in MIGRATIONS[version:]:
+            for statement in step:
+                self._conn.execute(statement)
+        self._conn.execute(
+            "INSERT INTO callcodes_schema (component, version) VALUES (?, ?) "
+            "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+            (COMPONENT, SCHEMA_VERSION),
+        )
+
 
 def sqlite_rows(store: PolicyStore) -> Callable[[Transaction], SqliteDirectoryRows]:
-    """Bring the directory's tables in *store*'s file up to date; rows for each transaction."""
-    with store._lock:  # the store's own connection, between two of its transactions
-        _sqlite.migrate(store._conn, store.path, COMPONENT, MIGRATIONS)
+    """The directory's rows in each of *store*'s transactions; nothing is created until a write.
+
+    Only the store's public seam is used: its path and its transactions' connection.
+    """
+    path = store.path
+    with store.reading() as tx:  # a newer directory is refused at once; nothing is written
+        if isinstance(tx, SqliteTransaction):
+            SqliteDirectoryRows(tx.connection, path).version()
 
     def rows(tx: Transaction) -> SqliteDirectoryRows:
         if not isinstance(tx, SqliteTransaction):
             raise TypeError("an SQLite directory needs the SQLite store's transactions")
-        return SqliteDirectoryRows(tx._conn)  # inside the same transaction
+        return SqliteDirectoryRows(tx.connection, path)  # inside the same transaction
 
     return rows

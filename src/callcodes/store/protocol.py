@@ -23,7 +23,7 @@ __all__ = ["Store"]
 
 
 class Store(Protocol):
-    """A policy store: groups, settings, users, codes, use counts, locks, dial plans, audit.
+    """A policy store: groups, settings, users, codes, locks, dial plans, providers, audit.
 
     Every write is all-or-nothing, checked as ``CodeBook`` checks it, and writes an audit record
     naming *actor*. See ``PolicyStore`` for each method's full description.
@@ -63,6 +63,14 @@ class Store(Protocol):
 
     def group(self, group: str) -> GroupSettings:
         """The settings of *group* (users included); ``UnknownGroupError`` if none."""
+        ...  # pragma: no cover
+
+    def provider(self, group: str) -> str | None:
+        """The service provider *group* belongs to, or None; ``UnknownGroupError`` if no group."""
+        ...  # pragma: no cover
+
+    def providers(self) -> dict[str, str | None]:
+        """Every group's service provider (None: none) by group name."""
         ...  # pragma: no cover
 
     def count(self, group: str) -> int:
@@ -159,7 +167,11 @@ class Store(Protocol):
         ...  # pragma: no cover
 
     def remove_group(self, group: str, *, actor: str) -> None:
-        """Delete *group* with its users, codes, use counts and locks."""
+        """Delete *group* with its users, codes, use counts, locks, provider and directory."""
+        ...  # pragma: no cover
+
+    def set_provider(self, group: str, provider: str | None, *, actor: str) -> None:
+        """Put *group* in the service provider *provider* (None: in none), audited."""
         ...  # pragma: no cover
 
     def check_codes(

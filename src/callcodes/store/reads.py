@@ -71,14 +71,12 @@ class ReadingStore(abc.ABC):
     @staticmethod
     def group_id(tx: Transaction, group: str) -> int:
         """The id of *group* inside *tx*; ``UnknownGroupError`` if there is none."""
-        return ReadingStore._group_id(tx, group)
-
-    @staticmethod
-    def _group_id(tx: Transaction, group: str) -> int:
         gid = tx.find_group(group)
         if gid is None:
             raise UnknownGroupError(group)
         return gid
+
+    _group_id = group_id  # the name the store's own methods use
 
     # -- groups and codes -----------------------------------------------------------------------
 
@@ -100,6 +98,22 @@ class ReadingStore(abc.ABC):
         """
         with self._transaction(write=False) as tx:
             return tx.settings(self._group_id(tx, group))
+
+    def provider(self, group: str) -> str | None:
+        """The service provider *group* belongs to, or None; :class:`UnknownGroupError` if none.
+
+        Runtime complexity: O(1).
+        """
+        with self._transaction(write=False) as tx:
+            return tx.provider(self._group_id(tx, group))
+
+    def providers(self) -> dict[str, str | None]:
+        """Every group's service provider (None: none) by group name, in name order.
+
+        Runtime complexity: O(g) for g groups.
+        """
+        with self._transaction(write=False) as tx:
+            return tx.providers()
 
     def count(self, group: str) -> int:
         """How many codes *group* holds. Runtime complexity: O(n) (the database counts rows)."""

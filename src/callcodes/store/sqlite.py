@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 
 from .. import _sqlite
 from .._errors import InvalidValueError
-from .sqlite_schema import COMPONENT, MIGRATIONS, SCHEMA_VERSION
+from .sqlite_schema import ADD_PROVIDER, COMPONENT, MIGRATIONS, SCHEMA_VERSION
 from .sqlite_tx import SqliteTransaction
 from .sync import JOURNAL_KEEP
 from .writes import BaseStore
@@ -141,7 +141,7 @@ class PolicyStore(BaseStore):
         try:
             # Deleted rows are overwritten with zeros, so a deleted code leaves no bytes behind.
             self._conn.execute("PRAGMA secure_delete = ON")
-            _sqlite.migrate(self._conn, self.path, COMPONENT, MIGRATIONS)
+            _sqlite.migrate(self._conn, self.path, COMPONENT, _migrations(self._conn))
             _ensure_secret(self._conn)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
@@ -179,6 +179,24 @@ class PolicyStore(BaseStore):
         """The policy schema version of the file (equal to ``SCHEMA_VERSION`` once open)."""
         with self._lock:
             return _sqlite.schema_version(self._conn, COMPONENT)
+
+
+def _migrations(conn: sqlite3.Connection) -> tuple[tuple[str, ...], ...]:
+    """``MIGRATIONS`` for this file: a column the file's tables already have is not added again.
+
+    SQLite cannot add a column "if not exists", so a step that adds one (version 5's provider)
+    is left empty for a file whose table has it, as the ``IF NOT EXISTS`` steps are: a file
+    whose version row was set back (by hand, or by an older release's restore) opens again.
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(policy_groups)")}
+    return tuple(
+        tuple(
+            statement
+            for statement in step
+            if not (statement == ADD_PROVIDER and "provider" in columns)
+        )
+        for step in MIGRATIONS
+    )
 
 
 def _ensure_secret(conn: sqlite3.Connection) -> None:

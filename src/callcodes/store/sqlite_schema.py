@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ADD_PROVIDER",
     "CODE_COLUMNS",
     "COMPONENT",
     "ENTRY_COLUMNS",
@@ -110,9 +111,16 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX IF NOT EXISTS policy_audit_codes_by_fp ON policy_audit_codes (fp, audit_id)",
     ),
+    (
+        # The service provider a group belongs to (BroadWorks: a service provider's groups),
+        # or NULL: a column of the group's row, so removing the group removes it.
+        "ALTER TABLE policy_groups ADD COLUMN provider TEXT",  # = ADD_PROVIDER
+    ),
 )
 #: The policy schema version this code writes (and the newest it reads).
 SCHEMA_VERSION: Final = len(MIGRATIONS)
+#: Version 5's step, which SQLite cannot write "if not exists" (``sqlite._migrations``).
+ADD_PROVIDER: Final = MIGRATIONS[4][0]
 
 #: A code's columns as an entry holds them.
 ENTRY_COLUMNS: Final = "code, description, level, valid_from, valid_until, max_uses"

@@ -28,6 +28,8 @@ __all__ = ["SqliteTransaction"]
 
 _IN_CHUNK: Final = 500  # codes per "IN (...)" query, well under SQLite's parameter limit
 _WRITE_CHUNK: Final = 100_000  # codes per executemany, between progress reports
+#: The user directory's table (``directory_sqlite`` creates it on the directory's first write).
+_DIRECTORY_TABLE: Final = "directory_users"
 # Stored times were written by iso(), so they parse without further checks.
 _from_text: Final = datetime.fromisoformat
 
@@ -137,13 +139,61 @@ class SqliteTransaction:
         return gid
 
     def remove_group(self, gid: int) -> int:
-        """Delete the group with its users, codes, locks and dial plan; how many codes it had."""
+        """Delete the group with its users, codes, locks, dial plan and provider (its row)."""
         conn = self._conn
         removed = conn.execute("DELETE FROM policy_codes WHERE group_id = ?", (gid,)).rowcount
         for table in ("policy_users", "policy_locks", "policy_dialplans"):
             conn.execute(f"DELETE FROM {table} WHERE group_id = ?", (gid,))  # noqa: S608
         conn.execute("DELETE FROM policy_groups WHERE id = ?", (gid,))
         return int(removed)
+
+    def provider(self, gid: int) -> str | None:
+        """The service provider the group belongs to, or None."""
+        row = self._conn.execute(
+            "SELECT provider FROM policy_groups WHERE id = ?", (gid,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def providers(self) -> dict[str, str | None]:
+        """Every group's service provider (None: none) by group name, in name order."""
+        return dict(
+            self._conn.execute("SELECT name, provider FROM policy_groups ORDER BY name").fetchall()
+        )
+
+    def put_provider(self, gid: int, provider: str | None) -> None:
+        """Write the group's service provider, or clear it with None."""
+        self._conn.execute("UPDATE policy_groups SET provider = ? WHERE id = ?", (provider, gid))
+
+    # -- the user directory (component ``directory``, tables in ``directory_sqlite``) -------------
+
+    def _has_directory(self) -> bool:
+        return (
+            self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (_DIRECTORY_TABLE,),
+            ).fetchone()
+            is not None
+        )
+
+    def directory_ids(self, group: str) -> frozenset[str]:
+        """The user ids in the user directory of *group*: empty when it has none (or no table)."""
+        if not self._has_directory():
+            return frozenset()
+        return frozenset(
+            row[0]
+            for row in self._conn.execute(
+                f"SELECT user_id FROM {_DIRECTORY_TABLE} WHERE grp = ?",  # noqa: S608
+                (group,),
+            )
+        )
+
+    def remove_directory(self, group: str) -> None:
+        """Delete the user directory of *group*; a file without directory tables is left as is."""
+        if self._has_directory():
+            self._conn.execute(
+                f"DELETE FROM {_DIRECTORY_TABLE} WHERE grp = ?",  # noqa: S608
+                (group,),
+            )
 
     # -- codes ------------------------------------------------------------------------------------
 

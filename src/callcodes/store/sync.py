@@ -1,12 +1,12 @@
 """Loaded books and the change journal: how a book is built and how it catches up.
 
 Every write adds journal entries naming what it changed: ``group`` (reload the whole group),
-``settings``, ``locks``, ``dialplan`` or ``code`` (one code). A book remembers the last entry it
-has read; refreshing it applies only the entries written since, reading just the codes, settings
-or locks they name. A batch of more than ``BULK_CODES`` codes is journaled as a whole-group
-change, since reloading the group is then cheaper; a book further behind than the journal keeps
-(``JOURNAL_KEEP`` entries) is reloaded whole. This is the same for every backend: a backend
-only reads and writes the rows (:class:`~callcodes.store.backend.Transaction`).
+``settings``, ``locks``, ``dialplan``, ``provider`` or ``code`` (one code). A book remembers the
+last entry it has read; refreshing it applies only the entries written since, reading just the
+codes, settings or locks they name. A batch of more than ``BULK_CODES`` codes is journaled as a
+whole-group change, since reloading the group is then cheaper; a book further behind than the
+journal keeps (``JOURNAL_KEEP`` entries) is reloaded whole. This is the same for every backend:
+a backend only reads and writes the rows (:class:`~callcodes.store.backend.Transaction`).
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ class Pending:
                 pending.settings.add(grp)
             elif kind == "locks":
                 pending.locks.add(grp)
-            elif kind == "dialplan":
-                continue  # books hold no dial plans; the entry only moves the version on
+            elif kind in ("dialplan", "provider"):
+                continue  # books hold no dial plans or providers: the entry moves the version on
             elif code is not None:
                 pending.codes.setdefault(grp, set()).add(code)
         return pending

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from .._errors import BatchError, ConflictError, InvalidValueError, RowError, UnknownGroupError
+from ..core._validate import check_provider_id
 from ..core.book import CodeBook, no_gc, validated_new_codes
 from ..core.model import CodeEntry, GroupSettings, Lock, Mode
 from ..dialplan.plan import DialPlan
@@ -25,6 +26,8 @@ from .backend import Transaction
 from .checks import (
     changed_entries,
     check_actor,
+    check_enrolled,
+    check_group_name,
     check_plan,
     check_time,
     codes_of,
@@ -36,6 +39,7 @@ from .details import (
     edits_detail,
     lock_detail,
     plan_diff,
+    provider_diff,
     settings_detail,
     settings_diff,
 )
@@ -122,6 +126,7 @@ class BaseStore(ReadingStore):
         Runtime complexity: as :meth:`set_group`.
         """
         check_actor(actor)
+        check_group_name(group)
         with self._write(actor) as (tx, record):
             gid = tx.find_group(group)
             if gid is None and not create:
@@ -138,6 +143,9 @@ class BaseStore(ReadingStore):
                     )
             if old == settings:
                 return settings
+            if old is None:  # a new group starts without the directory of a removed namesake
+                tx.remove_directory(group)
+            _check_directory(tx, group, old, settings)
             tx.put_settings(group, gid, settings)
             if old is not None and old.mode is Mode.ACCOUNT and settings.mode is not Mode.ACCOUNT:
                 _hide_account_codes(tx, group)
@@ -169,12 +177,16 @@ class BaseStore(ReadingStore):
         Runtime complexity: O(n log n) for n codes.
         """
         check_actor(actor)
+        check_group_name(group)
         scratch_book(group, settings)  # the book's checks of the name and the settings
         with no_gc():
             entries = in_code_order(validated_new_codes(group, settings, (), codes))
         with self._write(actor) as (tx, record):
             found = tx.find_group(group)
             old = None if found is None else tx.settings(found)
+            if old is None:  # a new group starts without the directory of a removed namesake
+                tx.remove_directory(group)
+            _check_directory(tx, group, old, settings)
             gid = tx.put_settings(group, found, settings)
             if old is not None and old.mode is Mode.ACCOUNT and settings.mode is not Mode.ACCOUNT:
                 _hide_account_codes(tx, group)
@@ -193,7 +205,9 @@ class BaseStore(ReadingStore):
             record(group, Action.GROUP_REPLACE, detail, [e.code for e in entries])
 
     def remove_group(self, group: str, *, actor: str) -> None:
-        """Delete *group* with its users, codes, use counts and locks.
+        """Delete *group* with everything it holds, in one transaction.
+
+        Its users, codes, use counts, locks, dial plan, provider and user directory go with it.
 
         Runtime complexity: O(n) for n codes.
         """
@@ -202,6 +216,7 @@ class BaseStore(ReadingStore):
             gid = self._group_id(tx, group)
             settings = tx.settings(gid)
             removed = tx.remove_group(gid)
+            tx.remove_directory(group)  # its user directory goes with it, in this transaction
             tx.forget_journal_codes(group)
             tx.journal(group, "group")
             record(
@@ -209,6 +224,27 @@ class BaseStore(ReadingStore):
                 Action.GROUP_REMOVE,
                 {"settings": settings_detail(settings), "removed_count": removed},
             )
+
+    def set_provider(self, group: str, provider: str | None, *, actor: str) -> None:
+        """Put *group* in the service provider *provider*, or in none with None.
+
+        A provider id is printable, 1 to 30 characters, without spaces at either end. Audited
+        as ``group.provider`` with ``{"from": old, "to": new}``; nothing is written when the
+        group is already there. Raises :class:`UnknownGroupError` for a group that does not
+        exist. Runtime complexity: O(1).
+        """
+        check_actor(actor)
+        check_group_name(group)
+        if provider is not None:
+            check_provider_id("provider", provider)
+        with self._write(actor) as (tx, record):
+            gid = self._group_id(tx, group)
+            old = tx.provider(gid)
+            if old == provider:
+                return
+            tx.put_provider(gid, provider)
+            tx.journal(group, "provider")
+            record(group, Action.GROUP_PROVIDER, provider_diff(old, provider))
 
     # -- codes ----------------------------------------------------------------------------------
 
@@ -225,6 +261,7 @@ class BaseStore(ReadingStore):
         Runtime complexity: O(n log n) for n codes.
         """
         check_actor(actor)
+        check_group_name(group)
         batch = list(codes)
         with self._write(actor) as (tx, record), no_gc():
             gid = self._group_id(tx, group)
@@ -270,6 +307,7 @@ class BaseStore(ReadingStore):
         Runtime complexity: O(k log k) for k codes, plus a lookup of each in the group.
         """
         check_actor(actor)
+        check_group_name(group)
         batch = list(codes)
         with self._write(actor) as (tx, record), no_gc():
             gid = self._group_id(tx, group)
@@ -290,6 +328,7 @@ class BaseStore(ReadingStore):
         Runtime complexity: O(k log n) for k codes.
         """
         check_actor(actor)
+        check_group_name(group)
         self._change_codes(
             group,
             list(descriptions),
@@ -304,6 +343,7 @@ class BaseStore(ReadingStore):
         Runtime complexity: O(k log n) for k codes.
         """
         check_actor(actor)
+        check_group_name(group)
         batch = list(entries)
         self._change_codes(
             group,
@@ -328,6 +368,7 @@ class BaseStore(ReadingStore):
         Runtime complexity: O(k log n) for k codes.
         """
         check_actor(actor)
+        check_group_name(group)
         wanted = list(dict.fromkeys(codes))
         changed: list[CodeEntry] = []
 
@@ -380,6 +421,7 @@ class BaseStore(ReadingStore):
         Runtime complexity: O(k log n) for k codes.
         """
         check_actor(actor)
+        check_group_name(group)
         batch = list(codes)
         with self._write(actor) as (tx, record):
             gid = self._group_id(tx, group)
@@ -458,6 +500,7 @@ class BaseStore(ReadingStore):
         O(1).
         """
         check_actor(actor)
+        check_group_name(group)
         if plan is not None:
             check_plan(plan)
         with self._write(actor) as (tx, record):
@@ -468,6 +511,15 @@ class BaseStore(ReadingStore):
             tx.put_dialplan(gid, plan)
             tx.journal(group, "dialplan")
             record(group, Action.DIALPLAN_UPDATE, plan_diff(old, plan))
+
+
+def _check_directory(
+    tx: Transaction, group: str, old: GroupSettings | None, new: GroupSettings
+) -> None:
+    """Refuse users the change newly enrolls who are not in the group's user directory."""
+    before = frozenset() if old is None else old.mandatory_users | old.optional_users
+    if (new.mandatory_users | new.optional_users) - before:  # only then is the directory read
+        check_enrolled(group, old, new, tx.directory_ids(group))
 
 
 def _hide_account_codes(tx: Transaction, group: str) -> None:

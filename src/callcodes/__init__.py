@@ -13,6 +13,7 @@ from ._errors import (
     MissingDependencyError,
     RowError,
     SinkError,
+    UnknownAccountError,
     UnknownGroupError,
 )
 from .core.book import CodeBook
@@ -124,6 +125,7 @@ __all__ = [
     "SinkError",
     "SqliteSink",
     "Timeout",
+    "UnknownAccountError",
     "UnknownGroupError",
     "Verdict",
     "decide",

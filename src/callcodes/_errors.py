@@ -24,6 +24,7 @@ __all__ = [
     "MissingDependencyError",
     "RowError",
     "SinkError",
+    "UnknownAccountError",
     "UnknownGroupError",
     "show",
 ]
@@ -112,6 +113,20 @@ class UnknownGroupError(CallcodesError, KeyError):
 
     def __str__(self) -> str:
         return f"unknown group {show(self.group)}: create it first (CodeBook.set_group)"
+
+
+class UnknownAccountError(CallcodesError, KeyError):
+    """The account (or, with *token*, the token) does not exist; the message says where to look."""
+
+    def __init__(self, name: str, *, token: bool = False) -> None:
+        self.name = name
+        self.token = token
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        if self.token:
+            return f"unknown token {show(self.name)}: see callcodes accounts token --list"
+        return f"unknown account {show(self.name)}: see callcodes accounts list"
 
 
 @attrs.frozen

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from ._common import MainGroup, State, default_actor
+from .accounts import accounts
 from .admin import audit, check, demo, locks
 from .codes import codes
 from .dialplan import dialplan
@@ -47,5 +48,5 @@ def main(ctx: click.Context, db: Path, actor: str) -> None:
     ctx.obj = State(db=db, actor=actor)
 
 
-for command in (group, users, codes, locks, dialplan, check, audit, events, demo):
+for command in (group, users, codes, locks, dialplan, check, audit, events, demo, accounts):
     main.add_command(command)

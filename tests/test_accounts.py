@@ -363,6 +363,35 @@ def test_removing_an_account_ends_its_tokens(accounts: Accounts) -> None:
         accounts.tokens("ann")
 
 
+def test_removing_a_group_removes_its_administrators(
+    accounts: Accounts, store: PolicyStore
+) -> None:
+    """A group of the same name created later is not reachable with the old group's tokens."""
+    accounts.add("acme-admin", "group", scope="acme", password=PASSWORD, actor="ann")
+    accounts.add("ops", "operator", actor="ann")
+    _api, api_text = accounts.issue_token("acme-admin", actor="ann")
+    _s, session_text = accounts.login("acme-admin", PASSWORD, source="::1")
+    store.remove_group("acme", actor="ann")
+    store.set_group("acme", GroupSettings(), actor="someone else")
+    for text in (api_text, session_text):
+        with pytest.raises(AccessDeniedError):
+            accounts.authenticate(text)
+    assert [a.name for a in accounts.list()] == ["ops"]
+    (removal,) = store.audit("acme", action="group.remove")
+    assert removal.detail["accounts_removed"] == ["acme-admin"]
+
+
+def test_removing_a_group_without_accounts_tables_creates_none(db: Path, clock: Clock) -> None:
+    with PolicyStore(db, clock=clock) as store:
+        store.set_group("acme", GroupSettings(), actor="ann")
+        store.remove_group("acme", actor="ann")
+        (removal,) = store.audit("acme", action="group.remove")
+    assert "accounts_removed" not in removal.detail
+    with sqlite3.connect(db) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert not any(name.startswith("accounts_") for name in tables)
+
+
 # -- throttling -----------------------------------------------------------------------------------
 
 

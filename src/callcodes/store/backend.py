@@ -103,6 +103,10 @@ class Transaction(Protocol):
         """Delete the user directory of *group* (nothing when it has none)."""
         ...  # pragma: no cover
 
+    def remove_group_accounts(self, group: str) -> list[str]:
+        """Delete the group accounts of *group* with their tokens; their names, sorted."""
+        ...  # pragma: no cover
+
     # -- codes ------------------------------------------------------------------------------------
 
     def count(self, gid: int) -> int:

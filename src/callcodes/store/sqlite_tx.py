@@ -167,13 +167,38 @@ class SqliteTransaction:
     # -- the user directory (component ``directory``, tables in ``directory_sqlite``) -------------
 
     def _has_directory(self) -> bool:
+        return self._has_table(_DIRECTORY_TABLE)
+
+    def _has_table(self, name: str) -> bool:
         return (
             self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                (_DIRECTORY_TABLE,),
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
             ).fetchone()
             is not None
         )
+
+    def remove_group_accounts(self, group: str) -> list[str]:
+        """Delete the group accounts of *group* with their tokens; their names, sorted.
+
+        A file without the accounts' tables has none.
+        """
+        if not self._has_table("accounts_accounts"):
+            return []
+        names = [
+            str(row[0])
+            for row in self._conn.execute(
+                "SELECT name FROM accounts_accounts WHERE role = 'group' AND scope = ? "
+                "ORDER BY name",
+                (group,),
+            )
+        ]
+        self._conn.executemany(
+            "DELETE FROM accounts_tokens WHERE account = ?", ((name,) for name in names)
+        )
+        self._conn.execute(
+            "DELETE FROM accounts_accounts WHERE role = 'group' AND scope = ?", (group,)
+        )
+        return names
 
     def directory_ids(self, group: str) -> frozenset[str]:
         """The user ids in the user directory of *group*: empty when it has none (or no table)."""

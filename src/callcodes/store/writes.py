@@ -207,7 +207,8 @@ class BaseStore(ReadingStore):
     def remove_group(self, group: str, *, actor: str) -> None:
         """Delete *group* with everything it holds, in one transaction.
 
-        Its users, codes, use counts, locks, dial plan, provider and user directory go with it.
+        Its users, codes, use counts, locks, dial plan, provider and user directory go with it,
+        and its group administrators' accounts with their tokens (named in the audit record).
 
         Runtime complexity: O(n) for n codes.
         """
@@ -217,13 +218,17 @@ class BaseStore(ReadingStore):
             settings = tx.settings(gid)
             removed = tx.remove_group(gid)
             tx.remove_directory(group)  # its user directory goes with it, in this transaction
+            # Its administrators too: a later group of the same name must not be theirs.
+            accounts = tx.remove_group_accounts(group)
             tx.forget_journal_codes(group)
             tx.journal(group, "group")
-            record(
-                group,
-                Action.GROUP_REMOVE,
-                {"settings": settings_detail(settings), "removed_count": removed},
-            )
+            detail: dict[str, Any] = {
+                "settings": settings_detail(settings),
+                "removed_count": removed,
+            }
+            if accounts:
+                detail["accounts_removed"] = accounts
+            record(group, Action.GROUP_REMOVE, detail)
 
     def set_provider(self, group: str, provider: str | None, *, actor: str) -> None:
         """Put *group* in the service provider *provider*, or in none with None.

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # Pages whose command lines are shell steps on a real machine, checked by their own tests.
-SHELL_PAGES = {"kamailio.md"}
+SHELL_PAGES = {"kamailio.md", "service.md"}
 
 
 def text(name: str) -> str:

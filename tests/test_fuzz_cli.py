@@ -139,7 +139,9 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tupl
             yield (*prefix, name)
 
 
-COMMANDS = list(_commands(main))
+# `serve` runs until it is signalled, so a valid set of arguments would never return here; its
+# refusals are driven in tests/service/test_serve_cli.py against a real process instead.
+COMMANDS = [path for path in _commands(main) if path != ("serve",)]
 
 
 def _command(path: tuple[str, ...]) -> click.Command:
@@ -287,6 +289,15 @@ FOUND = [
     ["users", "add", "acme", "bob", "--mandatory", "--optional"],
     ["group", "set", "acme", "--local-toll-free", "--no-local-toll-free"],
     ["group", "set", "acme", "--lockout-user-window", "1e12"],
+    ["group", "provider", "acme", "sp\x1b[2J"],
+    ["group", "provider", "acme", "p" * 31],
+    ["group", "provider", "acme", "sp", "--none"],
+    ["group", "provider", "acme"],
+    ["group", "provider", "nope", "sp"],
+    ["users", "available", "acme", "--after", "nobody"],
+    ["users", "available", "acme", "--limit", "0"],
+    ["audit", "--after", "-1"],
+    ["audit", "--after", "9" * 5000],
 ]
 
 #: Python's own renderings, which a message must not show: reprs of timedeltas and enums.

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("dialplan", "events"),
     ("store", "engine"),
     ("policyfile", "audit"),
-    ("integrations",),
+    ("integrations", "service"),
     ("__init__",),
     ("cli", "testing"),
     ("__main__",),

@@ -19,6 +19,7 @@ from .codes import codes
 from .dialplan import dialplan
 from .events import events
 from .groups import group
+from .serve import serve
 from .users import users
 
 __all__ = ["main"]
@@ -48,5 +49,5 @@ def main(ctx: click.Context, db: Path, actor: str) -> None:
     ctx.obj = State(db=db, actor=actor)
 
 
-for command in (group, users, codes, locks, dialplan, check, audit, events, demo, accounts):
+for command in (group, users, codes, locks, dialplan, check, audit, events, demo, serve, accounts):
     main.add_command(command)

@@ -35,6 +35,7 @@ from .model import (
 __all__ = [
     "ENTRY_FIELDS",
     "ENTRY_SETTERS",
+    "SETTINGS_KEYS",
     "as_mapping",
     "check_keys",
     "entry_from_dict",
@@ -55,7 +56,8 @@ _LOCKOUT_KEYS: Final = (
     "group_window_seconds",
     "lock_for_seconds",
 )
-_SETTINGS_KEYS: Final = (
+#: The keys of a group's settings as plain values (the users are apart).
+SETTINGS_KEYS: Final = (
     "mode",
     "code_length",
     "allow_local_and_toll_free",
@@ -178,7 +180,7 @@ def settings_from_dict(
     Missing keys take their defaults; unknown keys and bad values are refused with
     :class:`InvalidValueError` naming the key, e.g. ``settings.code_length``.
     """
-    check_keys("settings", data, _SETTINGS_KEYS)
+    check_keys("settings", data, SETTINGS_KEYS)
     kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "lockout"}
     if "mode" in data:
         try:

@@ -1,0 +1,73 @@
+"""``serve``: run the network service (REST API) on the store (extra ``[serve]``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .._errors import MissingDependencyError
+from ._common import JSON_OPTION, echo_json, state
+
+__all__ = ["serve"]
+
+
+@click.command("serve")
+@click.option(
+    "--listen",
+    default="127.0.0.1:8080",
+    show_default=True,
+    help="HOST:PORT to listen on (port 0: any free port, printed when listening).",
+)
+@click.option(
+    "--events",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The SQLite event log (default: the store's file, where `callcodes events` reads).",
+)
+@click.option(
+    "--region", default="US", show_default=True, help="Dial plan region of groups without a plan."
+)
+@click.option(
+    "--certfile",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TLS certificate (PEM).",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TLS private key (PEM).",
+)
+@JSON_OPTION
+def serve(
+    *,
+    listen: str,
+    events: Path | None,
+    region: str,
+    certfile: Path | None,
+    keyfile: Path | None,
+    as_json: bool,
+) -> None:
+    """Serve the REST API on the store until SIGTERM (requests in flight are finished).
+
+    Once it accepts connections it says where on standard error (with --json: a JSON object
+    {"listening": URL} on standard output).
+    """
+    try:
+        from ..service.config import ServiceConfig  # noqa: PLC0415 - the optional extra
+        from ..service.run import announce  # noqa: PLC0415
+        from ..service.run import serve as run  # noqa: PLC0415
+    except ImportError as exc:
+        raise MissingDependencyError(exc.name or "litestar", "serve", "callcodes serve") from None
+    db = state().db
+    state().store(create=True).close()  # a new store is created, an unusable file refused
+    run(
+        ServiceConfig(db, events, region=region),
+        listen,
+        certfile=certfile,
+        keyfile=keyfile,
+        on_ready=_ready_json if as_json else announce,
+    )
+
+
+def _ready_json(where: str) -> None:
+    echo_json({"listening": where})

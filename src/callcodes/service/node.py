@@ -1,0 +1,157 @@
+"""What one service process holds open: the store, the accounts, the engine and the event log.
+
+A decision is taken on the engine's loaded book, brought up to date when the store's version
+says another process (a second server, the command line) changed the policy. Requests of the
+management API read and write the store directly, so they always see the latest policy. The
+node's :class:`~callcodes.service.metrics.Metrics` hear of every lock the engine places, and
+``recorded`` keeps whether the event log took the last event (``/healthz`` tells it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+import attrs
+
+from .._errors import UnknownGroupError
+from ..core.model import GroupSettings
+from ..dialplan.plan import DialPlan
+from ..engine import Engine
+from ..events.sinks import FlushPolicy
+from ..events.sqlite import SqliteSink
+from ..store.accounts import Account, Accounts
+from ..store.sqlite import PolicyStore
+from .config import ServiceConfig
+from .metrics import Metrics
+
+__all__ = ["DEFAULT_SETTINGS", "Node"]
+
+#: At most this many accepted tokens are remembered.
+_MAX_TOKENS: Final = 10_000
+
+#: The settings a decision uses for a group the store does not know (its calls pass: rule 2,
+#: not enabled), as the Kamailio adapter uses them.
+DEFAULT_SETTINGS: Final = GroupSettings()
+
+
+@attrs.define
+class Node:
+    """The open store, accounts, engine and event log of one service process."""
+
+    config: ServiceConfig
+    store: PolicyStore
+    accounts: Accounts
+    engine: Engine
+    sink: SqliteSink
+    plans: dict[str, DialPlan]
+    default_plan: DialPlan
+    metrics: Metrics
+    seen: int = 0
+    next_refresh: float = 0.0
+    # Decisions refresh the book; requests may run on several threads.
+    decide_lock: threading.Lock = attrs.field(factory=threading.Lock)
+    # Bearer tokens accepted lately: token -> (account, until when, monotonic seconds).
+    tokens: dict[str, tuple[Account, float]] = attrs.field(factory=dict)
+    #: Whether the last write to the event log succeeded (``/healthz`` tells it).
+    events_ok: bool = True
+
+    @classmethod
+    def open(cls, config: ServiceConfig, clock: Callable[[], datetime] | None = None) -> Node:
+        """Open the store and the event log and load the policy; nothing left open on failure."""
+        metrics = Metrics()
+        with contextlib.ExitStack() as undo:
+            store = (
+                PolicyStore(config.store)
+                if clock is None
+                else PolicyStore(config.store, clock=clock)
+            )
+            undo.callback(store.close)
+            accounts = (
+                Accounts(store, policy=config.login)
+                if clock is None
+                else Accounts(store, clock=clock, policy=config.login)
+            )
+            seen = store.version
+            book = store.load()
+            plans = store.dialplans()
+            # Group commit: each event is in the log before the decision is answered; the log
+            # is synced at most every 100 ms, so a power loss may take the last 100 ms.
+            sink = SqliteSink(config.event_log, FlushPolicy.group(1000, 100))
+            undo.callback(sink.close)
+            engine = Engine(book, sink, clock, store=store, on_lock=metrics.on_lock)
+            undo.pop_all()
+        node = cls(
+            config, store, accounts, engine, sink, plans, DialPlan(config.region), metrics, seen
+        )
+        metrics.watch_lag(lambda: sink.written - sink.acknowledged)
+        return node
+
+    def recorded(self, *, ok: bool) -> None:
+        """Note whether the event log took the last event (after a failure: it did again)."""
+        if ok != self.events_ok:
+            self.events_ok = ok
+            self.metrics.event_log(ok)
+
+    def refreshed(self) -> Engine:
+        """The engine, its policy brought up to date if the store changed (every refresh_ms)."""
+        now = time.monotonic()
+        if now >= self.next_refresh:
+            version = self.store.version
+            if version != self.seen:
+                if self.store.refresh(self.engine.book):
+                    self.plans = self.store.dialplans()
+                self.seen = version
+            self.next_refresh = now + self.config.refresh_ms / 1000
+        return self.engine
+
+    def authenticate(self, secret: str) -> Account:
+        """The account of a bearer token, as ``Accounts.authenticate`` says.
+
+        An accepted token is trusted again for ``refresh_ms`` without reading the store (the
+        read costs more than the decision), so a token revoked or a password changed on another
+        node stops working within that time; on this node at once (:meth:`forget_tokens`).
+        """
+        now = time.monotonic()
+        hit = self.tokens.get(secret)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        who = self.accounts.authenticate(secret)
+        if len(self.tokens) >= _MAX_TOKENS:  # bounded: many clients just read the store
+            self.tokens.clear()
+        self.tokens[secret] = (who, now + self.config.refresh_ms / 1000)
+        return who
+
+    def forget_tokens(self) -> None:
+        """Read every token from the store again: one was revoked or a session ended."""
+        self.tokens.clear()
+
+    def changed(self) -> None:
+        """Refresh on the next decision: this process has just written the store."""
+        self.next_refresh = 0.0
+
+    def plan_for(self, group: str) -> DialPlan:
+        """The group's dial plan from the store, else the service's default."""
+        return self.plans.get(group, self.default_plan)
+
+    def settings(self, group: str) -> GroupSettings:
+        """The group's settings in the loaded book (``UnknownGroupError`` if none)."""
+        return self.engine.book.group(group)
+
+    def decide_settings(self, group: str) -> GroupSettings:
+        """The group's settings for a decision: the defaults for a group the book lacks."""
+        try:
+            return self.engine.book.group(group)
+        except UnknownGroupError:
+            return DEFAULT_SETTINGS
+
+    def close(self) -> None:
+        """Close the event log (flushing it) and the store."""
+        try:
+            self.sink.close()
+        finally:
+            self.store.close()

@@ -1,0 +1,117 @@
+"""``callcodes serve`` as an operator starts it: where it listens, what it refuses, how it stops."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from real_server import Server
+
+import callcodes as cc
+from callcodes.store import PolicyStore
+
+_COMMAND = (sys.executable, "-m", "callcodes", "--db")
+
+
+def _serve(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``callcodes serve`` expecting it to refuse at once (it exits without serving)."""
+    return subprocess.run(
+        [*_COMMAND, str(db), "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "callcodes.db"
+    with PolicyStore(path) as store:
+        store.set_group("acme", cc.GroupSettings(mode=cc.Mode.AUTHORIZATION), actor="test")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--listen", "nowhere"], "give HOST:PORT"),
+        (["--listen", "127.0.0.1:70000"], "at most 65535"),
+        (["--listen", "127.0.0.1:port"], "give HOST:PORT"),
+        (["--listen", "203.0.113.1:8080"], "cannot listen there"),
+    ],
+)
+def test_bad_listen_address_is_one_line_and_changes_nothing(
+    db: Path, args: list[str], says: str
+) -> None:
+    before = db.read_bytes()
+    result = _serve(db, *args)
+    assert result.returncode == 1
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert db.read_bytes() == before
+
+
+def test_a_port_in_use_is_refused(db: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _serve(db, "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert "cannot listen there" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_file_that_is_not_a_store_is_refused_untouched(tmp_path: Path) -> None:
+    other = tmp_path / "notes.db"
+    other.write_bytes(b"not a database at all, someone's notes" * 100)
+    before = other.read_bytes()
+    result = _serve(other, "--listen", "127.0.0.1:0")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error:")
+    assert other.read_bytes() == before
+
+
+def test_certfile_without_keyfile_is_refused(db: Path, tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not used")
+    result = _serve(db, "--listen", "127.0.0.1:0", "--certfile", str(cert))
+    assert result.returncode == 1
+    assert "--certfile and --keyfile together" in result.stderr
+
+
+def test_json_says_where_it_listens_and_sigterm_stops_it(db: Path) -> None:
+    process = subprocess.Popen(
+        [*_COMMAND, str(db), "serve", "--listen", "127.0.0.1:0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        where = json.loads("".join(lines))["listening"]
+        assert where.startswith("http://127.0.0.1:")
+        port = int(where.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = conn.makefile("rb").read()
+        assert answer.startswith(b"HTTP/1.1 200")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    # uvicorn stops cleanly, then ends as the signal asks (a supervisor sees SIGTERM's status).
+    assert process.returncode in (0, -signal.SIGTERM)
+    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+
+
+def test_real_server_fixture_serves_until_stopped(db: Path) -> None:
+    with Server(db) as server:
+        assert server.client.get("/healthz").json()["status"] == "ok"
+    assert server.process.returncode is not None

@@ -418,14 +418,27 @@ class TestCli:
         assert len(result.output.splitlines()) == 2
 
     def test_list_as_json_lines(self, logged: Path) -> None:
-        """--json prints the log's JSON Lines; the next-page hint goes to stderr."""
+        """--jsonl prints the log's JSON Lines; the next-page hint goes to stderr."""
         result = CliRunner().invoke(
-            cli(logged), ["events", "list", "bill", "--json", "--limit", "2"]
+            cli(logged), ["events", "list", "bill", "--jsonl", "--limit", "2"]
         )
         assert result.exit_code == 0
         parsed = [cc.Event.from_json(line) for line in result.stdout.splitlines()]
         assert [e.call_id for e in parsed] == ["b0", "b1"]
         assert "more events" in result.stderr
+
+    def test_list_as_json_pages_with_a_cursor(self, logged: Path) -> None:
+        """--json prints one document; its next cursor gives the following page, then null."""
+        runner = CliRunner()
+        first = json.loads(
+            runner.invoke(cli(logged), ["events", "list", "bill", "--json", "--limit", "2"]).stdout
+        )
+        assert [e["call_id"] for e in first["events"]] == ["b0", "b1"]
+        assert first["next"] is not None
+        args = ["events", "list", "bill", "--json", "--limit", "2", "--after", first["next"]]
+        second = json.loads(runner.invoke(cli(logged), args).stdout)
+        assert [e["call_id"] for e in second["events"]] == ["b2", "b3"]
+        assert second["next"] is None
 
     def test_list_as_csv_is_spreadsheet_safe(self, logged: Path) -> None:
         """--csv neutralises the leading + of numbers; a malformed code is masked, not kept."""
@@ -448,9 +461,11 @@ class TestCli:
             ["(none)", "1", "1", "0"],
         ]
 
-    @pytest.mark.parametrize(("flag", "first"), [("--csv", "key,events"), ("--json", '{"key"')])
+    @pytest.mark.parametrize(
+        ("flag", "first"), [("--csv", "key,events"), ("--jsonl", '{"key"'), ("--json", "{\n")]
+    )
     def test_report_formats(self, logged: Path, flag: str, first: str) -> None:
-        """report prints CSV or JSON Lines on request."""
+        """report prints CSV, JSON Lines or one JSON document on request."""
         result = CliRunner().invoke(cli(logged), ["events", "report", "acme", "--by", "day", flag])
         assert result.exit_code == 0
         assert result.output.startswith(first)

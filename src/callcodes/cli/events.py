@@ -19,7 +19,7 @@ import click
 from ..core.model import Reason, Verdict
 from ..events.event import Event
 from ..events.reports import ReportRow, export_csv, export_jsonl, query_events, report_events
-from ._common import GROUP, USER, Text, Whole, parse_time
+from ._common import GROUP, USER, Text, Whole, echo_json, parse_time
 
 __all__ = ["events"]
 
@@ -33,10 +33,10 @@ def _database(ctx: click.Context) -> Path:
     return Path(db)
 
 
-def _output_format(as_csv: bool, as_json: bool) -> str:
-    if as_csv and as_json:
-        raise click.UsageError("choose one of --csv and --json")
-    return "csv" if as_csv else "json" if as_json else "table"
+def _output_format(as_csv: bool, as_json: bool, as_jsonl: bool) -> str:
+    if as_csv + as_json + as_jsonl > 1:
+        raise click.UsageError("choose one of --csv, --json and --jsonl")
+    return "csv" if as_csv else "json" if as_json else "jsonl" if as_jsonl else "table"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> None:
@@ -86,7 +86,10 @@ _output = [
     click.option(
         "--csv", "as_csv", is_flag=True, help="Print CSV (safe to open in a spreadsheet)."
     ),
-    click.option("--json", "as_json", is_flag=True, help="Print JSON Lines."),
+    click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document (with a next cursor)."
+    ),
+    click.option("--jsonl", "as_jsonl", is_flag=True, help="Print JSON Lines (the log's format)."),
 ]
 
 
@@ -128,12 +131,13 @@ def list_events(
     after: str | None,
     as_csv: bool,
     as_json: bool,
+    as_jsonl: bool,
 ) -> None:
     """Show one page of GROUP's events, oldest first.
 
     Authorization codes appear masked (****); account codes in clear.
     """
-    form = _output_format(as_csv, as_json)
+    form = _output_format(as_csv, as_json, as_jsonl)
     page = query_events(
         _database(ctx),
         group,
@@ -147,9 +151,12 @@ def list_events(
         after=after,
     )
     stdout = sys.stdout
+    if form == "json":  # one document: the page and the cursor of the next one
+        echo_json({"group": group, "events": [e.to_dict() for e in page.events], "next": page.next})
+        return
     if form == "csv":
         export_csv(page.events, stdout, kind="events")
-    elif form == "json":
+    elif form == "jsonl":
         export_jsonl(page.events, stdout)
     else:
         header = ["TIME (UTC)", "USER", "DIALED", "TYPE", "VERDICT", "REASON", "TRY", "CODE"]
@@ -179,9 +186,10 @@ def report(
     until: str | None,
     as_csv: bool,
     as_json: bool,
+    as_jsonl: bool,
 ) -> None:
     """Sum GROUP's events per account code, user or day: calls, outcomes, first and last."""
-    form = _output_format(as_csv, as_json)
+    form = _output_format(as_csv, as_json, as_jsonl)
     rows = report_events(
         _database(ctx),
         group,
@@ -193,6 +201,8 @@ def report(
     if form == "csv":
         export_csv(rows, stdout, kind="report")
     elif form == "json":
+        echo_json({"group": group, "by": by, "rows": [row.to_dict() for row in rows]})
+    elif form == "jsonl":
         export_jsonl(rows, stdout)
     else:
         header = [by.upper(), "EVENTS", "CALLS", "ALLOW", "BLOCK", "LOG_ONLY", "FIRST", "LAST"]

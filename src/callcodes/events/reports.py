@@ -87,6 +87,13 @@ class ReportRow:
     first: datetime
     last: datetime
 
+    def to_dict(self) -> dict[str, Any]:
+        """The row as plain JSON values (the times in ISO 8601 with their UTC offset)."""
+        values = attrs.asdict(self)
+        values["first"] = iso(self.first)
+        values["last"] = iso(self.last)
+        return values
+
 
 @attrs.frozen
 class _Filter:
@@ -391,13 +398,8 @@ _REPORT_FIELDS: Final = tuple(field.name for field in attrs.fields(ReportRow))
 
 def _plain(item: Event | ReportRow) -> dict[str, Any]:
     """The JSON form of an event or a report row."""
-    if isinstance(item, Event):
+    if isinstance(item, Event | ReportRow):
         return item.to_dict()
-    if isinstance(item, ReportRow):
-        values = attrs.asdict(item)
-        values["first"] = iso(item.first)
-        values["last"] = iso(item.last)
-        return values
     raise InvalidValueError("item", item, "export takes Events or ReportRows")
 
 

@@ -22,7 +22,7 @@ from .._errors import SinkError
 from .._timefmt import iso, parse_iso
 from ..core._validate import check_user_id
 from ..core.model import Lock
-from ..events.reports import ReportRow, export_csv, query_events, report_events
+from ..events.reports import export_csv, query_events, report_events
 from ..store.accounts import Account
 from .auth import node
 from .problems import problem_responses
@@ -67,19 +67,6 @@ def _lock(lock: Lock) -> dict[str, Any]:
         "user": lock.user,
         "since": iso(lock.since),
         "until": None if lock.until is None else iso(lock.until),
-    }
-
-
-def _report_row(row: ReportRow) -> dict[str, Any]:
-    return {
-        "key": row.key,
-        "events": row.events,
-        "calls": row.calls,
-        "allow": row.allow,
-        "block": row.block,
-        "log_only": row.log_only,
-        "first": iso(row.first),
-        "last": iso(row.last),
     }
 
 
@@ -212,7 +199,7 @@ def report(
             media_type=_CSV,
             headers={"Content-Disposition": f'attachment; filename="report-by-{by}.csv"'},
         )
-    return Response({"group": managed, "by": by, "rows": [_report_row(row) for row in rows]})
+    return Response({"group": managed, "by": by, "rows": [row.to_dict() for row in rows]})
 
 
 # -- audit --------------------------------------------------------------------------------------

@@ -209,7 +209,9 @@ def test_changes_show_in_the_audit_trail(db: Path) -> None:
         ("ann", "", "account.add"),
         ("ann", "acme", "account.add"),
     ]
-    assert "account.add" in ok(db, "audit")
+    shown = ok(db, "audit")
+    assert "account sw (softswitch)" in shown
+    assert "account gina (group of acme)" in shown
 
 
 def test_without_argon2_the_extra_is_named(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,9 @@ audit trail.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import click
 
@@ -213,6 +215,23 @@ def _summary(record: AuditRecord) -> str:
         return f"{settings.get('mode')}, {settings.get('code_length')} digits"
     if "removed_count" in detail:
         return f"{detail['removed_count']} code(s) removed"
+    return _account_summary(record.action, detail)
+
+
+def _account_summary(action: Action, detail: Mapping[str, Any]) -> str:
+    """What an account, token or login record says, in a few words."""
+    if action in (Action.ACCOUNT_ADD, Action.ACCOUNT_REMOVE):
+        scope = f" of {detail['scope']}" if detail.get("scope") else ""
+        return f"account {detail.get('account')} ({detail.get('role')}{scope})"
+    if action is Action.ACCOUNT_PASSWORD:
+        return f"account {detail.get('account')}: password changed"
+    if action in (Action.TOKEN_ISSUE, Action.TOKEN_REVOKE):
+        return f"account {detail.get('account')}: token {detail.get('token')}"
+    if action is Action.LOGIN_FAILED:
+        return f"name {detail.get('name')} from {detail.get('source')}"
+    if action is Action.LOGIN_LOCKED:
+        who = f"name {detail['name']}" if "name" in detail else f"source {detail.get('source')}"
+        return f"{who} locked until {detail.get('until')}"
     return ""
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+import trustme
 from real_server import Server
 
 import callcodes as cc
@@ -115,3 +118,26 @@ def test_real_server_fixture_serves_until_stopped(db: Path) -> None:
     with Server(db) as server:
         assert server.client.get("/healthz").json()["status"] == "ok"
     assert server.process.returncode is not None
+
+
+def test_tls_serves_https_only(db: Path, tmp_path: Path) -> None:
+    """With --certfile and --keyfile the service speaks HTTPS, and plain HTTP gets nothing."""
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    with Server(db, "--certfile", str(certfile), "--keyfile", str(keyfile)) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context()
+        authority.configure_trust(context)
+        with httpx.Client(base_url=server.url, verify=context) as client:
+            answer = client.get("/healthz")
+        assert answer.status_code == 200
+        assert answer.json()["status"] == "ok"
+        plain = server.url.replace("https", "http", 1)
+        with httpx.Client(base_url=plain) as client, pytest.raises(httpx.HTTPError):
+            client.get("/healthz")
+        # Without the authority, the system's trust store refuses the certificate.
+        with httpx.Client(base_url=server.url) as client, pytest.raises(httpx.ConnectError):
+            client.get("/healthz")

@@ -17,6 +17,7 @@ from real_server import Server
 
 import callcodes as cc
 from callcodes.store import PolicyStore
+from callcodes.store.accounts import Accounts
 
 _COMMAND = (sys.executable, "-m", "callcodes", "--db")
 
@@ -141,3 +142,39 @@ def test_tls_serves_https_only(db: Path, tmp_path: Path) -> None:
         # Without the authority, the system's trust store refuses the certificate.
         with httpx.Client(base_url=server.url) as client, pytest.raises(httpx.ConnectError):
             client.get("/healthz")
+
+
+def test_sigterm_lets_a_request_in_flight_finish(db: Path) -> None:
+    """SIGTERM during a request: the request is answered and its change kept, then it stops.
+
+    ``Expect: 100-continue`` is the synchronisation: the server answers ``100 Continue`` once
+    the application reads the body, so the request is known to be in flight when the signal
+    is sent; the body follows the signal.
+    """
+    with PolicyStore(db) as store:
+        accounts = Accounts(store)
+        accounts.add("olga", "operator", actor="test")
+        _info, token = accounts.issue_token("olga", actor="test")
+        store.set_group("acme", cc.GroupSettings(mode=cc.Mode.AUTHORIZATION), actor="test")
+    body = json.dumps({"codes": [{"code": "1234"}, {"code": "5678"}]}).encode()
+    server = Server(db)
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=60) as conn:
+            conn.sendall(
+                b"POST /api/v1/groups/acme/codes HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n".encode()
+                + b"Connection: close\r\n\r\n"
+            )
+            reader = conn.makefile("rb")
+            assert reader.readline().startswith(b"HTTP/1.1 100")
+            reader.readline()  # the blank line after the interim answer
+            server.process.send_signal(signal.SIGTERM)
+            conn.sendall(body)
+            answer = reader.read()
+    finally:
+        server.stop()
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    with PolicyStore(db) as store:
+        assert [entry.code for entry in store.codes("acme")] == ["1234", "5678"]

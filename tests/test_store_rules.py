@@ -125,6 +125,40 @@ class TestProvider:
         assert store.provider("acme") == "sp"
 
 
+class TestCreateGroup:
+    def test_creates_with_its_provider_in_one_transaction(self, store: PolicyStore) -> None:
+        before = store.version
+        store.create_group("beta", AUTH, provider="sp2", actor="ann")
+        assert store.group("beta") == AUTH
+        assert store.provider("beta") == "sp2"
+        actions = [r.action.value for r in store.audit("beta")]
+        assert actions == ["group.create", "group.provider"]
+        assert store.version > before
+
+    def test_an_existing_name_is_refused_and_that_group_kept(
+        self, store: PolicyStore, path: Path
+    ) -> None:
+        store.set_provider("acme", "sp1", actor="ann")
+        before = path.read_bytes()
+        other = cc.GroupSettings(mode=cc.Mode.ACCOUNT, code_length=6)
+        with pytest.raises(cc.ConflictError, match="exists already"):
+            store.create_group("acme", other, provider="sp2", actor="mallory")
+        assert path.read_bytes() == before
+        assert store.group("acme") == AUTH
+        assert store.provider("acme") == "sp1"
+
+    @pytest.mark.parametrize(
+        ("group", "provider"), [("bad\nname", None), ("beta", " sp"), ("beta", "x" * 31)]
+    )
+    def test_bad_names_are_refused_untouched(
+        self, store: PolicyStore, path: Path, group: str, provider: str | None
+    ) -> None:
+        before = path.read_bytes()
+        with pytest.raises(cc.InvalidValueError):
+            store.create_group(group, AUTH, provider=provider, actor="ann")
+        assert path.read_bytes() == before
+
+
 class TestSchemaFive:
     def _as_version_4(self, path: Path) -> None:
         with PolicyStore(path) as store:

@@ -17,7 +17,7 @@ from litestar import Request, delete, get, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter, RawBody
 
-from .._errors import InvalidValueError
+from .._errors import ConflictError, InvalidValueError, UnknownGroupError
 from ..core._validate import check_group_id, check_provider_id
 from ..core.model import GroupSettings, Mode
 from ..core.plain import (
@@ -298,9 +298,18 @@ def put_group(
                 "the audit trail); as authorization codes they authorize calls: send "
                 '"confirm": true (or ?confirm=true)',
             )
-    store.modify_group(group, lambda old: _merge(old, sent), actor=staff.name, create=not existed)
-    if provider is not None or (existed and "provider" in sent):
-        store.set_provider(group, provider, actor=staff.name)
+    if not existed:
+        try:  # one transaction, refused if the name was taken meanwhile: never another's group
+            store.create_group(group, after, provider=provider, actor=staff.name)
+        except ConflictError:
+            raise Problem(404, NOT_MANAGED) from None
+    else:
+        try:
+            store.modify_group(group, lambda old: _merge(old, sent), actor=staff.name)
+        except UnknownGroupError:  # removed meanwhile
+            raise Problem(404, NOT_MANAGED) from None
+        if "provider" in sent:
+            store.set_provider(group, provider, actor=staff.name)
     node(request).changed()
     old, new = ({} if not existed else settings_to_dict(before)), settings_to_dict(after)
     changed = [key for key in new if key not in old or old[key] != new[key]]

@@ -153,6 +153,12 @@ class Store(Protocol):
         """Read the settings of *group*, apply *change*, write the result: one transaction."""
         ...  # pragma: no cover
 
+    def create_group(
+        self, group: str, settings: GroupSettings, *, provider: str | None = None, actor: str
+    ) -> None:
+        """Create *group* in *provider*: one transaction; ``ConflictError`` if it exists."""
+        ...  # pragma: no cover
+
     def replace_group(
         self,
         group: str,

@@ -143,20 +143,40 @@ class BaseStore(ReadingStore):
                     )
             if old == settings:
                 return settings
-            if old is None:  # a new group starts without the directory of a removed namesake
-                tx.remove_directory(group)
+            if old is None:
+                _create(tx, record, group, settings)
+                return settings
             _check_directory(tx, group, old, settings)
             tx.put_settings(group, gid, settings)
-            if old is not None and old.mode is Mode.ACCOUNT and settings.mode is not Mode.ACCOUNT:
+            if old.mode is Mode.ACCOUNT and settings.mode is not Mode.ACCOUNT:
                 _hide_account_codes(tx, group)
-            if old is None:
-                tx.journal(group, "group")
-                record(group, Action.GROUP_CREATE, {"settings": settings_detail(settings)})
-            else:
-                tx.journal(group, "settings")
-                diff = settings_diff(old, settings)
-                record(group, settings_action(diff), diff)
+            tx.journal(group, "settings")
+            diff = settings_diff(old, settings)
+            record(group, settings_action(diff), diff)
             return settings
+
+    def create_group(
+        self, group: str, settings: GroupSettings, *, provider: str | None = None, actor: str
+    ) -> None:
+        """Create *group* with *settings*, in the service provider *provider*: one transaction.
+
+        Refused with :class:`ConflictError` when a group of that name exists, whoever's it is,
+        so a tenant creating a group never changes another's. Runtime complexity: O(u) for u
+        users.
+        """
+        check_actor(actor)
+        check_group_name(group)
+        if provider is not None:
+            check_provider_id("provider", provider)
+        scratch_book(group, settings)
+        with self._write(actor) as (tx, record):
+            if tx.find_group(group) is not None:
+                raise ConflictError(f"a group named {group!r} exists already: choose another name")
+            gid = _create(tx, record, group, settings)
+            if provider is not None:
+                tx.put_provider(gid, provider)
+                tx.journal(group, "provider")
+                record(group, Action.GROUP_PROVIDER, provider_diff(None, provider))
 
     def replace_group(
         self,
@@ -535,3 +555,13 @@ def _hide_account_codes(tx: Transaction, group: str) -> None:
     """
     tx.rewrite_audit(group, mask_detail_codes)
     tx.forget_journal_codes(group)
+
+
+def _create(tx: Transaction, record: Recorder, group: str, settings: GroupSettings) -> int:
+    """Write a new group's settings and its creation record; its id."""
+    tx.remove_directory(group)  # a new group starts without the directory of a removed namesake
+    _check_directory(tx, group, None, settings)
+    gid = tx.put_settings(group, None, settings)
+    tx.journal(group, "group")
+    record(group, Action.GROUP_CREATE, {"settings": settings_detail(settings)})
+    return gid

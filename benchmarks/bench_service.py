@@ -13,7 +13,11 @@ the SQLite event log before it is answered. Measured in the same run:
 * **latency at a fixed offered rate** (2,000/s by default): an open-loop schedule (request i is
   due at ``start + i / rate`` whatever happened before), spread over keep-alive connections;
   each latency runs from the time the request was *due*, so a stalled server is not hidden by a
-  client that waited for it (no coordinated omission).
+  client that waited for it (no coordinated omission);
+* **the trivial route** (``GET /healthz``: no token, one read of the store, a small JSON
+  answer) through the same server with the same two loads, as the Kamailio benchmark measures
+  its trivial route: the framework and server's floor on this machine in this run, so the
+  decide figures are read beside it (with the ratio of server CPU per request).
 
 The load generator is a small HTTP/1.1 client on raw sockets (one thread per connection),
 because httpx spends as much CPU per request as the server does: on a 2-core machine it would
@@ -44,7 +48,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -105,6 +109,11 @@ def request_bytes(token: str) -> bytes:
         f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+def healthz_bytes() -> bytes:
+    """The trivial route's request: no token, no body."""
+    return b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
 class Connection:
@@ -325,6 +334,8 @@ class Service:
     payload: bytes
     folder: Path
     token: str
+    #: Server CPU per request by route (median of the closed-loop rounds), for the ratio.
+    cpu_us: dict[str, float] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -382,6 +393,7 @@ def test_service_decisions_per_second(benchmark, service: Service, ratios) -> No
     best = max(load.per_second for load in loads)
     cpu = statistics.median(load.cpu_us for load in loads)
     benchmark.extra_info.update(decisions_per_second=best, server_cpu_us=cpu)
+    service.cpu_us["decide"] = cpu
     ratios.record("POST /api/v1/decide, closed loop", benchmark, THROUGHPUT_CALLS)
     ratios.report(
         "POST /api/v1/decide, closed loop", "Engine.decide + SQLite event log, in-process"
@@ -416,6 +428,56 @@ def test_service_latency_at_a_fixed_rate(benchmark, service: Service, ratios) ->
     )
 
 
+def test_trivial_route_per_second(benchmark, service: Service, ratios) -> None:
+    server = service.server
+    pid, payload = server.process.pid, healthz_bytes()
+    closed_loop(server.url, pid, payload, WARMUP, CONNECTIONS)
+    loads: list[Load] = []
+
+    def run() -> None:
+        loads.append(closed_loop(server.url, pid, payload, THROUGHPUT_CALLS, CONNECTIONS))
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    for load in loads:
+        assert load.ok == load.sent
+    best = max(load.per_second for load in loads)
+    cpu = statistics.median(load.cpu_us for load in loads)
+    benchmark.extra_info.update(requests_per_second=best, server_cpu_us=cpu)
+    ratios.record("GET /healthz, closed loop", benchmark, THROUGHPUT_CALLS)
+    ratios.report("POST /api/v1/decide, closed loop", "GET /healthz, closed loop")
+    ratios.lines.append(
+        f"GET /healthz over HTTP, {CONNECTIONS} connections: best {best:,.0f}/s "
+        f"(rounds: {', '.join(f'{x.per_second:,.0f}' for x in loads)}); server CPU {cpu:.0f} "
+        "us per request"
+    )
+    if "decide" in service.cpu_us:  # run alone, the decide route has not been measured
+        decide = service.cpu_us["decide"]
+        ratios.lines.append(
+            f"server CPU per request: decide {decide:.0f} us, healthz {cpu:.0f} us, ratio "
+            f"{decide / cpu:.2f}"
+        )
+
+
+def test_trivial_route_latency_at_a_fixed_rate(benchmark, service: Service, ratios) -> None:
+    server = service.server
+    pid, payload = server.process.pid, healthz_bytes()
+    closed_loop(server.url, pid, payload, WARMUP, CONNECTIONS)
+    loads: list[Load] = []
+
+    def run() -> None:
+        loads.append(open_loop(server.url, pid, payload, RATE, SECONDS, CONNECTIONS))
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    (load,) = loads
+    assert load.ok == load.sent
+    p50, p99 = load.percentile(50) * 1e3, load.percentile(99) * 1e3
+    benchmark.extra_info.update(rate=RATE, p50_ms=p50, p99_ms=p99, server_cpu_us=load.cpu_us)
+    ratios.lines.append(
+        f"GET /healthz offered {RATE}/s: achieved {load.per_second:,.0f}/s, p50 {p50:.2f} ms, "
+        f"p99 {p99:.2f} ms; server CPU {load.cpu_us:.0f} us per request"
+    )
+
+
 # -- the script -----------------------------------------------------------------------------------
 
 
@@ -437,24 +499,39 @@ def main() -> None:
             f"({1 / with_log:,.0f}/s); without a sink {bare * 1e6:.1f} us ({1 / bare:,.0f}/s)"
         )
         with Server(store, "--events", str(folder / "events.db")) as server:
-            pid, payload = server.process.pid, request_bytes(token)
-            closed_loop(server.url, pid, payload, WARMUP, args.connections)
-            for _ in range(3):
-                load = closed_loop(server.url, pid, payload, args.calls, args.connections)
-                print(
-                    f"closed loop, {args.connections} connections: {load.per_second:,.0f} "
-                    f"decisions/s ({load.ok}/{load.sent} ok), server CPU {load.cpu_us:.0f} us "
-                    f"per decision; {1 / load.per_second / with_log:.1f} x the in-process time"
-                )
-            for rate in args.rate:
-                load = open_loop(server.url, pid, payload, rate, args.seconds, args.connections)
-                print(
-                    f"offered {rate:,.0f}/s for {args.seconds:.0f} s: achieved "
-                    f"{load.per_second:,.0f}/s ({load.ok}/{load.sent} ok), p50 "
-                    f"{load.percentile(50) * 1e3:.2f} ms, p99 {load.percentile(99) * 1e3:.2f} "
-                    f"ms, max {max(load.latencies) * 1e3:.1f} ms, server CPU "
-                    f"{load.cpu_us:.0f} us per decision"
-                )
+            pid = server.process.pid
+            routes = (
+                ("POST /api/v1/decide", request_bytes(token)),
+                ("GET /healthz", healthz_bytes()),
+            )
+            cpu: dict[str, list[float]] = {route: [] for route, _ in routes}
+            for route, payload in routes:
+                closed_loop(server.url, pid, payload, WARMUP, args.connections)
+                for _ in range(3):
+                    load = closed_loop(server.url, pid, payload, args.calls, args.connections)
+                    cpu[route].append(load.cpu_us)
+                    print(
+                        f"{route}, closed loop, {args.connections} connections: "
+                        f"{load.per_second:,.0f}/s ({load.ok}/{load.sent} ok), server CPU "
+                        f"{load.cpu_us:.0f} us per request"
+                    )
+                for rate in args.rate:
+                    load = open_loop(server.url, pid, payload, rate, args.seconds, args.connections)
+                    print(
+                        f"{route}, offered {rate:,.0f}/s for {args.seconds:.0f} s: achieved "
+                        f"{load.per_second:,.0f}/s ({load.ok}/{load.sent} ok), p50 "
+                        f"{load.percentile(50) * 1e3:.2f} ms, p99 "
+                        f"{load.percentile(99) * 1e3:.2f} ms, max "
+                        f"{max(load.latencies) * 1e3:.1f} ms, server CPU {load.cpu_us:.0f} us "
+                        "per request"
+                    )
+            decide, trivial = (statistics.median(cpu[route]) for route, _ in routes)
+            # The trivial route is the floor the framework and server put under any route here.
+            print(
+                f"server CPU per request, median of the closed loops: decide {decide:.0f} us, "
+                f"healthz {trivial:.0f} us, ratio {decide / trivial:.2f}; the in-process "
+                f"decision with its event {with_log * 1e6:.0f} us"
+            )
         load_avg = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"load average now: {load_avg}")
 

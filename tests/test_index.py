@@ -71,6 +71,14 @@ class TestGroups:
         with pytest.raises(cc.UnknownGroupError):
             book.remove_group("acme")
 
+    def test_settings_for_a_call_default_for_an_unknown_group(self, book: cc.CodeBook) -> None:
+        """settings_for gives a group's own settings, and the defaults for a group not held."""
+        own = cc.GroupSettings(mode=cc.Mode.ACCOUNT, code_prefix="*88")
+        book.set_group("acme", own)
+        assert book.settings_for("acme") == own
+        assert book.settings_for("nowhere") == cc.GroupSettings()
+        assert "nowhere" not in book  # asking creates nothing
+
     def test_replace_group_is_all_or_nothing(self, book: cc.CodeBook) -> None:
         """replace_group with a bad code changes nothing and reports the row."""
         with pytest.raises(cc.BatchError) as caught:

@@ -1,4 +1,9 @@
-"""Atomic file writing: a file is either its earlier content or the whole new one, never a part.
+"""Files in and out: text read from any file or upload, and atomic writing of every export.
+
+:func:`read_text` decodes what users send (policy files, code lists, directories, request
+bodies): UTF-8 with or without the byte order mark spreadsheets write, else one error naming
+the line of the first bad byte. A file written is either its earlier content or the whole new
+one, never a part.
 
 Every export goes through :func:`atomic_write`: the text is written to a temporary file in the
 same directory, flushed and synced to disk, renamed over the target, and the directory synced,
@@ -16,7 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, TextIO
 
-__all__ = ["CODE_FILE_MODE", "atomic_write"]
+from ._errors import InvalidValueError
+
+__all__ = ["CODE_FILE_MODE", "atomic_write", "read_text"]
 
 #: The mode of every file that holds codes: an account code may become an authorization code.
 CODE_FILE_MODE: Final = 0o600
@@ -72,3 +79,21 @@ def _sync_directory(directory: Path) -> None:
             os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def read_text(data: bytes, source: str) -> str:
+    """Decode a policy file: UTF-8, with or without a byte order mark.
+
+    Anything else is refused with :class:`InvalidValueError` naming the line of the first byte
+    that is not UTF-8. Runtime complexity: O(size).
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidValueError(
+            "file",
+            source,
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as "
+            "UTF-8 (in a spreadsheet: 'CSV UTF-8')",
+        ) from None

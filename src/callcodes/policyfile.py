@@ -36,6 +36,7 @@ import tomli_w
 
 from ._csvsafe import quote, unquote
 from ._errors import BatchError, InvalidValueError, RowError, show
+from ._files import read_text
 from ._timefmt import iso_short, parse_iso
 from .core import plain
 from .core._validate import MAX_DIGITS, check_group_id
@@ -82,24 +83,6 @@ Format = Literal["json", "toml", "csv"]
 
 
 # -- text -----------------------------------------------------------------------------------------
-
-
-def read_text(data: bytes, source: str) -> str:
-    """Decode a policy file: UTF-8, with or without a byte order mark.
-
-    Anything else is refused with :class:`InvalidValueError` naming the line of the first byte
-    that is not UTF-8. Runtime complexity: O(size).
-    """
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InvalidValueError(
-            "file",
-            source,
-            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as "
-            "UTF-8 (in a spreadsheet: 'CSV UTF-8')",
-        ) from None
 
 
 def file_format(path: Path | str, default: Format | None = None) -> Format:

@@ -50,6 +50,9 @@ from .rules import listed_outcome
 
 __all__ = ["CodeBook", "GroupLoader", "no_gc", "validated_new_codes"]
 
+#: What ``settings_for`` gives a group the book does not hold.
+_DEFAULTS: Final = GroupSettings()
+
 _NEW: Final = object.__new__
 # GroupLoader sets Decision's slots directly: a change to its fields must show up here.
 assert [f.name for f in attrs.fields(Decision)] == ["verdict", "reason", "entry", "retry"]
@@ -393,6 +396,15 @@ class CodeBook:
     def group(self, group: str) -> GroupSettings:
         """The settings of *group*; :class:`UnknownGroupError` if there is none. Runtime: O(1)."""
         return self._get(group).settings
+
+    def settings_for(self, group: str) -> GroupSettings:
+        """The settings a call of *group* is read with: the defaults for an unknown group.
+
+        The group's own settings, or ``GroupSettings()`` for a group the book does not hold (its
+        calls pass as ``not enabled``). Runtime complexity: O(1).
+        """
+        found = self._groups.get(group)
+        return _DEFAULTS if found is None else found.settings
 
     def groups(self) -> list[str]:
         """The names of all groups, sorted. Runtime complexity: O(g log g) for g groups."""

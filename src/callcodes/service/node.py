@@ -18,7 +18,6 @@ from typing import Final
 
 import attrs
 
-from .._errors import UnknownGroupError
 from ..core.model import GroupSettings
 from ..dialplan.plan import DialPlan
 from ..engine import Engine
@@ -138,16 +137,9 @@ class Node:
         """The group's dial plan from the store, else the service's default."""
         return self.plans.get(group, self.default_plan)
 
-    def settings(self, group: str) -> GroupSettings:
-        """The group's settings in the loaded book (``UnknownGroupError`` if none)."""
-        return self.engine.book.group(group)
-
     def decide_settings(self, group: str) -> GroupSettings:
         """The group's settings for a decision: the defaults for a group the book lacks."""
-        try:
-            return self.engine.book.group(group)
-        except UnknownGroupError:
-            return DEFAULT_SETTINGS
+        return self.engine.book.settings_for(group)
 
     def close(self) -> None:
         """Close the event log (flushing it) and the store."""

@@ -38,6 +38,7 @@ from .._errors import (
     UnknownGroupError,
     show,
 )
+from .._files import read_text
 
 __all__ = [
     "JSON",
@@ -211,16 +212,10 @@ def _media_type(request: Request[Any, Any, Any], allowed: tuple[str, ...]) -> st
 
 
 def _text(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):  # a byte order mark, as spreadsheets write
-        data = data[3:]
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise Problem(
-            400,
-            f"the request body is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})",
-        ) from None
+        return read_text(data, "request body")
+    except InvalidValueError as exc:
+        raise Problem(400, f"the request body {exc.problem}") from None
 
 
 def _no_constant(name: str) -> Any:

@@ -27,6 +27,7 @@ import attrs
 
 from .._csvsafe import cell, unquote
 from .._errors import BatchError, ConflictError, InvalidValueError, RowError
+from .._files import read_text
 from ..core._validate import description_problem
 from ..core.model import GroupSettings
 from .audit import MAX_DETAIL_CODES, Action, settings_action
@@ -518,18 +519,6 @@ def _directory_detail(
 # -- CSV ------------------------------------------------------------------------------------------
 
 
-def _text(data: bytes, source: str) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InvalidValueError(
-            "file", source, f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})"
-        ) from None
-
-
 def parse_csv(
     data: bytes, source: str = "file"
 ) -> tuple[list[DirectoryUser], list[int], list[RowError]]:
@@ -541,7 +530,7 @@ def parse_csv(
     written behind a ``'`` by an export (a spreadsheet-safe cell) is read without it. A file
     that is not UTF-8 CSV with such a header raises :class:`InvalidValueError`.
     """
-    reader = csv.reader(io.StringIO(_text(data, source), newline=""), strict=True)
+    reader = csv.reader(io.StringIO(read_text(data, source), newline=""), strict=True)
     users: list[DirectoryUser] = []
     lines: list[int] = []
     errors: list[RowError] = []

@@ -19,7 +19,6 @@ from typing import Final
 
 import attrs
 
-from ..._errors import UnknownGroupError
 from ...core.guard import LockEvent
 from ...core.model import GroupSettings
 from ...dialplan.plan import DialPlan
@@ -117,10 +116,7 @@ class Worker:
 
     def settings(self, group: str) -> GroupSettings:
         """The group's settings in the loaded policy; the defaults for an unknown group."""
-        try:
-            return self.engine.book.group(group)
-        except UnknownGroupError:
-            return DEFAULT_SETTINGS
+        return self.engine.book.settings_for(group)
 
     def close(self) -> None:
         """Close the event log, the failure count, the store, the watch and the lock file."""

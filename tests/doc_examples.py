@@ -76,6 +76,7 @@ def steps(text: str) -> list[tuple[str, str, list[str]]]:
                 found.append((match.start() + offset, "command", line[2:], []))
             else:
                 assert found, f"output before any command: {line!r}"
+                assert found[-1][1] == "command", f"output after a file: {line!r}"
                 found[-1][3].append(line)
     ordered = sorted(found, key=lambda step: step[0])
     return [(kind, what, lines) for _, kind, what, lines in ordered if not what.startswith(SET_UP)]

@@ -36,35 +36,12 @@ from real_server import Server
 
 from callcodes.cli import main
 from callcodes.service import ServiceConfig, create_app
+from doc_examples import CONSOLE, matches, steps
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "service.md"
-CONSOLE = re.compile(r"^```console\n(?P<body>.*?)^```", re.S | re.M)
-FILE = re.compile(r"^<!-- file: (?P<name>\S+) -->\n```\w*\n(?P<body>.*?)^```", re.S | re.M)
 ASSIGN = re.compile(r"^(?P<name>[A-Z_][A-Z0-9_]*)=\$\((?P<command>.*)\)$")
 STDIN = re.compile(r"^printf '%s\\n' '(?P<text>[^']*)' \| (?P<command>callcodes .*)$")
 JQ = re.compile(r"^(?P<command>curl .*) \| jq -r \.(?P<field>\w+)$")
-
-
-def steps(text: str) -> list[tuple[str, str, list[str]]]:
-    """The page's files and commands in order: (kind, file name or command, lines under it)."""
-    found: list[tuple[int, str, str, list[str]]] = []
-    for match in FILE.finditer(text):
-        found.append((match.start(), "file", match["name"], match["body"].splitlines()))
-    for match in CONSOLE.finditer(text):
-        for offset, line in enumerate(match["body"].splitlines()):
-            if line.startswith("$ "):
-                found.append((match.start() + offset, "command", line[2:], []))
-            else:
-                assert found, f"output before a command: {line!r}"
-                assert found[-1][1] == "command", f"output after a file: {line!r}"
-                found[-1][3].append(line)
-    return [(kind, what, lines) for _at, kind, what, lines in sorted(found, key=lambda s: s[0])]
-
-
-def matches(pattern: str, line: str) -> bool:
-    """Whether *line* is what the page shows; ``...`` in the page stands for any text."""
-    regex = ".*".join(re.escape(part) for part in pattern.split("..."))
-    return re.fullmatch(regex, line) is not None
 
 
 def expand(word: str, variables: Mapping[str, str]) -> str:

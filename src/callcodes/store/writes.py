@@ -174,9 +174,7 @@ class BaseStore(ReadingStore):
                 raise ConflictError(f"a group named {group!r} exists already: choose another name")
             gid = _create(tx, record, group, settings)
             if provider is not None:
-                tx.put_provider(gid, provider)
-                tx.journal(group, "provider")
-                record(group, Action.GROUP_PROVIDER, provider_diff(None, provider))
+                _put_provider(tx, record, group, gid, old=None, new=provider)
 
     def replace_group(
         self,
@@ -265,11 +263,8 @@ class BaseStore(ReadingStore):
         with self._write(actor) as (tx, record):
             gid = self._group_id(tx, group)
             old = tx.provider(gid)
-            if old == provider:
-                return
-            tx.put_provider(gid, provider)
-            tx.journal(group, "provider")
-            record(group, Action.GROUP_PROVIDER, provider_diff(old, provider))
+            if old != provider:
+                _put_provider(tx, record, group, gid, old=old, new=provider)
 
     # -- codes ----------------------------------------------------------------------------------
 
@@ -565,3 +560,12 @@ def _create(tx: Transaction, record: Recorder, group: str, settings: GroupSettin
     tx.journal(group, "group")
     record(group, Action.GROUP_CREATE, {"settings": settings_detail(settings)})
     return gid
+
+
+def _put_provider(
+    tx: Transaction, record: Recorder, group: str, gid: int, *, old: str | None, new: str | None
+) -> None:
+    """Move a group from provider *old* to *new*: the row, the journal, the audit record."""
+    tx.put_provider(gid, new)
+    tx.journal(group, "provider")
+    record(group, Action.GROUP_PROVIDER, provider_diff(old, new))

@@ -18,6 +18,7 @@ import pytest
 
 import callcodes as cc
 from callcodes.store import PolicyStore
+from debian import ensure_debian_packages
 
 # The dial plan of every group in these tests: a US office.
 DIAL_PLAN = {
@@ -36,22 +37,9 @@ LOCK_AFTER = 3
 @pytest.fixture(scope="session")
 def kamailio_tools(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Kamailio, its Python module and sipp are installed (with apt-get when missing)."""
-    missing = kh.missing_tools()
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        pytest.fail(
-            f"{', '.join(missing)} not installed, and installing needs root: run "
-            f"apt-get install -y {' '.join(kh.DEBIAN_PACKAGES)}"
-        )
-    log = tmp_path_factory.mktemp("apt") / "apt.log"
-    try:
-        kh.install_debian_packages(log)
-    except (OSError, RuntimeError, TimeoutError) as exc:
-        pytest.fail(f"cannot install {' '.join(kh.DEBIAN_PACKAGES)}: {exc}")
-    still = kh.missing_tools()
-    if still:
-        pytest.fail(f"apt-get install ran, yet {', '.join(still)} is missing; see {log}")
+    ensure_debian_packages(
+        kh.missing_tools, kh.DEBIAN_PACKAGES, tmp_path_factory.mktemp("apt") / "apt.log"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -68,22 +68,6 @@ def missing_tools() -> list[str]:
     return missing
 
 
-def install_debian_packages(log: Path, packages: Iterable[str] = DEBIAN_PACKAGES) -> None:
-    """``apt-get update``, ``apt-get install -y`` the packages; raise with the log on failure."""
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    with log.open("ab") as out:
-        for argv in (
-            ["apt-get", "update"],
-            ["apt-get", "install", "-y", "--no-install-recommends", *packages],
-        ):
-            done = subprocess.run(
-                argv, stdout=out, stderr=subprocess.STDOUT, env=env, timeout=900, check=False
-            )
-            if done.returncode != 0:
-                tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-                raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n{tail}")
-
-
 def kamailio_python_path(folder: Path) -> list[Path]:
     """Folders that make callcodes importable by Kamailio's embedded Python.
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import kamharness as kh
 import pytest
 
+from debian import install_debian_packages
+
 PAGE = kh.ROOT / "docs" / "kamailio.md"
 CONSOLE = re.compile(r"^```console\n(.*?)^```", re.S | re.M)
 MOVED = ("/opt/callcodes", "/etc/kamailio", "/var/lib/callcodes")
@@ -114,7 +116,7 @@ class Sandbox:
         wanted = [w for w in words[2:] if not w.startswith("-")]
         missing = [name for name in wanted if not _installed(name)]
         if missing:
-            kh.install_debian_packages(self.root / "apt.log", tuple(wanted))
+            install_debian_packages(self.root / "apt.log", tuple(wanted))
         return ""
 
     def start(self, command: str) -> None:

@@ -14,7 +14,8 @@ Usage: ``python crash_writer.py MODE KIND PATH POLICY [COUNT] [PREFIX]``
   the process first becomes the unprivileged user ``nobody`` (after its imports), so that file
   permissions apply to it.
 
-KIND is ``jsonl`` or ``sqlite``; POLICY is ``every`` (sync each write), ``group`` or
+KIND is ``jsonl``, ``sqlite`` or ``postgres`` (PATH is then a database URL, and the writer's
+node name is the last argument); POLICY is ``every`` (sync each write), ``group`` or
 ``deferred`` (both in batches of 50 events or 20 ms), or ``deferred-hour`` (a batch is due
 after a million events or an hour: only ``flush``, ``close`` or the exit writes it).
 """
@@ -28,6 +29,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import callcodes as cc
+from callcodes.events.postgres import PostgresSink
 
 START = datetime(2024, 6, 1, tzinfo=UTC)
 NOBODY = 65534
@@ -78,8 +80,10 @@ class Reporter:
 
 def open_sink(
     kind: str, path: str, policy: str, reporter: Reporter | None = None
-) -> cc.JsonlSink | cc.SqliteSink:
+) -> cc.JsonlSink | cc.SqliteSink | PostgresSink:
     hook = None if reporter is None else reporter.durable
+    if kind == "postgres":  # PATH is the database URL; the node is named after the PREFIX
+        return PostgresSink(path, POLICIES[policy], node=sys.argv[-1], on_durable=hook)
     if kind == "jsonl":
         return cc.JsonlSink(path, POLICIES[policy], on_durable=hook)
     return cc.SqliteSink(path, POLICIES[policy], busy_timeout=30, on_durable=hook)
@@ -103,7 +107,9 @@ def make_event(call_id: str, n: int) -> cc.Event:
     )
 
 
-def forever(sink: cc.JsonlSink | cc.SqliteSink, prefix: str, reporter: Reporter | None) -> None:
+def forever(
+    sink: cc.JsonlSink | cc.SqliteSink | PostgresSink, prefix: str, reporter: Reporter | None
+) -> None:
     """Write until killed; print ids when their write returns, or through *reporter*."""
     printing = threading.Lock()
 

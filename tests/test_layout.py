@@ -19,7 +19,7 @@ MAX_LINES = 700
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_errors",),
     ("core",),
-    ("_sqlite", "_timefmt", "_csvsafe", "_files"),
+    ("_sqlite", "_postgres", "_timefmt", "_csvsafe", "_files"),
     ("dialplan", "events"),
     ("store", "engine"),
     ("policyfile", "audit"),

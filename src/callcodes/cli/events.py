@@ -3,8 +3,10 @@
 ``events list GROUP`` shows one page of a group's events (filters: user, account code, verdict,
 reason, time range); ``events report GROUP --by code|user|day`` sums them. Both print a table,
 or CSV (``--csv``) or JSON Lines (``--json``) for other tools. The log is the SQLite file given
-to the main command (``ctx.obj.db``); a JSON Lines log works too. Mistakes in values raise
-:class:`~callcodes.CallcodesError` subclasses, which the main command reports in one line.
+to the main command (``ctx.obj.db``), or the file or ``postgresql://`` URL given to
+``events --log``; a JSON Lines log works too. ``events purge --before DATE`` removes old events.
+Mistakes in values raise :class:`~callcodes.CallcodesError` subclasses, which the main command
+reports in one line.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from typing import Any
 
 import click
 
+from .._postgres import redact
+from .._timefmt import iso_short
 from ..core.model import Reason, Verdict
 from ..events.event import Event
 from ..events.reports import ReportRow, export_csv, export_jsonl, query_events, report_events
+from ..events.retention import purge_events
 from ._common import GROUP, USER, Text, Whole, echo_json, parse_time
 
 __all__ = ["events"]
@@ -26,11 +31,19 @@ __all__ = ["events"]
 _TIME_HELP = "ISO 8601 date or time; without an offset it is UTC"
 
 
-def _database(ctx: click.Context) -> Path:
+def _database(ctx: click.Context) -> str | Path:
+    """The log named by ``events --log``, else the store file given to the main command."""
+    log = ctx.meta.get(_LOG)
+    if log is not None:
+        return str(log)
     db = getattr(ctx.obj, "db", None)
     if db is None:
         raise click.UsageError("no event log given (the main command passes its --db)")
     return Path(db)
+
+
+#: Where ``events --log`` leaves its value for the subcommands (``ctx.meta`` is shared).
+_LOG = "callcodes.events.log"
 
 
 def _output_format(as_csv: bool, as_json: bool, as_jsonl: bool) -> str:
@@ -78,8 +91,18 @@ def _report_cells(row: ReportRow) -> list[str]:
 
 
 @click.group("events")
-def events() -> None:
+@click.option(
+    "--log",
+    type=Text(2048),
+    envvar="CALLCODES_EVENT_LOG",
+    show_envvar=True,
+    help="The event log: an SQLite or JSON Lines file, or a postgresql:// URL "
+    "(default: the --db file).",
+)
+@click.pass_context
+def events(ctx: click.Context, log: str | None) -> None:
     """Read the call event log: every decision the engine recorded."""
+    ctx.meta[_LOG] = log
 
 
 _output = [
@@ -207,3 +230,24 @@ def report(
     else:
         header = [by.upper(), "EVENTS", "CALLS", "ALLOW", "BLOCK", "LOG_ONLY", "FIRST", "LAST"]
         _table(header, [_report_cells(row) for row in rows])
+
+
+@events.command("purge")
+@click.option("--before", required=True, help=f"Remove the events older than this ({_TIME_HELP}).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def purge(ctx: click.Context, *, before: str, yes: bool) -> None:
+    """Remove every event older than --before from the log (retention).
+
+    On PostgreSQL whole months are dropped as partitions; the month the date falls in is
+    trimmed. A JSON Lines log is rotated instead, not edited.
+    """
+    cut = parse_time("--before", before)
+    if cut is None:
+        raise click.BadParameter("give a date or time", param_hint="--before")
+    source = _database(ctx)
+    shown = redact(source) if isinstance(source, str) else str(source)
+    if not yes:
+        click.confirm(f"Remove every event before {iso_short(cut)} from {shown}?", abort=True)
+    removed = purge_events(source, cut)
+    click.echo(f"removed {removed} event(s) before {iso_short(cut)} from {shown}")

@@ -1,9 +1,9 @@
 """Reading the event log: queries page by page, reports per code, user or day, and exports.
 
-A *source* is a sink (:class:`MemorySink`, :class:`JsonlSink`, :class:`SqliteSink`) or the path
-of a log file; a path is read as SQLite when the file starts with SQLite's header, else as
-JSON Lines. SQLite logs are queried in SQL with their indexes; the others are read whole and
-filtered in memory (O(n) per page): keep large logs in SQLite.
+A *source* is a sink (:class:`MemorySink`, :class:`JsonlSink`, :class:`SqliteSink`,
+:class:`PostgresSink`), the path of a log file or a ``postgresql://`` URL; a path is read as
+SQLite when the file starts with SQLite's header, else as JSON Lines. SQLite logs are queried in
+SQL with their indexes; the others are read whole and filtered in memory (O(n) per page).
 
 Pages are keyset pages: events come in time order (ties in the order they were stored) and
 each page ends with a cursor, ``EventPage.next``, that the next query takes as ``after``.
@@ -31,11 +31,13 @@ import attrs
 from .. import _sqlite
 from .._csvsafe import cell
 from .._errors import InvalidValueError, SinkError
+from .._postgres import is_url
 from .._timefmt import from_micros, iso, micros
 from ..core._validate import is_code, member
 from ..core.model import Reason, Verdict
 from .event import EVENT_FIELDS, Event, Row, row_of, row_to_event
 from .jsonl import JsonlSink, read_jsonl
+from .postgres import PostgresSink, read_postgres
 from .sinks import MemorySink
 from .sqlite import COLUMNS, SqliteSink, checked_event, open_reader, read_sqlite
 
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 #: Where events can be read from: a sink, or the path of an SQLite or JSON Lines log.
-EventSource = MemorySink | JsonlSink | SqliteSink | str | os.PathLike[str]
+EventSource = MemorySink | JsonlSink | SqliteSink | PostgresSink | str | os.PathLike[str]
 ReportBy = Literal["code", "user", "day"]
 _REPORT_KEYS: Final = ("code", "user", "day")
 _CURSOR: Final = re.compile(r"[0-9]+:[0-9]+")
@@ -198,11 +200,18 @@ def _check_limit(limit: object) -> int | None:
 # -- sources ------------------------------------------------------------------------------------
 
 
+def _postgres_url(source: EventSource) -> str | None:
+    """The PostgreSQL database behind *source*, or None."""
+    if isinstance(source, PostgresSink):
+        return source.url
+    return source if is_url(source) else None  # type: ignore[return-value]
+
+
 def _sqlite_path(source: EventSource) -> Path | None:
     """The SQLite file behind *source*, or None when it is read in memory."""
     if isinstance(source, SqliteSink):
         return source.path
-    if isinstance(source, MemorySink | JsonlSink):
+    if isinstance(source, MemorySink | JsonlSink | PostgresSink) or is_url(source):
         return None
     path = Path(source)
     return path if _sqlite.is_sqlite_file(path) else None
@@ -213,6 +222,9 @@ def _memory_rows(source: EventSource) -> list[tuple[int, int, Row]]:
     if isinstance(source, MemorySink):
         base, rows = source._snapshot()
         return [(micros(row[0]), base + i, row) for i, row in enumerate(rows)]
+    url = _postgres_url(source)
+    if url is not None:
+        return [(micros(e.time), i, row_of(e)) for i, e in enumerate(read_postgres(url))]
     path = source.path if isinstance(source, JsonlSink) else Path(source)  # type: ignore[arg-type]
     if not path.is_file():
         raise InvalidValueError("event log", str(path), "no such file: record events first")
@@ -230,6 +242,10 @@ def read_events(source: EventSource) -> Iterator[Event]:
         return
     if isinstance(source, MemorySink):
         yield from source.events()
+        return
+    url = _postgres_url(source)
+    if url is not None:
+        yield from read_postgres(url)
         return
     for item in _memory_rows(source):
         yield row_to_event(item[2])

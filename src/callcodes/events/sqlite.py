@@ -13,6 +13,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +24,14 @@ from ._commit import GroupCommitSink, sync_directory
 from .event import Event, Row, excerpt
 from .sinks import DurableHook, FlushPolicy
 
-__all__ = ["EVENTS_TABLE_VERSION", "SqliteSink", "read_sqlite"]
+__all__ = [
+    "EVENTS_TABLE_VERSION",
+    "SqliteSink",
+    "event_from_sql",
+    "purge_sqlite",
+    "read_sqlite",
+    "sql_row",
+]
 
 _COMPONENT: Final = "events"
 EVENTS_V1: Final = (
@@ -81,7 +89,7 @@ def sql_row(row: Row) -> tuple[Any, ...]:
     )
 
 
-def _event_from_sql(values: tuple[Any, ...]) -> Event:
+def event_from_sql(values: tuple[Any, ...]) -> Event:
     """Build an event from the 15 stored columns (in ``COLUMNS`` order); every field checked."""
     retry = values[9]
     if retry not in (0, 1):
@@ -108,7 +116,7 @@ def _event_from_sql(values: tuple[Any, ...]) -> Event:
 def checked_event(path: Path, row: tuple[Any, ...]) -> Event:
     """The event of a stored row (its id first); a row that is not one fails the read."""
     try:
-        return _event_from_sql(row[1:])
+        return event_from_sql(row[1:])
     except (InvalidValueError, TypeError, OverflowError) as exc:
         raise BatchError(
             f"read event log {path}", [RowError(int(row[0]), excerpt(repr(row[1:])), str(exc))]
@@ -251,3 +259,22 @@ class SqliteSink(GroupCommitSink[list[tuple[Any, ...]]]):
 
     def _release(self) -> None:
         self._conn.close()
+
+
+def purge_sqlite(path: str | os.PathLike[str], before: datetime) -> int:
+    """Remove every event older than *before* from an SQLite event log; the number removed.
+
+    One write transaction; writers wait for it (up to their busy timeout) and go on.
+    """
+    target = Path(path)
+    open_reader(target).close()  # the same checks as a read: the file and its version
+    try:
+        conn = _sqlite.connect(target, busy_timeout=30.0)
+        try:
+            with _sqlite.transaction(conn):
+                done = conn.execute("DELETE FROM events WHERE time_us < ?", (micros(before),))
+            return done.rowcount
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot purge event log: {_sqlite.problem(target, exc)}") from exc

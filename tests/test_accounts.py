@@ -592,5 +592,5 @@ def test_accounts_and_the_policy_share_one_file(accounts: Accounts, store: Polic
     version = store._conn.execute(
         "SELECT version FROM callcodes_schema WHERE component = 'accounts'"
     ).fetchone()
-    assert version == (1,)
+    assert version == (2,)
     assert store.groups() == ["acme"]

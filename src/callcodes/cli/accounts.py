@@ -2,8 +2,10 @@
 
 ``add``, ``list``, ``remove`` and ``passwd`` manage the accounts (operator, provider, group,
 softswitch); ``token`` issues an API token (its text is printed once), lists tokens and
-sessions, and revokes one. Passwords are read from standard input (``--password-stdin``) or
-asked twice on the terminal, never from the command line. Hashing needs the ``serve`` extra.
+sessions, and revokes one; ``oci`` enables (with the password) or disables the account's
+OCI-P signed-password login, which keeps a SHA-1 verifier of the password. Passwords are
+read from standard input (``--password-stdin``) or asked twice on the terminal, never from the
+command line. Hashing needs the ``serve`` extra.
 """
 
 from __future__ import annotations
@@ -181,6 +183,29 @@ def accounts_passwd(name: str, password_stdin: bool, as_json: bool) -> None:
         echo_json({"account": name, "password_changed": True, "sessions_ended": sessions})
         return
     click.echo(f"changed the password of {name}; ended {sessions} session(s)")
+
+
+@accounts.command("oci")
+@click.argument("name", metavar="NAME", type=ACCOUNT)
+@click.option("--enable", "enable", flag_value=True, default=None, help="Allow the OCI-P login.")
+@click.option("--disable", "enable", flag_value=False, help="Refuse it; erase the verifier.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@JSON_OPTION
+def accounts_oci(name: str, enable: bool | None, password_stdin: bool, as_json: bool) -> None:
+    """Enable (with the current password) or disable NAME's OCI-P signed-password login."""
+    store = _accounts()
+    if enable is None:
+        state_now = store.oci_enabled(name)
+    else:
+        if password_stdin and not enable:
+            raise click.UsageError("--disable takes no password")
+        password = _read_password(password_stdin, ask=True) if enable else None
+        store.set_oci(name, password, actor=state().actor)
+        state_now = enable
+    if as_json:
+        echo_json({"account": name, "oci": state_now})
+        return
+    click.echo(f"OCI-P login of {name}: {'enabled' if state_now else 'disabled'}")
 
 
 def _token_rows(found: list[TokenInfo]) -> list[list[str]]:

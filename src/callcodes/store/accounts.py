@@ -11,8 +11,9 @@ Tokens are ``cc_<id>_<secret>`` with a 256-bit random secret, stored as the SHA-
 the secret: a slow hash protects guessable passwords, while a random 256-bit secret cannot be
 guessed, so a fast hash is enough and keeps every request cheap. Logins are throttled per
 account name (also names without an account, which get the same answer after the same work)
-and per source address. What a backend provides is only :class:`AccountRows`
-(``accounts_sqlite`` for SQLite).
+and per source address (``logins``). An account enabled for OCI-P also keeps the SHA-1 verifier
+of its password that BroadWorks' signed-password login needs (:meth:`Accounts.set_oci`). What a
+backend provides is only :class:`AccountRows` (``accounts_sqlite`` for SQLite).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import hmac
 import secrets
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
@@ -43,12 +44,12 @@ from ..core._validate import (
     check_provider_id,
     description_problem,
     member,
-    name_problem,
 )
 from .audit import Action
 from .backend import Transaction
 from .checks import check_actor, check_time
-from .writes import BaseStore, Recorder
+from .logins import NAME, SOURCE, LoginPolicy, ThrottleRows, count_failure, key, refusal, shown
+from .writes import BaseStore
 
 if TYPE_CHECKING:
     from .accounts_sqlite import AccountRow, TokenRow
@@ -64,6 +65,7 @@ __all__ = [
     "LoginPolicy",
     "Role",
     "TokenInfo",
+    "oci_verifier",
 ]
 
 MIN_PASSWORD_LENGTH: Final = 12
@@ -74,8 +76,6 @@ MAX_TOKEN_TTL: Final = timedelta(days=3660)
 LOGIN_ACTOR: Final = "login"
 API: Final = "api"
 SESSION: Final = "session"
-_NAME: Final = "name"
-_SOURCE: Final = "source"
 _HIDDEN: Final = "(hidden)"  # what an error shows in place of a password
 _TOKENS_ONLY: Final = "a softswitch account has no password: give it a token (accounts token)"
 _TOKEN_PREFIX: Final = "cc"  # noqa: S105 - the tokens' prefix, not a secret
@@ -84,6 +84,7 @@ _SECRET_HEX: Final = 64
 _HEX: Final = frozenset("0123456789abcdef")
 WRONG: Final = "login refused: wrong name or password"
 BAD_TOKEN: Final = "token refused: unknown, revoked or expired; sign in again"  # noqa: S105
+_POLICY: Final = LoginPolicy()
 
 
 class Role(enum.StrEnum):
@@ -177,29 +178,6 @@ class TokenInfo:
         return attrs.asdict(self, value_serializer=_plain)
 
 
-def _count(_i: object, attribute: attrs.Attribute[int], value: object) -> None:
-    if type(value) is not int or not 1 <= value <= 1_000_000:
-        raise InvalidValueError(attribute.name, value, "must be a whole number from 1 to 1000000")
-
-
-def _duration(_i: object, attribute: attrs.Attribute[timedelta], value: object) -> None:
-    if not isinstance(value, timedelta) or not timedelta(0) < value <= timedelta(days=366):
-        raise InvalidValueError(
-            attribute.name, value, "must be a duration of more than 0 seconds and at most 366 days"
-        )
-
-
-@attrs.frozen
-class LoginPolicy:
-    """How logins are throttled, and how long a session lasts."""
-
-    max_failures: int = attrs.field(default=5, validator=_count)  # per name -> name locked
-    max_source_failures: int = attrs.field(default=20, validator=_count)  # per source
-    window: timedelta = attrs.field(default=timedelta(minutes=15), validator=_duration)
-    lock_for: timedelta = attrs.field(default=timedelta(minutes=15), validator=_duration)
-    session_ttl: timedelta = attrs.field(default=timedelta(hours=8), validator=_duration)
-
-
 class Hasher(Protocol):
     """What :class:`Accounts` uses of ``argon2.PasswordHasher``."""
 
@@ -208,7 +186,7 @@ class Hasher(Protocol):
     def check_needs_rehash(self, hash: str, /) -> bool: ...  # noqa: D102
 
 
-class AccountRows(Protocol):
+class AccountRows(ThrottleRows, Protocol):
     """What a backend does for the accounts inside one of the store's transactions."""
 
     def account(self, name: str) -> AccountRow | None: ...  # noqa: D102
@@ -222,12 +200,8 @@ class AccountRows(Protocol):
     def remove_token(self, token_id: str) -> bool: ...  # noqa: D102
     def remove_tokens(self, account: str, kind: str) -> int: ...  # noqa: D102
     def remove_expired(self, kind: str, now: datetime) -> int: ...  # noqa: D102
-    def add_failure(self, kind: str, key: str, at: datetime) -> None: ...  # noqa: D102
-    def failures(self, kind: str, key: str, since: datetime) -> int: ...  # noqa: D102
-    def clear_failures(self, kind: str, key: str) -> None: ...  # noqa: D102
-    def forget(self, before: datetime) -> None: ...  # noqa: D102
-    def lock_until(self, kind: str, key: str) -> datetime | None: ...  # noqa: D102
-    def put_lock(self, kind: str, key: str, until: datetime) -> None: ...  # noqa: D102
+    def oci_verifier(self, name: str) -> str | None: ...  # noqa: D102
+    def set_oci_verifier(self, name: str, verifier: str | None) -> None: ...  # noqa: D102
 
 
 #: The rows of one transaction (*write*: may create the tables), or None: the store has none.
@@ -272,16 +246,16 @@ def _check_password(password: object) -> str:
     return password
 
 
-def _key(value: str) -> str:
-    """What failures of *value* are counted under: itself, or a digest of a long or odd one."""
-    if name_problem(value, "", 161) is None:
-        return value
-    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+def oci_verifier(password: str) -> str:
+    """The SHA-1 verifier of *password* that BroadWorks' signed password is made from."""
+    return hashlib.sha1(password.encode("utf-8", "surrogatepass")).hexdigest()  # noqa: S324
 
 
-def _shown(value: str) -> str:
-    """*value* as a record or a message shows it: itself when short and plain, else escaped."""
-    return value if name_problem(value, "", 60) is None else show(value)
+def _signed(verifier: str | None, nonce: str, signed: str) -> bool:
+    """Whether *signed* is ``md5(nonce + ":" + verifier)`` (OCI-P 14sp4), in constant time."""
+    made = hashlib.md5(f"{nonce}:{verifier}".encode(), usedforsecurity=False).hexdigest()
+    given = signed.lower().encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(made.encode(), given) and verifier is not None
 
 
 def _digest(secret: str) -> str:
@@ -319,10 +293,6 @@ def _audit_group(account: Account) -> str:
     return account.scope or "" if account.role is Role.GROUP else ""
 
 
-def _when(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 class Accounts:
     """The accounts of the network service, kept in a policy *store* beside the policy.
 
@@ -337,7 +307,7 @@ class Accounts:
         store: BaseStore,
         *,
         clock: Callable[[], datetime] | None = None,
-        policy: LoginPolicy = LoginPolicy(),
+        policy: LoginPolicy = _POLICY,
         hasher: Hasher | None = None,
         rows: RowsFor | None = None,
     ) -> None:
@@ -455,7 +425,8 @@ class Accounts:
         """Give the account a new password; every session of the account ends.
 
         Its API tokens stay: they are revoked one by one (:meth:`revoke_token`), since a
-        password change must not stop a service that uses a token.
+        password change must not stop a service that uses a token. The OCI-P verifier of an
+        account enabled for OCI-P is made again from the new password.
         """
         check_actor(actor)
         _check_password(password)
@@ -468,6 +439,8 @@ class Accounts:
             if found is None:
                 raise UnknownAccountError(name)
             rows.set_password(name, found[3], encoded)
+            if rows.oci_verifier(name) is not None:
+                rows.set_oci_verifier(name, oci_verifier(password))
             ended = rows.remove_tokens(name, SESSION)
             detail = {"account": name, "sessions_ended": ended}
             record(_audit_group(_account(found)), Action.ACCOUNT_PASSWORD, detail)
@@ -538,7 +511,51 @@ class Accounts:
                 {"account": found[1], "token": token_id, "kind": found[2]},
             )
 
+    def oci_enabled(self, name: str) -> bool:
+        """Whether the account may sign in to OCI-P with a signed password (14sp4)."""
+        self.get(name)  # UnknownAccountError
+        with self._store.reading() as tx:
+            rows = self._rows(tx, False)
+            return rows is not None and rows.oci_verifier(name) is not None
+
+    def set_oci(self, name: str, password: str | None, *, actor: str) -> None:
+        """Enable the OCI-P signed-password login with the account's *password*, or disable it.
+
+        Enabling keeps the SHA-1 verifier of the password that BroadWorks' login needs, so the
+        current password must be given (and is checked); None erases the verifier.
+        """
+        check_actor(actor)
+        with self._store.reading() as tx:
+            rows = self._rows(tx, False)
+            found = rows.account(name) if rows is not None and isinstance(name, str) else None
+        if found is None:
+            raise UnknownAccountError(name)
+        verifier = None
+        if password is not None:
+            if found[3] is None or not self._verify(found[3], _check_password(password)):
+                raise InvalidValueError("password", _HIDDEN, "give the account's current password")
+            verifier = oci_verifier(password)
+        with self._store.writing(actor) as (tx, record):
+            rows = self._write_rows(tx)
+            current = rows.account(name)
+            if current is None or current[3] != found[3]:
+                raise ConflictError(f"account {show(name)} changed meanwhile: try again")
+            rows.set_oci_verifier(name, verifier)
+            detail = {"account": name, "enabled": verifier is not None}
+            record(_audit_group(_account(current)), Action.ACCOUNT_OCI, detail)
+
     # -- signing in ------------------------------------------------------------------------------
+
+    def login_signed(
+        self, name: str, nonce: str, signed: str, *, source: str
+    ) -> tuple[TokenInfo, str]:
+        """:meth:`login` with OCI-P's ``md5(nonce + ":" + sha1hex(password))`` (14sp4).
+
+        Only an account enabled for OCI-P (:meth:`set_oci`) can pass; throttled the same way.
+        """
+        opened = self._sign_in(name, signed, source, session=True, nonce=nonce)[1]
+        assert opened is not None
+        return opened
 
     def login(self, name: str, password: str, *, source: str) -> tuple[TokenInfo, str]:
         """Check the password and open a session: its description and its token text.
@@ -602,96 +619,60 @@ class Accounts:
         return encoded is not None and len(password) <= MAX_PASSWORD_LENGTH
 
     @staticmethod
-    def _locked(
-        rows: AccountRows | None, keys: dict[str, str], shown: dict[str, str], now: datetime
-    ) -> str | None:
-        """The refusal while the name or the source is locked, or None."""
-        if rows is None:
+    def _secret(rows: AccountRows | None, row: AccountRow | None, nonce: str | None) -> str | None:
+        """What a sign-in checks: the password's hash, or with a *nonce* the OCI-P verifier."""
+        if rows is None or row is None:
             return None
-        ends = {kind: rows.lock_until(kind, key) for kind, key in keys.items()}
-        held = [(until, kind) for kind, until in ends.items() if until is not None and until > now]
-        if not held:
-            return None
-        until, kind = max(held)
-        return (
-            f"login refused: too many failed logins for {shown[kind]}: "
-            f"try again after {_when(until)}"
-        )
+        return row[3] if nonce is None else rows.oci_verifier(row[0])
 
     def _sign_in(
-        self, name: str, password: str, source: str, *, session: bool
+        self, name: str, password: str, source: str, *, session: bool, nonce: str | None = None
     ) -> tuple[Account, tuple[TokenInfo, str] | None]:
+        """Check *password* (with a *nonce*: the signed password of OCI-P 14sp4), throttled."""
         if not isinstance(name, str):
             raise InvalidValueError("name", name, "an account name is text")
         if not isinstance(password, str):
             raise InvalidValueError("password", _HIDDEN, "a password is text")
         if not isinstance(source, str) or not source:
             raise InvalidValueError("source", source, "give the client's address as text")
-        keys = {_NAME: _key(name), _SOURCE: _key(source)}
-        shown = {_NAME: _shown(name), _SOURCE: _shown(source)}
+        keys = {NAME: key(name), SOURCE: key(source)}
+        names = {NAME: shown(name), SOURCE: shown(source)}
         now = self._now()
         with self._store.reading() as tx:
             rows = self._rows(tx, False)
             found = None if rows is None else rows.account(name)
-            refusal = self._locked(rows, keys, shown, now)
-        if refusal is not None:  # no work and no record while locked: a flood costs nothing
-            raise AccessDeniedError(refusal)
-        encoded = None if found is None else found[3]
-        ok = self._verify(encoded, password)
+            secret = self._secret(rows, found, nonce)
+            refused = refusal(rows, keys, names, now)
+        if refused is not None:  # no work and no record while locked: a flood costs nothing
+            raise AccessDeniedError(refused)
+        ok = self._verify(secret, password) if nonce is None else _signed(secret, nonce, password)
         rehashed = None
-        if ok and encoded is not None and self._hasher().check_needs_rehash(encoded):
+        if ok and nonce is None and secret and self._hasher().check_needs_rehash(secret):
             rehashed = self._hasher().hash(password)
         made: tuple[Account, tuple[TokenInfo, str] | None] | None = None
         with self._store.writing(LOGIN_ACTOR) as (tx, record):
             rows = self._write_rows(tx)
             now = self._now()
             current = rows.account(name)
-            if ok and (current is None or current[3] != encoded):
+            if ok and (current is None or self._secret(rows, current, nonce) != secret):
                 ok = False  # removed, or its password changed, since it was read
             if ok:
-                refusal = self._locked(rows, keys, shown, now)
+                refused = refusal(rows, keys, names, now)
             if not ok:
-                self._fail(rows, record, keys, shown, now)
-            elif refusal is None:
+                count_failure(rows, record, keys, names, now=now, policy=self._policy)
+            elif refused is None:
                 assert current is not None
-                rows.clear_failures(_NAME, keys[_NAME])
+                rows.clear_failures(NAME, keys[NAME])
                 if rehashed is not None:
-                    rows.set_password(name, encoded, rehashed)
+                    rows.set_password(name, secret, rehashed)
                 opened = None
                 if session:
                     rows.remove_expired(SESSION, now)
                     expires = now + self._policy.session_ttl
                     opened = self._token(rows, TokenInfo("", name, SESSION, "", now, expires))
                 made = (_account(current), opened)
-        if refusal is not None:
-            raise AccessDeniedError(refusal)
+        if refused is not None:
+            raise AccessDeniedError(refused)
         if made is None:
             raise AccessDeniedError(WRONG)
         return made
-
-    def _fail(
-        self,
-        rows: AccountRows,
-        record: Recorder,
-        keys: dict[str, str],
-        shown: dict[str, str],
-        now: datetime,
-    ) -> None:
-        """Count a failed login for the name and the source; lock either at its limit."""
-        policy = self._policy
-        since = now - policy.window
-        rows.forget(since)
-        record("", Action.LOGIN_FAILED, {"name": shown[_NAME], "source": shown[_SOURCE]})
-        limits = {_NAME: policy.max_failures, _SOURCE: policy.max_source_failures}
-        for kind, key in keys.items():
-            rows.add_failure(kind, key, now)
-            count = rows.failures(kind, key, since)
-            if count >= limits[kind]:
-                until = now + policy.lock_for
-                rows.put_lock(kind, key, until)
-                rows.clear_failures(kind, key)  # after the lock, a fresh count
-                record(
-                    "",
-                    Action.LOGIN_LOCKED,
-                    {kind: shown[kind], "failures": count, "until": until.isoformat()},
-                )

@@ -4,7 +4,8 @@ The accounts are a component of their own: their tables are named ``accounts_*``
 version is the ``accounts`` row of the shared ``callcodes_schema`` table, so they are upgraded
 apart from the policy tables. Rows are written on the policy store's connection, inside the
 store's own transactions, so a change and its audit record commit together. The tables hold
-argon2 hashes of passwords and SHA-256 digests of token secrets, never a password or a secret.
+argon2 hashes of passwords and SHA-256 digests of token secrets, never a password or a secret;
+an account enabled for OCI-P also has the SHA-1 verifier of its password (``oci_verifier``).
 
 A file without the tables gets them in the transaction of its first change to the accounts,
 so a refused first change leaves the file as it was, and reading (or a store opened read-only)
@@ -66,6 +67,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (kind, key)
         ) WITHOUT ROWID""",
     ),
+    # sha1hex(password), kept only while the account is enabled for OCI-P's signed login.
+    ("ALTER TABLE accounts_accounts ADD COLUMN oci_verifier TEXT",),
 )
 #: The accounts schema version this code writes (and the newest it reads).
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -145,6 +148,19 @@ class SqliteAccountRows:
             (new, name, old),
         )
         return cursor.rowcount == 1
+
+    def oci_verifier(self, name: str) -> str | None:
+        """The account's OCI-P verifier, or None (not enabled, or no such account)."""
+        row = self._conn.execute(
+            "SELECT oci_verifier FROM accounts_accounts WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def set_oci_verifier(self, name: str, verifier: str | None) -> None:
+        """Keep *verifier* for the account (None erases it)."""
+        self._conn.execute(
+            "UPDATE accounts_accounts SET oci_verifier = ? WHERE name = ?", (verifier, name)
+        )
 
     # -- tokens -----------------------------------------------------------------------------------
 

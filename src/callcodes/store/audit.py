@@ -70,6 +70,7 @@ class Action(enum.StrEnum):
     ACCOUNT_ADD = "account.add"
     ACCOUNT_REMOVE = "account.remove"
     ACCOUNT_PASSWORD = "account.password"  # noqa: S105 - an action name, not a secret
+    ACCOUNT_OCI = "account.oci"  # OCI-P's signed-password login enabled or disabled
     TOKEN_ISSUE = "token.issue"  # noqa: S105 - an action name
     TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an action name
     LOGIN_FAILED = "login.failed"

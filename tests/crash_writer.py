@@ -14,10 +14,12 @@ Usage: ``python crash_writer.py MODE KIND PATH POLICY [COUNT] [PREFIX]``
   the process first becomes the unprivileged user ``nobody`` (after its imports), so that file
   permissions apply to it.
 
-KIND is ``jsonl``, ``sqlite`` or ``postgres`` (PATH is then a database URL, and the writer's
-node name is the last argument); POLICY is ``every`` (sync each write), ``group`` or
-``deferred`` (both in batches of 50 events or 20 ms), or ``deferred-hour`` (a batch is due
-after a million events or an hour: only ``flush``, ``close`` or the exit writes it).
+KIND is ``jsonl``, ``sqlite``, ``postgres`` (PATH is then a database URL, and the writer's
+node name is the last argument) or ``spool`` (PATH is the journal folder, the database URL is
+the environment variable ``CALLCODES_TEST_URL``, and the node is ``spooler``); POLICY is
+``every`` (sync each write), ``group`` or ``deferred`` (both in batches of 50 events or 20
+ms), or ``deferred-hour`` (a batch is due after a million events or an hour: only ``flush``,
+``close`` or the exit writes it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 import callcodes as cc
 from callcodes.events.postgres import PostgresSink
+from callcodes.events.spool import SpoolSink
 
 START = datetime(2024, 6, 1, tzinfo=UTC)
 NOBODY = 65534
@@ -57,6 +60,12 @@ class Reporter:
         self._durable = 0
         self._next = 1
 
+    def start_after(self, written: int) -> None:
+        """The sink numbers on from *written* (a spool reopened): print from the next one."""
+        with self._lock:
+            self._next = written + 1
+            self._durable = written
+
     def wrote(self, last: int, call_ids: list[str]) -> None:
         with self._lock:
             first = last - len(call_ids) + 1
@@ -80,10 +89,13 @@ class Reporter:
 
 def open_sink(
     kind: str, path: str, policy: str, reporter: Reporter | None = None
-) -> cc.JsonlSink | cc.SqliteSink | PostgresSink:
+) -> cc.JsonlSink | cc.SqliteSink | PostgresSink | SpoolSink:
     hook = None if reporter is None else reporter.durable
     if kind == "postgres":  # PATH is the database URL; the node is named after the PREFIX
         return PostgresSink(path, POLICIES[policy], node=sys.argv[-1], on_durable=hook)
+    if kind == "spool":  # PATH is the journal folder; the database URL is in the environment
+        url = os.environ["CALLCODES_TEST_URL"]
+        return SpoolSink(path, url, node="spooler", flush=POLICIES[policy], on_durable=hook)
     if kind == "jsonl":
         return cc.JsonlSink(path, POLICIES[policy], on_durable=hook)
     return cc.SqliteSink(path, POLICIES[policy], busy_timeout=30, on_durable=hook)
@@ -108,7 +120,9 @@ def make_event(call_id: str, n: int) -> cc.Event:
 
 
 def forever(
-    sink: cc.JsonlSink | cc.SqliteSink | PostgresSink, prefix: str, reporter: Reporter | None
+    sink: cc.JsonlSink | cc.SqliteSink | PostgresSink | SpoolSink,
+    prefix: str,
+    reporter: Reporter | None,
 ) -> None:
     """Write until killed; print ids when their write returns, or through *reporter*."""
     printing = threading.Lock()
@@ -152,6 +166,8 @@ def main() -> None:
         return
     reporter = Reporter() if mode == "forever" and policy.startswith("deferred") else None
     sink = open_sink(kind, path, policy, reporter)
+    if reporter is not None:
+        reporter.start_after(sink.written)
     if mode == "forever":
         forever(sink, sys.argv[5] if len(sys.argv) > 5 else "", reporter)
     elif mode == "count":

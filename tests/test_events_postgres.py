@@ -141,7 +141,7 @@ class TestIdempotentKeys:
         with PostgresSink(pg_url, node="n1") as sink:
             sink.write_many([make(0), make(1)])
             rows = sink._encode([cc.events.event.row_of(make(n)) for n in (0, 1, 2)])
-            sink._store(rows, 1)  # events 1 and 2 are stored already, event 3 is new
+            sink._writer.store(rows, 1)  # events 1 and 2 are stored already, event 3 is new
         assert stored_keys(pg_url) == [("n1", 1), ("n1", 2), ("n1", 3)]
         assert call_ids(pg_url) == ["call-0", "call-1", "call-2"]
 
@@ -149,11 +149,11 @@ class TestIdempotentKeys:
         """The server ends the sink's session between writes: the next write reconnects."""
         with PostgresSink(pg_url, node="n1") as sink:
             sink.write(make(0))
-            pid = sink._conn.info.backend_pid
+            pid = sink._writer._conn.info.backend_pid
             with psycopg.connect(pg_url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
             sink.write(make(1))
-            assert sink._conn.info.backend_pid != pid
+            assert sink._writer._conn.info.backend_pid != pid
         assert call_ids(pg_url) == ["call-0", "call-1"]
         assert stored_keys(pg_url) == [("n1", 1), ("n1", 2)]
 

@@ -122,6 +122,13 @@ class GroupCommitSink(RowSink, Generic[_P]):
         self._told_lock = threading.Lock()
         self._told = 0
 
+    def _resume(self, last: int) -> None:
+        """Number the next event ``last + 1``, for a backend whose numbers go on between openings.
+
+        The spool's journal does this; call it before ``_start_timer``.
+        """
+        self._written = self._acknowledged = self._told = last
+
     def _start_timer(self) -> None:
         """Start the flusher (deferred) or the sync timer (group with a time bound)."""
         if self._defer:

@@ -31,7 +31,13 @@ from .sqlite import COLUMNS, event_from_sql, sql_row
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["EVENTS_TABLE_VERSION", "PostgresSink", "purge_postgres", "read_postgres"]
+__all__ = [
+    "EVENTS_TABLE_VERSION",
+    "PostgresSink",
+    "PostgresWriter",
+    "purge_postgres",
+    "read_postgres",
+]
 
 _COMPONENT: Final = "events"
 _EVENTS_V1: Final = (
@@ -126,82 +132,53 @@ def _storable(values: tuple[Any, ...]) -> tuple[Any, ...]:
     )
 
 
-class PostgresSink(GroupCommitSink[list[tuple[Any, ...]]]):
-    """Events in the ``events`` table of a PostgreSQL database that several nodes share.
+class PostgresWriter:
+    """One node's connection to the log: it stores numbered rows, each once.
 
-    *node* names this writer in the idempotent key (default: the host name and the process
-    id); one writer holds a name at a time, and another that asks for it gets a
-    ``ConflictError``. Opening creates or upgrades the tables (nodes starting together take
-    turns). A commit is durable when PostgreSQL says so (``synchronous_commit``), so each
-    acknowledged event is in the database. When the connection breaks during a commit, the
-    sink connects again and sends the batch once more: the key keeps it from being stored
-    twice. If that fails too, the events are not acknowledged and the sink says why (a
-    deferred sink stops, as the file sinks do).
+    Opening connects, creates or upgrades the tables (nodes starting together take turns) and
+    takes the node's name, which one writer holds at a time (``ConflictError`` for a second).
+    :meth:`store` writes a batch in one transaction; when the connection breaks meanwhile, the
+    batch may or may not be in, so it connects again and sends the batch once more: the keys
+    store each row once. What still fails raises ``SinkError``. Not thread-safe: one caller at
+    a time (the sinks call it from their leader or flusher only).
     """
 
-    def __init__(
-        self,
-        url: str,
-        flush: FlushPolicy | None = None,
-        *,
-        node: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        on_durable: DurableHook | None = None,
-    ) -> None:
-        self._url = url
-        if node is None:
-            node = f"{socket.gethostname()}/{os.getpid()}"
-        self._node = check_name("node", node, "a node name", _MAX_NODE)
-        super().__init__(
-            f"event log {_postgres.redact(url)}", flush or FlushPolicy(), clock, on_durable
-        )
+    def __init__(self, url: str, node: str) -> None:
+        self.url = url
+        self.node = check_name("node", node, "a node name", _MAX_NODE)
         self._psycopg = _postgres.driver()
         self._months: set[tuple[int, int]] = set()
         self._conn = self._connect()
-        row = self._conn.execute(
-            "SELECT COALESCE(max(seq), 0) FROM events WHERE node = %s", (self._node,)
-        ).fetchone()
-        self._last_seq = int(row[0]) if row else 0
-        self._start_timer()
 
     def _connect(self) -> psycopg.Connection[Any]:
-        """Connect, bring the tables up to date and take the node's name; errors say why."""
-
         def prepare(conn: psycopg.Connection[Any]) -> None:
-            _postgres.migrate(conn, self._url, _COMPONENT, _STEPS)
+            _postgres.migrate(conn, self.url, _COMPONENT, _STEPS)
             self._take_node(conn)
 
-        return _open(self._url, "open", prepare)
+        return _open(self.url, "open", prepare)
 
     def _take_node(self, conn: psycopg.Connection[Any]) -> None:
         """Hold the node's name for as long as *conn* lives; refuse a name another writer holds."""
-        key = _postgres.lock_key(f"callcodes events node {self._node}")
+        key = _postgres.lock_key(f"callcodes events node {self.node}")
         held = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
         if not held or not held[0]:
             raise ConflictError(
-                f"another writer records events as node {self._node!r} in "
-                f"{_postgres.redact(self._url)}: give each writer its own node name"
+                f"another writer records events as node {self.node!r} in "
+                f"{_postgres.redact(self.url)}: give each writer its own node name"
             )
 
-    @property
-    def url(self) -> str:
-        """The database the events go to, as given."""
-        return self._url
+    def last_stored(self) -> int:
+        """The node's highest stored sequence number (0: none)."""
+        try:
+            row = self._conn.execute(
+                "SELECT COALESCE(max(seq), 0) FROM events WHERE node = %s", (self.node,)
+            ).fetchone()
+        except self._psycopg.Error as exc:
+            raise SinkError(f"cannot read event log: {_postgres.problem(self.url, exc)}") from exc
+        return int(row[0]) if row else 0
 
-    @property
-    def node(self) -> str:
-        """The name this writer stamps on its events."""
-        return self._node
-
-    def _encode(self, rows: list[Row]) -> list[tuple[Any, ...]]:
-        return [_storable(sql_row(row)) for row in rows]
-
-    def _commit(self, payloads: list[list[tuple[Any, ...]]], sync: bool) -> None:  # noqa: ARG002  # each commit is durable on PostgreSQL's side
-        rows = [row for payload in payloads for row in payload]
-        # The numbers are taken before trying: a batch whose fate is unknown keeps them, so a
-        # later batch never reuses a number that may already be stored.
-        first = self._last_seq + 1
-        self._last_seq += len(rows)
+    def store(self, rows: list[tuple[Any, ...]], first: int) -> None:
+        """Store *rows* (``sql_row`` values) numbered from *first*; each key at most once."""
         pg = self._psycopg
         try:
             try:
@@ -213,7 +190,7 @@ class PostgresSink(GroupCommitSink[list[tuple[Any, ...]]]):
                 self._store(rows, first)
         except pg.Error as exc:
             raise SinkError(
-                f"cannot write to event log: {_postgres.problem(self._url, exc)}; "
+                f"cannot write to event log: {_postgres.problem(self.url, exc)}; "
                 "the events were not kept"
             ) from exc
 
@@ -229,32 +206,88 @@ class PostgresSink(GroupCommitSink[list[tuple[Any, ...]]]):
         if not months <= self._months:
             _ensure_partitions(self._conn, months - self._months)
             self._months |= months
-        node = self._node
         try:
-            with self._conn.transaction(), self._conn.cursor().copy(_COPY) as copy:
-                for offset, row in enumerate(rows):
-                    copy.write_row((*row, node, first + offset))
+            with self._conn.transaction():
+                self._copy("events", rows, first)
         except self._psycopg.errors.UniqueViolation:
-            self._store_again(rows, first)
+            with self._conn.transaction():
+                self._conn.execute(_STAGING)
+                self._copy("events_again", rows, first)
+                self._conn.execute(
+                    f"INSERT INTO events ({COLUMNS}, node, seq) "  # noqa: S608  # constants
+                    f"SELECT {COLUMNS}, node, seq FROM events_again ON CONFLICT DO NOTHING"
+                )
 
-    def _store_again(self, rows: list[tuple[Any, ...]], first: int) -> None:
-        """Store the rows of a batch that was partly or wholly stored before, each once."""
-        conn, node = self._conn, self._node
-        with conn.transaction():
-            conn.execute(_STAGING)
-            with conn.cursor().copy(f"COPY events_again ({COLUMNS}, node, seq) FROM STDIN") as copy:
-                for offset, row in enumerate(rows):
-                    copy.write_row((*row, node, first + offset))
-            conn.execute(
-                f"INSERT INTO events ({COLUMNS}, node, seq) "  # noqa: S608  # constants
-                f"SELECT {COLUMNS}, node, seq FROM events_again ON CONFLICT DO NOTHING"
-            )
+    def _copy(self, table: str, rows: list[tuple[Any, ...]], first: int) -> None:
+        node = self.node
+        with self._conn.cursor().copy(f"COPY {table} ({COLUMNS}, node, seq) FROM STDIN") as copy:
+            for offset, row in enumerate(rows):
+                copy.write_row((*_storable(row), node, first + offset))
+
+    def close(self) -> None:
+        """Let go of the connection, and with it the node's name."""
+        self._conn.close()
+
+
+class PostgresSink(GroupCommitSink[list[tuple[Any, ...]]]):
+    """Events in the ``events`` table of a PostgreSQL database that several nodes share.
+
+    *node* names this writer in the idempotent key (default: the host name and the process
+    id); see :class:`PostgresWriter` for what opening does and how a broken connection is
+    handled. A commit is durable when PostgreSQL says so (``synchronous_commit``), so each
+    acknowledged event is in the database. A batch that cannot be stored is not acknowledged
+    and the sink says why (a deferred sink stops, as the file sinks do). Sequence numbers go
+    on from the node's last stored one.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        flush: FlushPolicy | None = None,
+        *,
+        node: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_durable: DurableHook | None = None,
+    ) -> None:
+        if node is None:
+            node = f"{socket.gethostname()}/{os.getpid()}"
+        self._writer = PostgresWriter(url, node)
+        super().__init__(
+            f"event log {_postgres.redact(url)}", flush or FlushPolicy(), clock, on_durable
+        )
+        try:
+            self._last_seq = self._writer.last_stored()
+        except BaseException:
+            self._writer.close()
+            raise
+        self._start_timer()
+
+    @property
+    def url(self) -> str:
+        """The database the events go to, as given."""
+        return self._writer.url
+
+    @property
+    def node(self) -> str:
+        """The name this writer stamps on its events."""
+        return self._writer.node
+
+    def _encode(self, rows: list[Row]) -> list[tuple[Any, ...]]:
+        return [sql_row(row) for row in rows]
+
+    def _commit(self, payloads: list[list[tuple[Any, ...]]], sync: bool) -> None:  # noqa: ARG002  # each commit is durable on PostgreSQL's side
+        rows = [row for payload in payloads for row in payload]
+        # The numbers are taken before trying: a batch whose fate is unknown keeps them, so a
+        # later batch never reuses a number that may already be stored.
+        first = self._last_seq + 1
+        self._last_seq += len(rows)
+        self._writer.store(rows, first)
 
     def _sync(self) -> None:
         """Nothing to do: PostgreSQL made each commit durable before answering it."""
 
     def _release(self) -> None:
-        self._conn.close()
+        self._writer.close()
 
 
 def _check_version(url: str, version: int) -> None:

@@ -1,0 +1,214 @@
+"""The spooled PostgreSQL log: a local journal first, the database after, each event once.
+
+Against a real PostgreSQL server (see ``pgserver``): the server killed and restarted while
+events flow, the writer killed mid-stream, a delivery noted late (resent), a torn journal tail,
+segments rolled and removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import callcodes as cc
+from callcodes.events import spool
+from callcodes.events.postgres import PostgresSink, read_postgres
+from callcodes.events.spool import SpoolSink, read_spool
+from pgserver import PostgresServer
+from test_events_postgres import make
+
+WRITER = Path(__file__).with_name("crash_writer.py")
+#: Generous: only a broken shipper takes this long, and then the test fails saying so.
+DELIVERY_WAIT = 120.0
+
+
+def stored_call_ids(url: str) -> list[str | None]:
+    return [event.call_id for event in read_postgres(url)]
+
+
+def stored_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
+class TestDelivery:
+    def test_events_reach_the_database_once_in_order(self, pg_url: str, tmp_path: Path) -> None:
+        """What is written is acknowledged from the journal and delivered, equal, once."""
+        written = [make(n) for n in range(40)]
+        with SpoolSink(tmp_path / "spool", pg_url, node="a", flush=cc.FlushPolicy.group()) as sink:
+            numbers = [sink.write(event) for event in written[:10]]
+            last = sink.write_many(written[10:])
+            assert numbers == list(range(1, 11))
+            assert last == 40
+            assert sink.wait_delivered(40, timeout=DELIVERY_WAIT)
+        assert list(read_postgres(pg_url)) == written
+        assert sink.delivered == 40
+
+    def test_numbers_go_on_after_a_reopen(self, pg_url: str, tmp_path: Path) -> None:
+        folder = tmp_path / "spool"
+        with SpoolSink(folder, pg_url, node="a") as sink:
+            sink.write_many([make(0), make(1)])
+        with SpoolSink(folder, pg_url, node="a") as sink:
+            assert sink.write(make(2)) == 3
+        with psycopg.connect(pg_url) as conn:
+            keys = conn.execute("SELECT seq FROM events ORDER BY seq").fetchall()
+        assert [k for (k,) in keys] == [1, 2, 3]
+
+    def test_one_writer_per_folder(self, pg_url: str, tmp_path: Path) -> None:
+        with (
+            SpoolSink(tmp_path / "spool", pg_url, node="a"),
+            pytest.raises(cc.ConflictError, match="give each its own folder"),
+        ):
+            SpoolSink(tmp_path / "spool", pg_url, node="b")
+
+
+class TestOutage:
+    def test_a_database_outage_loses_and_doubles_nothing(
+        self, postgres: PostgresServer, pg_url: str, tmp_path: Path
+    ) -> None:
+        """SIGKILL the server while events flow: writes go on (acknowledged from the journal);
+        after a restart every event is delivered, exactly once."""
+        sink = SpoolSink(tmp_path / "spool", pg_url, node="a", flush=cc.FlushPolicy.group())
+        try:
+            sink.write_many([make(n) for n in range(20)])
+            assert sink.wait_delivered(20, timeout=DELIVERY_WAIT)
+            postgres.kill()
+            try:
+                for n in range(20, 120):
+                    assert sink.write(make(n)) == n + 1  # acknowledged: in the journal
+                assert sink.acknowledged == 120
+                assert sink.delivered < 120
+            finally:
+                postgres.start()
+            assert sink.wait_delivered(120, timeout=DELIVERY_WAIT)
+        finally:
+            sink.close()
+        assert stored_call_ids(pg_url) == [f"call-{n}" for n in range(120)]
+
+    def test_a_sink_opens_and_records_while_the_database_is_down(
+        self, postgres: PostgresServer, pg_url: str, tmp_path: Path
+    ) -> None:
+        """Opened during an outage, the sink records to its journal; close leaves the events
+        there; the next opening delivers them once the database is back."""
+        folder = tmp_path / "spool"
+        PostgresSink(pg_url, node="other").close()  # the tables exist, as on a running fleet
+        postgres.kill()
+        try:
+            with SpoolSink(folder, pg_url, node="a", close_wait=0.2) as sink:
+                sink.write_many([make(n) for n in range(5)])
+                assert sink.acknowledged == 5
+        finally:
+            postgres.start()
+        assert [seq for seq, _ in read_spool(folder)] == [1, 2, 3, 4, 5]
+        with SpoolSink(folder, pg_url, node="a") as sink:
+            assert sink.wait_delivered(5, timeout=DELIVERY_WAIT)
+        assert stored_call_ids(pg_url) == [f"call-{n}" for n in range(5)]
+
+    def test_a_delivery_noted_late_is_resent_and_stored_once(
+        self, pg_url: str, tmp_path: Path
+    ) -> None:
+        """A crash after storing a batch but before noting it: the batch goes again, once."""
+        folder = tmp_path / "spool"
+        with SpoolSink(folder, pg_url, node="a") as sink:
+            sink.write_many([make(n) for n in range(10)])
+        (folder / "delivered").write_text("3\n")  # as if the last notes were lost
+        with SpoolSink(folder, pg_url, node="a") as sink:
+            assert sink.wait_delivered(10, timeout=DELIVERY_WAIT)
+            sink.write(make(10))
+        assert stored_count(pg_url) == 11
+        assert stored_call_ids(pg_url) == [f"call-{n}" for n in range(11)]
+
+    @pytest.mark.parametrize("policy", ["every", "deferred"])
+    def test_a_killed_writer_loses_no_acknowledged_event(
+        self, pg_url: str, tmp_path: Path, policy: str
+    ) -> None:
+        """SIGKILL the writing process three times; each reopening ships what was left: every
+        acknowledged event is in the database once."""
+        folder = tmp_path / "spool"
+        env = {**os.environ, "CALLCODES_TEST_URL": pg_url}
+        acknowledged: set[str] = set()
+        rng = random.Random(policy)
+        for round_ in range(3):
+            child = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(WRITER),
+                    "forever",
+                    "spool",
+                    str(folder),
+                    policy,
+                    f"r{round_}",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            assert child.stdout is not None
+            for _ in range(rng.randint(50, 400)):
+                line = child.stdout.readline()
+                assert line, "the writer stopped early"
+                acknowledged.add(line.strip())
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=60)
+            child.stdout.close()
+        with SpoolSink(folder, pg_url, node="spooler") as sink:
+            assert sink.wait_delivered(sink.journaled, timeout=DELIVERY_WAIT)
+        stored = stored_call_ids(pg_url)
+        assert len(stored) == len(set(stored))
+        assert not acknowledged - set(stored)
+
+
+class TestJournal:
+    def test_a_torn_tail_is_set_aside_and_numbers_go_on(
+        self, pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        folder = tmp_path / "spool"
+        with SpoolSink(folder, pg_url, node="a") as sink:
+            sink.write_many([make(0), make(1)])
+        (segment,) = folder.glob("*.spool")
+        with segment.open("ab") as file:
+            file.write(b"3\t0000")  # a record cut short by a killed writer
+        with caplog.at_level(logging.WARNING), SpoolSink(folder, pg_url, node="a") as sink:
+            assert sink.write(make(2)) == 3
+            assert sink.wait_delivered(3, timeout=DELIVERY_WAIT)
+        assert (folder / f"{segment.name}.torn").read_bytes() == b"3\t0000"
+        assert "torn tail" in caplog.text
+        assert stored_call_ids(pg_url) == ["call-0", "call-1", "call-2"]
+
+    def test_segments_roll_and_delivered_ones_are_removed(
+        self, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(spool, "SEGMENT_RECORDS", 10)
+        folder = tmp_path / "spool"
+        with SpoolSink(folder, pg_url, node="a") as sink:
+            for n in range(35):
+                sink.write(make(n))
+            assert sink.wait_delivered(35, timeout=DELIVERY_WAIT)
+        assert [p.name for p in folder.glob("*.spool")] == [f"{31:020d}.spool"]
+        assert stored_call_ids(pg_url) == [f"call-{n}" for n in range(35)]
+
+    def test_a_new_journal_never_reuses_a_node_name_with_stored_events(
+        self, pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Its numbers would repeat stored keys and be dropped: nothing is shipped, and the
+        events stay in the journal while the log says what to do."""
+        with SpoolSink(tmp_path / "first", pg_url, node="a") as sink:
+            sink.write(make(0))
+        with (
+            caplog.at_level(logging.WARNING),
+            SpoolSink(tmp_path / "second", pg_url, node="a", close_wait=0.5) as sink,
+        ):
+            sink.write(make(1))
+            assert not sink.wait_delivered(1, timeout=0.5)
+        assert "give this node another name" in caplog.text
+        assert [e.call_id for _, e in read_spool(tmp_path / "second")] == ["call-1"]
+        assert stored_call_ids(pg_url) == ["call-0"]

@@ -6,6 +6,7 @@ the server with SIGKILL and start it again.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -263,15 +264,24 @@ class TestPurgeCommand:
         assert "removed 1 event(s) before 2026-02-01T00:00:00Z" in result.output
         assert call_ids(pg_url) == ["call-1"]
 
-    def test_asks_first_and_a_no_changes_nothing(self, tmp_path: Path) -> None:
+    def test_removes_nothing_without_yes(self, tmp_path: Path) -> None:
+        """Without --yes it says what it would do and removes nothing; --json says what it did."""
         path = tmp_path / "events.db"
         with cc.SqliteSink(path) as sink:
             sink.write_many([make(0), make(1, days=40)])
-        result = self.purge("--log", str(path), "purge", "--before", "2026-02-01", stdin="n\n")
+        result = self.purge("--log", str(path), "purge", "--before", "2026-02-01")
         assert result.exit_code == 1
+        assert "add --yes to confirm" in result.output
         assert len(list(cc.read_events(path))) == 2
-        result = self.purge("--log", str(path), "purge", "--before", "2026-02-01", stdin="y\n")
+        result = self.purge(
+            "--log", str(path), "purge", "--before", "2026-02-01", "--yes", "--json"
+        )
         assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == {
+            "log": str(path),
+            "before": "2026-02-01T00:00:00Z",
+            "removed": 1,
+        }
         assert [e.call_id for e in cc.read_events(path)] == ["call-1"]
 
     def test_a_json_lines_log_is_rotated_not_edited(self, tmp_path: Path) -> None:

@@ -78,7 +78,11 @@ class TestDocument:
     """The OpenAPI document."""
 
     def test_parses_and_names_every_route(self, document: tuple[dict[str, Any], Any]) -> None:
-        """It is OpenAPI 3.1 JSON and names every route the application serves."""
+        """It is OpenAPI 3.1 JSON and names every API route the application serves.
+
+        The portal's pages are left out of the document on purpose (``include_in_schema``):
+        they are HTML for people, not an API.
+        """
         doc, app = document
         assert doc["openapi"].startswith("3.1")
         named = {(m, p) for m, p, _o in operations(doc)}
@@ -88,7 +92,9 @@ class TestDocument:
             for route in app.routes
             for handler in getattr(route, "route_handlers", [])
             for method in getattr(handler, "http_methods", ())
-            if method not in ("OPTIONS", "HEAD") and route.path not in OPENAPI_ROUTES
+            if method not in ("OPTIONS", "HEAD")
+            and route.path not in OPENAPI_ROUTES
+            and handler.resolve_include_in_schema()
         }
         assert served - named == set()
 

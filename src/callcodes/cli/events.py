@@ -18,13 +18,14 @@ from typing import Any
 
 import click
 
+from .._errors import InvalidValueError
 from .._postgres import redact
 from .._timefmt import iso_short
 from ..core.model import Reason, Verdict
 from ..events.event import Event
 from ..events.reports import ReportRow, export_csv, export_jsonl, query_events, report_events
 from ..events.retention import purge_events
-from ._common import GROUP, USER, Text, Whole, echo_json, parse_time
+from ._common import GROUP, JSON_OPTION, USER, Text, Whole, echo_json, parse_time
 
 __all__ = ["events"]
 
@@ -234,9 +235,10 @@ def report(
 
 @events.command("purge")
 @click.option("--before", required=True, help=f"Remove the events older than this ({_TIME_HELP}).")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", is_flag=True, help="Confirm: without it nothing is removed.")
+@JSON_OPTION
 @click.pass_context
-def purge(ctx: click.Context, *, before: str, yes: bool) -> None:
+def purge(ctx: click.Context, *, before: str, yes: bool, as_json: bool) -> None:
     """Remove every event older than --before from the log (retention).
 
     On PostgreSQL whole months are dropped as partitions; the month the date falls in is
@@ -248,6 +250,13 @@ def purge(ctx: click.Context, *, before: str, yes: bool) -> None:
     source = _database(ctx)
     shown = redact(source) if isinstance(source, str) else str(source)
     if not yes:
-        click.confirm(f"Remove every event before {iso_short(cut)} from {shown}?", abort=True)
+        raise InvalidValueError(
+            "--yes",
+            False,
+            f"this removes every event before {iso_short(cut)} from {shown}; add --yes to confirm",
+        )
     removed = purge_events(source, cut)
+    if as_json:
+        echo_json({"log": shown, "before": iso_short(cut), "removed": removed})
+        return
     click.echo(f"removed {removed} event(s) before {iso_short(cut)} from {shown}")

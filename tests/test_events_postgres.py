@@ -137,14 +137,15 @@ class TestIdempotentKeys:
             sink.write(make(5))
         assert stored_keys(pg_url) == [("n1", k) for k in range(1, 6)] + [("n2", 1)]
 
-    def test_a_batch_sent_twice_is_stored_once(self, pg_url: str) -> None:
+    @pytest.mark.parametrize("size", [3, 40])  # a small batch goes by INSERT, a large by COPY
+    def test_a_batch_sent_twice_is_stored_once(self, pg_url: str, size: int) -> None:
         """The resend path (an answer lost with the connection) stores each event once."""
         with PostgresSink(pg_url, node="n1") as sink:
-            sink.write_many([make(0), make(1)])
-            rows = sink._encode([cc.events.event.row_of(make(n)) for n in (0, 1, 2)])
-            sink._writer.store(rows, 1)  # events 1 and 2 are stored already, event 3 is new
-        assert stored_keys(pg_url) == [("n1", 1), ("n1", 2), ("n1", 3)]
-        assert call_ids(pg_url) == ["call-0", "call-1", "call-2"]
+            sink.write_many([make(n) for n in range(size - 1)])
+            rows = sink._encode([cc.events.event.row_of(make(n)) for n in range(size)])
+            sink._writer.store(rows, 1)  # all but the last are stored already
+        assert stored_keys(pg_url) == [("n1", k) for k in range(1, size + 1)]
+        assert call_ids(pg_url) == [f"call-{n}" for n in range(size)]
 
     def test_a_broken_connection_is_replaced_and_nothing_doubles(self, pg_url: str) -> None:
         """The server ends the sink's session between writes: the next write reconnects."""

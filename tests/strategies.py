@@ -9,6 +9,8 @@ import attrs
 from hypothesis import strategies as st
 
 import callcodes as cc
+from callcodes._timefmt import zone
+from callcodes.core.hours import DAYS
 
 USERS = ("alice", "bob", "carol", "dave", "erin")
 GROUPS = ("acme", "globex", "initech")
@@ -38,7 +40,8 @@ descriptions = st.none() | st.text(
 
 @st.composite
 def entries(draw: st.DrawFn, length: int, *, limits: bool = False) -> cc.CodeEntry:
-    """A code entry of *length* digits; with *limits*, sometimes a level, window and use limit."""
+    """A code entry of *length* digits; with *limits*, sometimes a level, window, use limit and
+    hours."""
     code = draw(codes_of(length))
     if not limits:
         return cc.CodeEntry(code, draw(descriptions))
@@ -54,6 +57,7 @@ def entries(draw: st.DrawFn, length: int, *, limits: bool = False) -> cc.CodeEnt
         valid_from=start,
         valid_until=until,
         max_uses=draw(st.none() | st.integers(1, 5)),
+        hours=draw(st.none() | st.none() | hours_texts),
     )
 
 
@@ -299,15 +303,67 @@ spreadsheet_descriptions = descriptions | st.sampled_from(
 )
 
 
+# -- toll fraud beyond guessing: hours, zones, use limits, redirected legs -----------------------
+
+#: Zones with and without summer time, east and west, and one off the hour.
+ZONES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe")
+zones = st.sampled_from(ZONES).map(zone)
+day_names = st.sampled_from(DAYS)
+minutes = st.integers(0, 24 * 60)
+
+
 @st.composite
-def full_settings(draw: st.DrawFn) -> cc.GroupSettings:
-    """Settings with every field drawn: call types, levels, lockout and code prefix too."""
-    base = draw(settings())
+def spans(draw: st.DrawFn) -> str:
+    """One span of allowed hours as text: a day or day range, then start-end (maybe overnight)."""
+    first, last = draw(day_names), draw(day_names)
+    start = draw(st.integers(0, 24 * 60 - 1))
+    end = draw(minutes.filter(lambda m: m != start))
+    days = first if first == last or draw(st.booleans()) else f"{first}-{last}"
+    return f"{days} {start // 60:02}:{start % 60:02}-{end // 60:02}:{end % 60:02}"
+
+
+hours_texts = st.lists(spans(), min_size=1, max_size=4).map(", ".join)
+counts = st.none() | st.integers(1, 5)
+limits_values = st.builds(
+    cc.Limits,
+    window=st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=2)),
+    calls_per_code=counts,
+    users_per_code=counts,
+    costly_per_code=counts,
+    costly_per_user=counts,
+    concurrent_per_code=counts,
+    suspend=st.booleans(),
+)
+coded_types = sorted(cc.OUTSIDE_CALL_TYPES)
+
+
+@st.composite
+def fraud_settings(draw: st.DrawFn, base: cc.GroupSettings) -> cc.GroupSettings:
+    """*base* with allowed hours per call type, a zone, use limits and a redirect setting."""
     return attrs.evolve(
         base,
-        coded_call_types=draw(st.frozensets(st.sampled_from(sorted(cc.OUTSIDE_CALL_TYPES)))),
-        lockout=draw(stored_lockouts),
-        code_prefix=draw(st.from_regex(r"\A[*#][0-9*#]{0,7}\Z")),
+        hours=draw(st.dictionaries(st.sampled_from(coded_types), hours_texts, max_size=3)),
+        time_zone=draw(zones),
+        limits=draw(limits_values),
+        redirect=draw(st.sampled_from(cc.Redirect)),
+    )
+
+
+@st.composite
+def full_settings(draw: st.DrawFn) -> cc.GroupSettings:
+    """Settings with every field drawn: call types, levels, lockout, code prefix, fraud limits."""
+    base = draw(settings())
+    return draw(
+        fraud_settings(
+            attrs.evolve(
+                base,
+                coded_call_types=draw(
+                    st.frozensets(st.sampled_from(sorted(cc.OUTSIDE_CALL_TYPES)))
+                ),
+                lockout=draw(stored_lockouts),
+                code_prefix=draw(st.from_regex(r"\A[*#][0-9*#]{0,7}\Z")),
+            )
+        )
     )
 
 

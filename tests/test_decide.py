@@ -299,7 +299,11 @@ def by_the_table(
         problem = R.INVALID_CODE
     elif entry is not None:
         start, end = entry.valid_from, entry.valid_until
-        if now is None and (start is not None or end is not None):
+        if entry.hours is not None and now is None:
+            problem = R.VALIDITY_UNKNOWN
+        elif entry.hours is not None and not entry.hours.allows(now, policy.time_zone):  # type: ignore[arg-type]
+            problem = R.OUTSIDE_HOURS
+        elif now is None and (start is not None or end is not None):
             problem = R.VALIDITY_UNKNOWN
         elif now is not None and start is not None and now < start:
             problem = R.NOT_YET_VALID

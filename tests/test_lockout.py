@@ -344,7 +344,8 @@ class TestSettle:
         assert cc.is_failure(decision) is counted
 
     def test_refusals_of_listed_codes_count(self) -> None:
-        """Expired, not yet valid, used up and too-low codes count: they reveal a code exists."""
+        """Expired, not yet valid, used up, too-low, suspended and out-of-hours codes count: they
+        reveal a code exists."""
         assert {
             R.EXPIRED,
             R.NOT_YET_VALID,
@@ -352,6 +353,8 @@ class TestSettle:
             R.LEVEL_TOO_LOW,
             R.INVALID_CODE,
             R.MALFORMED_CODE,
+            R.SUSPENDED,
+            R.OUTSIDE_HOURS,
         } == cc.FAILURE_REASONS
 
     def test_account_codes_are_never_counted(self) -> None:

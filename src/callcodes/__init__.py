@@ -37,7 +37,9 @@ from .core.guard import (
     is_failure,
     settle,
 )
+from .core.hours import Hours, parse_hours
 from .core.inline import CodeSource, Inline, InlineProblem, parse_inline
+from .core.limits import Limits, Redirect
 from .core.model import (
     OUTSIDE_CALL_TYPES,
     Call,
@@ -55,6 +57,7 @@ from .core.model import (
     is_code,
 )
 from .core.rules import RULES, Rule, rule_for
+from .core.usage import LimitEvent, UseCounter, UseTracker, admit
 from .dialplan.emergency import EMERGENCY_NUMBERS, emergency_numbers
 from .dialplan.plan import Classification, DialPlan
 from .engine import Engine
@@ -100,11 +103,14 @@ __all__ = [
     "Finished",
     "FlushPolicy",
     "GroupSettings",
+    "Hours",
     "Inline",
     "InlineProblem",
     "InvalidValueError",
     "JsonlSink",
     "Key",
+    "LimitEvent",
+    "Limits",
     "Lock",
     "LockChange",
     "LockEvent",
@@ -116,6 +122,7 @@ __all__ = [
     "Need",
     "NeedDigits",
     "Reason",
+    "Redirect",
     "ReportRow",
     "Reprompt",
     "Requirement",
@@ -127,7 +134,10 @@ __all__ = [
     "Timeout",
     "UnknownAccountError",
     "UnknownGroupError",
+    "UseCounter",
+    "UseTracker",
     "Verdict",
+    "admit",
     "decide",
     "emergency_numbers",
     "export_csv",
@@ -135,6 +145,7 @@ __all__ = [
     "is_code",
     "is_failure",
     "mask_code",
+    "parse_hours",
     "parse_inline",
     "query_events",
     "read_events",

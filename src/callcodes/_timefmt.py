@@ -8,7 +8,8 @@ times the short way (``2026-01-01T00:00:00Z``); reading accepts any ISO 8601 tim
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import zoneinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Final
 
 from ._errors import InvalidValueError
@@ -23,11 +24,34 @@ __all__ = [
     "iso_utc",
     "micros",
     "parse_iso",
+    "zone",
 ]
 
 #: The start of every integer time: 1970-01-01 UTC.
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+#: IANA zone names are short ("America/Argentina/ComodRivadavia" is among the longest).
+MAX_ZONE_NAME: Final = 64
+
+
+def zone(name: object) -> tzinfo:
+    """The time zone named *name* (IANA, like ``Europe/Paris``; ``UTC`` is ``datetime.UTC``).
+
+    Read from the system's time zone database (or the ``tzdata`` package): the one place a
+    zone name becomes a zone. Refused with :class:`InvalidValueError` when unknown.
+    """
+    if name == "UTC":
+        return UTC
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_ZONE_NAME or not name.isascii():
+        raise InvalidValueError("time_zone", name, "give an IANA time zone name, like Europe/Paris")
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidValueError(
+            "time_zone", name, "is not a known time zone; give an IANA name, like Europe/Paris"
+        ) from None
 
 
 def micros(when: datetime) -> int:

@@ -21,7 +21,7 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, cast
 
 from ._errors import InvalidValueError, SinkError
 from ._timefmt import EPOCH as _EPOCH
@@ -40,6 +40,7 @@ from .core.guard import (
     tracker_missing,
 )
 from .core.model import Call, CallType, Decision, Lock, Mode, Need, Reason, Requirement, Verdict
+from .core.usage import LimitEvent, SuspendStore, UseCounter, UseTracker, admit
 from .events.event import Event, Row, mask_inline, row_from_decision, row_to_event
 from .events.sinks import RowSink, Sink
 
@@ -49,6 +50,8 @@ _log = logging.getLogger("callcodes.events")
 _EMERGENCY: Final = Decision(Verdict.ALLOW, Reason.EMERGENCY)
 _EMERGENCY_REQUIREMENT: Final = Requirement(Need.NONE, 0, 0, Reason.EMERGENCY)
 _BLOCK: Final = Verdict.BLOCK
+_ALLOW: Final = Verdict.ALLOW
+_REDIRECT_ALLOWED: Final = Reason.REDIRECT_ALLOWED
 
 
 class _UnknownGroup(NamedTuple):
@@ -68,6 +71,10 @@ ErrorHook = Callable[[Exception, Call], object]
 #: Called with a :class:`~callcodes.LockEvent` whenever a lock is put in place or lifted (the
 #: alert hook). Its own failures are logged and ignored.
 LockHook = Callable[[LockEvent], object]
+
+#: Called with a :class:`~callcodes.core.usage.LimitEvent` whenever a call is refused for a use
+#: limit (the alert hook of the use limits). Its own failures are logged and ignored.
+LimitHook = Callable[[LimitEvent], object]
 
 
 #: The wall clock in UTC: the engine's default clock.
@@ -120,6 +127,12 @@ class Engine:
     it, so they survive a restart and reach the store's audit trail. Each lock and unlock is
     recorded in the event log (reason ``locked out``, see docs/security.md) and passed to
     *on_lock*.
+
+    Use limits (a group's ``limits``): each call let through in such a group is counted in
+    *usage* (by default a ``UseCounter`` per engine; pass one shared by several processes),
+    and a call over a limit is blocked with the limit's reason, recorded like any decision and
+    passed to *on_limit*; the group may also suspend the code (in the book and, when the store
+    has ``suspend``, in the store) until :meth:`restore`.
     """
 
     def __init__(
@@ -132,6 +145,8 @@ class Engine:
         store: LockStore | None = None,
         on_lock: LockHook | None = None,
         tracker: Tracker | None = None,
+        usage: UseTracker | None = None,
+        on_limit: LimitHook | None = None,
     ) -> None:
         if not isinstance(book, CodeBook):
             raise InvalidValueError("book", book, "must be a CodeBook")
@@ -156,6 +171,14 @@ class Engine:
                 "must have record, count and forget, like FailureTracker (the Tracker "
                 f"protocol); missing: {', '.join(missing)}",
             )
+        if usage is not None and not all(
+            callable(getattr(usage, name, None)) for name in ("admit", "end", "forget")
+        ):
+            raise InvalidValueError(
+                "usage", usage, "must have admit, end and forget, like UseCounter"
+            )
+        if on_limit is not None and not callable(on_limit):
+            raise InvalidValueError("on_limit", on_limit, "must be a function (limit_event)")
         self._book = book
         self._sink = sink
         # Where a decision's row goes: straight to a built-in sink, as an Event to another one.
@@ -170,6 +193,8 @@ class Engine:
         self._store = store
         self._on_lock = on_lock
         self._tracker: Tracker = FailureTracker() if tracker is None else tracker
+        self._usage: UseTracker = UseCounter() if usage is None else usage
+        self._on_limit = on_limit
 
     @property
     def book(self) -> CodeBook:
@@ -180,6 +205,11 @@ class Engine:
     def sink(self) -> Sink | None:
         """Where events go (None: not recorded)."""
         return self._sink
+
+    @property
+    def usage(self) -> UseTracker:
+        """The recent uses per code and user, which decide the use limits."""
+        return self._usage
 
     @property
     def tracker(self) -> Tracker:
@@ -197,6 +227,13 @@ class Engine:
             now = self._clock()
             decision = _decide(self._book, call, code, attempt, now=now)
             entry = decision.entry
+            if decision.verdict is _ALLOW and (
+                entry is not None or decision.reason is _REDIRECT_ALLOWED
+            ):
+                found = self._book._groups.get(call.group)
+                if found is not None and found.settings.limits.active:
+                    decision = self._admit(call, decision, now)
+                    entry = decision.entry
             if decision.verdict is _BLOCK or (entry is not None and entry.max_uses is not None):
                 decision, locks = self._settle(call, attempt, decision, now)
                 if locks:
@@ -272,6 +309,42 @@ class Engine:
         return settle(
             self._book, self._tracker, call, decision, attempt=attempt, now=now, store=self._store
         )
+
+    def _admit(self, call: Call, decision: Decision, now: datetime) -> Decision:
+        """Count a call let through against its group's use limits, or refuse and alert."""
+        store = self._store if callable(getattr(self._store, "suspend", None)) else None
+        decision, limit = admit(
+            self._book, self._usage, call, decision, now=now, store=cast(SuspendStore, store)
+        )
+        if limit is not None and self._on_limit is not None:
+            try:
+                self._on_limit(limit)
+            except Exception:  # noqa: BLE001  # an alert that fails must never stop a call
+                _log.exception("the on_limit hook failed")
+        return decision
+
+    def end(self, group: str, call_id: str) -> None:
+        """The call *call_id* of *group* ended: it no longer counts toward concurrent calls.
+
+        For softswitches that report call ends (Kamailio's dialog module). Runtime: O(1).
+        """
+        self._usage.end(group, call_id)
+
+    def restore(self, group: str, code: str, *, actor: str) -> bool:
+        """Lift the suspension of *code* as administrator *actor*; whether it was suspended.
+
+        Lifts it in the book and, when the store has ``restore``, in the store (which audits
+        it); the code's use counts start afresh. Runtime complexity: O(1) plus the store's write.
+        """
+        if not isinstance(actor, str) or not actor.strip():
+            raise InvalidValueError("actor", actor, "name who restores (a non-empty string)")
+        stored = False
+        restore = getattr(self._store, "restore", None)
+        if callable(restore):
+            stored = bool(restore(group, code, actor=actor))
+        lifted = self._book.restore(group, code)
+        self._usage.forget(group, code)
+        return lifted or stored
 
     def unlock(self, group: str, user: str | None = None, *, actor: str) -> bool:
         """Lift the lock on *user* (on the whole group when None), as administrator *actor*.

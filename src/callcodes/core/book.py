@@ -28,7 +28,7 @@ import itertools
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import attrs
 from sortedcontainers import SortedDict
@@ -68,17 +68,31 @@ class _Group:
     never changed in place: a settings change swaps in a new ``_Group``.
     """
 
-    __slots__ = ("coded", "codes", "group_lock", "limited", "settings", "user_locks", "uses")
+    __slots__ = (
+        "checks",
+        "coded",
+        "codes",
+        "group_lock",
+        "limited",
+        "settings",
+        "suspended",
+        "user_locks",
+        "uses",
+    )
 
     def __init__(self, settings: GroupSettings) -> None:
         self.settings = settings
         self.coded: frozenset[CallType] = _coded(settings)
+        # Whether a call type has a minimum level or allowed hours: one test on the call path.
+        self.checks = bool(settings.min_levels or settings.hours)
         # code -> the decision it yields in this mode, which holds its entry
         self.codes: SortedDict[str, Decision] = SortedDict()
-        # The codes with a validity window or a use limit: the call path reads an entry only
-        # for these (an extra memory access per call, which a million-code group notices).
-        # Writers add a code here before storing it and discard it after.
+        # The codes with a window, a use limit or hours, and the suspended ones: the call path
+        # reads an entry only for these (an extra memory access per call, which a million-code
+        # group notices). Writers add a code here before storing it and discard it after.
         self.limited: set[str] = set()
+        # code -> when it was suspended (a use limit reached), until an administrator restores it
+        self.suspended: dict[str, datetime] = {}
         self.uses: dict[str, int] = {}
         self.user_locks: dict[str, Lock] = {}
         self.group_lock: Lock | None = None
@@ -159,6 +173,7 @@ class CodeBook:
                         for code, listed in existing.codes.items()
                     )
                 fresh.limited = existing.limited
+                fresh.suspended = existing.suspended
                 fresh.uses = existing.uses
                 fresh.user_locks = existing.user_locks
                 fresh.group_lock = existing.group_lock
@@ -173,8 +188,9 @@ class CodeBook:
         *,
         uses: Mapping[str, int] | None = None,
         locks: Iterable[Lock] = (),
+        suspended: Mapping[str, datetime] | None = None,
     ) -> None:
-        """Replace a whole group (settings, codes, use counts, locks) in one batch.
+        """Replace a whole group (settings, codes, use counts, locks, suspensions) in one batch.
 
         Used by stores and imports. All-or-nothing: every bad code is reported in one
         :class:`BatchError`. Runtime complexity: O(n log n) for n codes.
@@ -183,7 +199,8 @@ class CodeBook:
         fresh = _Group(settings)
         entries = self._validated_new_codes(group, settings, fresh, codes)
         fresh.codes = SortedDict((e.code, listed_outcome(settings.mode, e)) for e in entries)
-        fresh.limited = {e.code for e in entries if e.limited}
+        fresh.suspended = {c: t for c, t in (suspended or {}).items() if c in fresh.codes}
+        fresh.limited = {e.code for e in entries if e.limited} | fresh.suspended.keys()
         fresh.uses = {code: count for code, count in (uses or {}).items() if code in fresh.codes}
         for lock in locks:
             _place_lock(fresh, lock)
@@ -296,7 +313,7 @@ class CodeBook:
                     found.limited.add(entry.code)
                 # An existing key: O(1), and the sorted order is untouched.
                 found.codes[entry.code] = listed_outcome(mode, entry)
-                if not entry.limited:
+                if not entry.limited and entry.code not in found.suspended:
                     found.limited.discard(entry.code)
                 if entry.max_uses is None:
                     found.uses.pop(entry.code, None)  # no limit any more: nothing to count
@@ -321,6 +338,7 @@ class CodeBook:
                 for code in wanted:
                     del found.codes[code]
                     found.limited.discard(code)
+                    found.suspended.pop(code, None)
                     found.uses.pop(code, None)
 
     # -- use counts and locks -------------------------------------------------------------------
@@ -352,6 +370,38 @@ class CodeBook:
             with self._writing():
                 found.uses[code] = used + 1
             return True
+
+    def suspend(self, group: str, code: str, since: datetime) -> bool:
+        """Suspend *code* from *since* until :meth:`restore`; False when it is not listed.
+
+        A suspended code is refused (``SUSPENDED``) whatever else it has left. Runtime: O(1).
+        """
+        with self._write_lock:
+            found = self._get(group)
+            if code not in found.codes:
+                return False
+            with self._writing():
+                found.limited.add(code)  # before the mark: a reader that sees it looks it up
+                found.suspended[code] = since
+            return True
+
+    def restore(self, group: str, code: str) -> bool:
+        """Lift the suspension of *code*; whether it was suspended. Runtime: O(1)."""
+        with self._write_lock:
+            found = self._get(group)
+            if found.suspended.pop(code, None) is None:
+                return False
+            with self._writing():
+                listed = found.codes.get(code)
+                if listed is None or not _entry(listed).limited:
+                    found.limited.discard(code)
+            return True
+
+    def suspended(self, group: str) -> dict[str, datetime]:
+        """The group's suspended codes and since when, in code order. Runtime: O(s log s)."""
+        with self._write_lock:
+            found = self._get(group)
+            return {code: found.suspended[code] for code in sorted(found.suspended)}
 
     def lock(self, lock: Lock) -> None:
         """Put a user or group lock in place (replacing an earlier one). Runtime: O(1)."""
@@ -461,7 +511,9 @@ class CodeBook:
             assert found.coded == _coded(settings), name
             found.codes._check()  # type: ignore[attr-defined]  # sortedcontainers' own check
             limited = {code for code, listed in found.codes.items() if _entry(listed).limited}
-            assert found.limited == limited, name
+            assert found.limited == limited | found.suspended.keys(), name
+            assert found.suspended.keys() <= found.codes.keys(), name
+            assert found.checks == bool(settings.min_levels or settings.hours), name
             for code, listed in found.codes.items():
                 assert listed == listed_outcome(settings.mode, _entry(listed)), (name, code)
                 assert code == _entry(listed).code, (name, code)
@@ -542,23 +594,28 @@ class GroupLoader:
 
     def add_full(
         self,
-        rows: Iterable[
-            tuple[str, str | None, int, datetime | None, datetime | None, int | None, int]
-        ],
+        rows: Iterable[tuple[Any, ...]],
     ) -> None:
         """Add whole rows: ``(code, description, level, valid_from, valid_until, max_uses, uses)``.
 
+        A row may end with the code's hours, in their text form (left out or None: any time).
         Times are aware datetimes or None. The use count of a use-limited code is kept, capped
         at its limit (the decision is the same: used up). Runtime complexity: O(1) per row.
         """
         read, mode = entry_reader(), self._settings.mode
-        for code, description, level, valid_from, valid_until, max_uses, used in rows:
-            entry = read(code, description, level, valid_from, valid_until, max_uses)
+        for code, description, level, valid_from, valid_until, max_uses, used, *hours in rows:
+            entry = read(code, description, level, valid_from, valid_until, max_uses, *hours)
             self._outcomes.append(listed_outcome(mode, entry))
             if max_uses is not None and used:
                 self._uses[code] = min(used, max_uses)
 
-    def install(self, book: CodeBook, group: str, locks: Iterable[Lock] = ()) -> None:
+    def install(
+        self,
+        book: CodeBook,
+        group: str,
+        locks: Iterable[Lock] = (),
+        suspended: Mapping[str, datetime] | None = None,
+    ) -> None:
         """Put the group into *book* in one batch, replacing any group of that name.
 
         The codes given must be unique and valid for the settings (as stored rows are). The
@@ -569,7 +626,9 @@ class GroupLoader:
         # Every stored outcome holds its entry (an attribute read: _entry() would cost a call).
         entries = cast(list[CodeEntry], [outcome.entry for outcome in outcomes])
         fresh.codes = SortedDict(zip([entry.code for entry in entries], outcomes, strict=True))
+        fresh.suspended = {c: t for c, t in (suspended or {}).items() if c in fresh.codes}
         fresh.limited = {entry.code for entry in entries if entry.limited}
+        fresh.limited |= fresh.suspended.keys()
         fresh.uses, self._uses = self._uses, {}
         for lock in locks:
             _place_lock(fresh, lock)
@@ -580,7 +639,9 @@ class GroupLoader:
         template = listed_outcome(self._settings.mode, CodeEntry("00"))
         verdict, reason, retry = template.verdict, template.reason, template.retry
         set_verdict, set_reason, set_entry, set_retry = _DECISION_SETTERS
-        set_code, set_description, set_level, set_from, set_until, set_max = ENTRY_SETTERS
+        set_code, set_description, set_level, set_from, set_until, set_max, set_hours = (
+            ENTRY_SETTERS
+        )
         shared: dict[str, str] = {}
         share = shared.setdefault
 
@@ -597,6 +658,7 @@ class GroupLoader:
             set_from(entry, None)
             set_until(entry, None)
             set_max(entry, None)
+            set_hours(entry, None)
             outcome = _NEW(Decision)
             set_verdict(outcome, verdict)
             set_reason(outcome, reason)

@@ -14,11 +14,13 @@ from typing import Final
 
 from .._errors import InvalidValueError
 from .book import CodeBook, _Group
+from .limits import Redirect
 from .model import (
     Call,
     CallType,
     CodeEntry,
     Decision,
+    GroupSettings,
     Mode,
     Need,
     Reason,
@@ -53,6 +55,8 @@ _NOT_ENROLLED: Final = _OUTCOME[_ALLOW, Reason.NOT_ENROLLED, False]
 _NO_CODE_OPTIONAL: Final = _OUTCOME[_ALLOW, Reason.NO_CODE_OPTIONAL, False]
 _ACCOUNT_UNLISTED: Final = _OUTCOME[_LOG, Reason.ACCOUNT_CODE, False]
 _LOCKED: Final = _OUTCOME[_BLOCK, Reason.LOCKED_OUT, False]
+_REDIRECT_ALLOWED: Final = _OUTCOME[_ALLOW, Reason.REDIRECT_ALLOWED, False]
+_REDIRECT_BLOCKED: Final = _OUTCOME[_BLOCK, Reason.REDIRECT_BLOCKED, False]
 # Module constants, not ``Mode.ACCOUNT``: reading an enum member through its class costs
 # about 70 ns on CPython 3.11, a tenth of the whole decision.
 _EMERGENCY_CALL: Final = CallType.EMERGENCY
@@ -102,8 +106,12 @@ def decide(
     elif user in settings.optional_users:
         optional = True
     else:
+        if call.redirected and _exempt_only(settings):
+            return _REDIRECT_BLOCKED  # rule 11
         return _NOT_ENROLLED  # rule 5
     if code is None and optional:
+        if call.redirected and _exempt_only(settings):
+            return _REDIRECT_BLOCKED  # rule 11
         return _NO_CODE_OPTIONAL  # rule 6
     retry = attempt < settings.max_attempts
     if mode is _ACCOUNT:
@@ -114,10 +122,14 @@ def decide(
             if is_code(code, settings.code_length):
                 return _ACCOUNT_UNLISTED  # rule 7
             return _OUTCOME[_LOG, _MALFORMED, retry]  # rule 8
-        return _OUTCOME[_LOG, _MISSING if code is None else _MALFORMED, retry]  # rule 8
+        if code is None:  # nobody can enter a code on a redirected leg: no retry
+            return _OUTCOME[_LOG, _MISSING, retry and not call.redirected]  # rule 8
+        return _OUTCOME[_LOG, _MALFORMED, retry]  # rule 8
     if (found.group_lock is not None or found.user_locks) and _locked(found, user, now):
         return _LOCKED  # rule 9
     if type(code) is not str:
+        if code is None and call.redirected:
+            return _redirected(settings, call_type, now)  # rule 10 or 11
         return _OUTCOME[_BLOCK, _MISSING if code is None else _MALFORMED, retry]  # rule 11
     listed = found.codes.get(code)
     if listed is None:
@@ -129,8 +141,13 @@ def decide(
         refusal = _limit_refusal(found, listed.entry, now)  # type: ignore[arg-type]
         if refusal is not None:
             return _OUTCOME[_BLOCK, refusal, retry]  # rule 11
-    if settings.min_levels and listed.entry.level < settings.min_levels.get(call_type, 0):  # type: ignore[union-attr]
-        return _OUTCOME[_BLOCK, Reason.LEVEL_TOO_LOW, retry]  # rule 11
+    # One flag for the group's per-call-type checks (levels, hours): most groups have none.
+    if found.checks:
+        if settings.min_levels and listed.entry.level < settings.min_levels.get(call_type, 0):  # type: ignore[union-attr]
+            return _OUTCOME[_BLOCK, Reason.LEVEL_TOO_LOW, retry]  # rule 11
+        refusal = _hours_refusal(settings, call_type, now)
+        if refusal is not None:
+            return _OUTCOME[_BLOCK, refusal, retry]  # rule 11
     return listed  # rule 10
 
 
@@ -142,7 +159,39 @@ def _locked(found: _Group, user: str, now: datetime | None) -> bool:
     return user_lock is not None and user_lock.active(now)
 
 
+def _exempt_only(settings: GroupSettings) -> bool:
+    return settings.mode is Mode.AUTHORIZATION and settings.redirect is Redirect.EXEMPT_ONLY
+
+
+def _hours_refusal(
+    settings: GroupSettings, call_type: CallType, now: datetime | None
+) -> Reason | None:
+    hours = settings.hours.get(call_type)
+    if hours is None:
+        return None
+    if now is None:
+        return Reason.VALIDITY_UNKNOWN
+    return None if hours.allows(now, settings.time_zone) else Reason.OUTSIDE_HOURS
+
+
+def _redirected(settings: GroupSettings, call_type: CallType, now: datetime | None) -> Decision:
+    """A redirected leg without a code, whose redirecting user would need one: never a retry."""
+    if settings.redirect is not Redirect.ALLOW:
+        return _REDIRECT_BLOCKED
+    refusal = _hours_refusal(settings, call_type, now)
+    if refusal is not None:
+        return _OUTCOME[_BLOCK, refusal, False]
+    return _REDIRECT_ALLOWED
+
+
 def _limit_refusal(found: _Group, entry: CodeEntry, now: datetime | None) -> Reason | None:
+    if entry.code in found.suspended:
+        return Reason.SUSPENDED
+    if entry.hours is not None:
+        if now is None:
+            return Reason.VALIDITY_UNKNOWN
+        if not entry.hours.allows(now, found.settings.time_zone):
+            return Reason.OUTSIDE_HOURS
     if entry.valid_from is not None or entry.valid_until is not None:
         if now is None:
             return Reason.VALIDITY_UNKNOWN

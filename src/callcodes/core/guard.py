@@ -44,7 +44,8 @@ GUARD_ACTOR: Final = "callcodes toll-fraud guard"
 #: Rejected entries that count toward lockout: every refusal of a code that was entered.
 #: A missing code (the caller said nothing) and an unknown validity (the integration gave no
 #: time) are not guesses and do not count. Refusals of listed codes (expired, used up, level too
-#: low...) do count: they tell apart codes that exist, and retrying them never helps.
+#: low, suspended, outside its hours...) do count: they tell apart codes that exist, and
+#: retrying them never helps. A use limit reached or a redirected leg refused is not a guess.
 FAILURE_REASONS: Final = frozenset(
     {
         Reason.INVALID_CODE,
@@ -53,6 +54,8 @@ FAILURE_REASONS: Final = frozenset(
         Reason.EXPIRED,
         Reason.USED_UP,
         Reason.LEVEL_TOO_LOW,
+        Reason.SUSPENDED,
+        Reason.OUTSIDE_HOURS,
     }
 )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import types
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Final
 
 import attrs
@@ -37,6 +37,8 @@ from ._validate import (
     positive_duration,
     to_users,
 )
+from .hours import Hours, check_zone, parse_hours
+from .limits import Limits, Redirect
 
 __all__ = [
     "DIGITS",
@@ -49,11 +51,14 @@ __all__ = [
     "CodeEntry",
     "Decision",
     "GroupSettings",
+    "Hours",
+    "Limits",
     "Lock",
     "Lockout",
     "Mode",
     "Need",
     "Reason",
+    "Redirect",
     "Requirement",
     "Verdict",
     "description_problem",
@@ -117,6 +122,15 @@ class Reason(enum.StrEnum):
     VALIDITY_UNKNOWN = "code validity unknown"
     USED_UP = "code used up"
     LEVEL_TOO_LOW = "code level too low"
+    SUSPENDED = "code suspended"
+    OUTSIDE_HOURS = "outside allowed hours"
+    CALLS_LIMIT = "code call limit reached"
+    USERS_LIMIT = "code user limit reached"
+    COSTLY_LIMIT = "code costly-call limit reached"
+    USER_COSTLY_LIMIT = "user costly-call limit reached"
+    CONCURRENT_LIMIT = "code concurrent-call limit reached"
+    REDIRECT_ALLOWED = "redirected call allowed"
+    REDIRECT_BLOCKED = "redirected call blocked"
 
 
 class Need(enum.StrEnum):
@@ -127,13 +141,18 @@ class Need(enum.StrEnum):
     MANDATORY = "mandatory"
 
 
+def _to_entry_hours(value: object) -> Hours | None:
+    return None if value is None or value == "" else parse_hours(value)
+
+
 @attrs.frozen(weakref_slot=False)
 class CodeEntry:
     """One code on a group's list.
 
     ``level`` (0-255) is checked against the group's minimum level for the call type (Cisco FAC).
-    The code is valid from ``valid_from`` (inclusive) until ``valid_until`` (exclusive), and may
-    authorize at most ``max_uses`` calls. Leading zeros matter: ``"0042"`` is not ``"42"``.
+    The code is valid from ``valid_from`` (inclusive) until ``valid_until`` (exclusive), may
+    authorize at most ``max_uses`` calls, and only within ``hours`` (read in the group's time
+    zone) when given. Leading zeros matter: ``"0042"`` is not ``"42"``.
     """
 
     code: str = attrs.field(validator=check_code)
@@ -148,6 +167,7 @@ class CodeEntry:
         validator=attrs.validators.optional(check_int(1, MAX_USES)),
         kw_only=True,
     )
+    hours: Hours | None = attrs.field(default=None, converter=_to_entry_hours, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if (
@@ -161,9 +181,12 @@ class CodeEntry:
 
     @property
     def limited(self) -> bool:
-        """True when the entry has a validity window or a use limit to check on each call."""
+        """True when the entry has a validity window, a use limit or hours to check on a call."""
         return (
-            self.valid_from is not None or self.valid_until is not None or self.max_uses is not None
+            self.valid_from is not None
+            or self.valid_until is not None
+            or self.max_uses is not None
+            or self.hours is not None
         )
 
 
@@ -212,6 +235,30 @@ class Lockout:
     )
 
 
+def _to_hours(value: Mapping[CallType | str, Hours | str]) -> Mapping[CallType, Hours]:
+    if not isinstance(value, Mapping):
+        raise InvalidValueError("hours", value, "must map call types to allowed hours")
+    hours: dict[CallType, Hours] = {}
+    for key, when in value.items():
+        call_type = member(CallType, "hours", key)
+        if call_type in (CallType.EMERGENCY, CallType.INTERNAL):
+            raise InvalidValueError("hours", key, "emergency and internal calls have no hours")
+        try:
+            hours[call_type] = parse_hours(when)
+        except InvalidValueError as exc:
+            raise InvalidValueError(f"hours[{call_type.value}]", when, exc.problem) from None
+    return types.MappingProxyType(hours)
+
+
+def _to_redirect(value: Redirect | str) -> Redirect:
+    return member(Redirect, "redirect", value)
+
+
+def _check_limits(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Limits):
+        raise InvalidValueError(attribute.name, value, "must be a Limits")
+
+
 def _check_lockout(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, Lockout):
         raise InvalidValueError(attribute.name, value, "must be a Lockout")
@@ -242,6 +289,11 @@ class GroupSettings:
     group); ``allow_local_and_toll_free`` is the BroadWorks shortcut that exempts LOCAL and
     TOLL_FREE on top. ``min_levels`` maps a call type to the lowest code level that may authorize
     it. ``code_prefix`` is the feature access code for entering a code inline with the number.
+
+    Against stolen codes and call forwarding: ``hours`` maps a call type to the
+    :class:`~callcodes.core.hours.Hours` when a code may authorize it, read in ``time_zone``
+    (a ``zoneinfo.ZoneInfo``, or UTC); ``limits`` bounds how often codes are used in a sliding
+    window; ``redirect`` is what a redirected leg gets when a code would be needed.
     """
 
     mode: Mode = attrs.field(default=Mode.DEACTIVATED, converter=_to_mode)
@@ -256,6 +308,10 @@ class GroupSettings:
     min_levels: Mapping[CallType, int] = attrs.field(factory=dict, converter=_to_min_levels)
     lockout: Lockout = attrs.field(factory=Lockout, validator=_check_lockout)
     code_prefix: str = attrs.field(default="*71", validator=_check_code_prefix)
+    hours: Mapping[CallType, Hours] = attrs.field(factory=dict, converter=_to_hours)
+    time_zone: tzinfo = attrs.field(default=UTC, validator=check_zone)
+    limits: Limits = attrs.field(factory=Limits, validator=_check_limits)
+    redirect: Redirect = attrs.field(default=Redirect.BLOCK, converter=_to_redirect)
 
     def __attrs_post_init__(self) -> None:
         both = self.mandatory_users & self.optional_users
@@ -283,13 +339,19 @@ class GroupSettings:
 
 @attrs.frozen(weakref_slot=False)
 class Call:
-    """An outside call as the softswitch describes it, before any code is judged."""
+    """An outside call as the softswitch describes it, before any code is judged.
+
+    ``redirected`` says that *user* (of the group) forwarded or transferred the call and this
+    is the new outside leg: *user*'s policy applies, and the group's ``redirect`` setting says
+    what the leg gets when a code would be needed.
+    """
 
     group: str = attrs.field(validator=check_group)
     user: str = attrs.field(validator=check_text)
     dialed: str = attrs.field(validator=check_text)
     call_type: CallType = attrs.field(converter=to_call_type)
     call_id: str | None = attrs.field(default=None, validator=attrs.validators.optional(check_text))
+    redirected: bool = attrs.field(default=False, validator=check_bool, kw_only=True)
 
 
 @attrs.frozen(weakref_slot=False)

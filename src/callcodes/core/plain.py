@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Final
 
 import attrs
 
 from .._errors import InvalidValueError
+from .hours import parse_hours, zone_name
+from .limits import LIMIT_FIELDS, Limits
 from .model import (
     MAX_CODE_LENGTH,
     MIN_CODE_LENGTH,
@@ -35,20 +37,32 @@ from .model import (
 __all__ = [
     "ENTRY_FIELDS",
     "ENTRY_SETTERS",
+    "FRAUD_KEYS",
     "SETTINGS_KEYS",
     "as_mapping",
     "check_keys",
     "entry_from_dict",
     "entry_reader",
     "entry_to_dict",
+    "fraud_to_dict",
+    "limits_to_dict",
     "pair_reader",
     "settings_from_dict",
     "settings_to_dict",
     "users_to_dict",
+    "with_fraud",
 ]
 
 #: The fields of an entry as plain values, in the model's order (and a code list's columns).
-ENTRY_FIELDS: Final = ("code", "description", "level", "valid_from", "valid_until", "max_uses")
+ENTRY_FIELDS: Final = (
+    "code",
+    "description",
+    "level",
+    "valid_from",
+    "valid_until",
+    "max_uses",
+    "hours",
+)
 _LOCKOUT_KEYS: Final = (
     "user_attempts",
     "user_window_seconds",
@@ -66,7 +80,14 @@ SETTINGS_KEYS: Final = (
     "min_levels",
     "code_prefix",
     "lockout",
+    "hours",
+    "time_zone",
+    "limits",
+    "redirect",
 )
+_LIMITS_KEYS: Final = ("window_seconds", *LIMIT_FIELDS, "suspend")
+#: The settings against stolen codes and call forwarding, which a store may keep together.
+FRAUD_KEYS: Final = ("hours", "time_zone", "limits", "redirect")
 # Where the model's user fields live in a document.
 _USER_FIELDS: Final = {
     "mandatory_users": "users.mandatory",
@@ -114,7 +135,54 @@ def settings_to_dict(settings: GroupSettings) -> dict[str, Any]:
             "group_window_seconds": _seconds(lockout.group_window),
             "lock_for_seconds": 0 if lockout.lock_for is None else _seconds(lockout.lock_for),
         },
+        "hours": {t.value: str(settings.hours[t]) for t in CallType if t in settings.hours},
+        "time_zone": zone_name(settings.time_zone),
+        "limits": limits_to_dict(settings.limits),
+        "redirect": settings.redirect.value,
     }
+
+
+def limits_to_dict(limits: Limits) -> dict[str, Any]:
+    """Use limits as plain values: the window in seconds, the limits that are on, ``suspend``."""
+    data: dict[str, Any] = {"window_seconds": _seconds(limits.window)}
+    data.update(
+        (name, getattr(limits, name)) for name in LIMIT_FIELDS if getattr(limits, name) is not None
+    )
+    data["suspend"] = limits.suspend
+    return data
+
+
+def _limits_from_dict(data: Mapping[str, Any]) -> Limits:
+    check_keys("settings.limits", data, _LIMITS_KEYS)
+    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "window_seconds"}
+    if "window_seconds" in data:
+        kwargs["window"] = _duration("settings.limits.window_seconds", data["window_seconds"])
+    try:
+        return Limits(**kwargs)
+    except InvalidValueError as exc:
+        where = "window_seconds" if exc.field == "window" else exc.field
+        raise InvalidValueError(f"settings.limits.{where}", exc.value, exc.problem) from None
+
+
+def fraud_to_dict(settings: GroupSettings) -> dict[str, Any]:
+    """The settings of :data:`FRAUD_KEYS` as plain values (as :func:`settings_to_dict` has them)."""
+    plain = settings_to_dict(settings)
+    return {key: plain[key] for key in FRAUD_KEYS}
+
+
+def with_fraud(
+    settings: GroupSettings, data: Mapping[str, Any], *, zone: Callable[[str], tzinfo]
+) -> GroupSettings:
+    """*settings* with the :data:`FRAUD_KEYS` of *data* (plain values) in place of its own."""
+    check_keys("settings", data, FRAUD_KEYS)
+    read = settings_from_dict(data, zone=zone)
+    return attrs.evolve(settings, **{key: getattr(read, key) for key in FRAUD_KEYS})
+
+
+def _utc_only(name: str) -> tzinfo:
+    if name != "UTC":
+        raise InvalidValueError("time_zone", name, "only UTC is known without a zone reader")
+    return UTC
 
 
 def users_to_dict(settings: GroupSettings) -> dict[str, list[str]]:
@@ -173,15 +241,31 @@ def _user_list(where: str, value: object) -> frozenset[str]:
 
 
 def settings_from_dict(
-    data: Mapping[str, Any], users: Mapping[str, Any] | None = None
+    data: Mapping[str, Any],
+    users: Mapping[str, Any] | None = None,
+    *,
+    zone: Callable[[str], tzinfo] = _utc_only,
 ) -> GroupSettings:
     """Build settings from plain values (as :func:`settings_to_dict` writes them) and users.
 
     Missing keys take their defaults; unknown keys and bad values are refused with
-    :class:`InvalidValueError` naming the key, e.g. ``settings.code_length``.
+    :class:`InvalidValueError` naming the key, e.g. ``settings.code_length``. *zone* turns a
+    ``time_zone`` name into a zone (the layers that may read the zone database pass theirs;
+    without one only ``UTC`` is known).
     """
     check_keys("settings", data, SETTINGS_KEYS)
-    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "lockout"}
+    kwargs: dict[str, Any] = {
+        k: v for k, v in data.items() if k not in ("lockout", "limits", "time_zone")
+    }
+    if "hours" in data:
+        kwargs["hours"] = as_mapping("settings.hours", data["hours"])
+    if "time_zone" in data:
+        try:
+            kwargs["time_zone"] = zone(data["time_zone"])
+        except InvalidValueError as exc:
+            raise InvalidValueError("settings.time_zone", exc.value, exc.problem) from None
+    if "limits" in data:
+        kwargs["limits"] = _limits_from_dict(as_mapping("settings.limits", data["limits"]))
     if "mode" in data:
         try:
             kwargs["mode"] = Mode(data["mode"])
@@ -239,6 +323,8 @@ def entry_to_dict(
         data["valid_until"] = time(entry.valid_until)
     if entry.max_uses is not None:
         data["max_uses"] = entry.max_uses
+    if entry.hours is not None:
+        data["hours"] = str(entry.hours)
     return data
 
 
@@ -260,6 +346,7 @@ def entry_from_dict(
         valid_from=time("valid_from", data.get("valid_from")),
         valid_until=time("valid_until", data.get("valid_until")),
         max_uses=data.get("max_uses"),
+        hours=data.get("hours"),
     )
 
 
@@ -268,15 +355,16 @@ def entry_from_dict(
 
 def entry_reader(
     time: Callable[[Any], datetime] | None = None,
-) -> Callable[[str, str | None, int, Any, Any, int | None], CodeEntry]:
-    """A reader of trusted rows ``(code, description, level, valid_from, valid_until, max_uses)``.
+) -> Callable[..., CodeEntry]:
+    """A reader of trusted rows, ``(code, description, level, valid_from, valid_until, ...)``.
 
-    The entry is built without validation: only for rows that were validated when they were
-    written. *time* turns a stored time into an aware datetime (None: they are datetimes).
-    Repeated descriptions are shared, which saves their memory when many codes carry one.
+    The row ends with ``max_uses`` and then ``hours`` (text; left out: None). The entry is
+    built without validation: only for rows that were validated when they were written.
+    *time* turns a stored time into an aware datetime (None: they are datetimes). Repeated
+    descriptions are shared, which saves their memory when many codes carry one.
     Runtime complexity: O(1) per row.
     """
-    set_code, set_description, set_level, set_from, set_until, set_max = ENTRY_SETTERS
+    set_code, set_description, set_level, set_from, set_until, set_max, set_hours = ENTRY_SETTERS
     shared: dict[str, str] = {}
     share = shared.setdefault
     parse: Callable[[Any], Any] = time if time is not None else _same
@@ -288,6 +376,7 @@ def entry_reader(
         valid_from: Any,
         valid_until: Any,
         max_uses: int | None,
+        hours: str | None = None,
     ) -> CodeEntry:
         entry = _NEW(CodeEntry)
         set_code(entry, code)
@@ -296,6 +385,7 @@ def entry_reader(
         set_from(entry, None if valid_from is None else parse(valid_from))
         set_until(entry, None if valid_until is None else parse(valid_until))
         set_max(entry, max_uses)
+        set_hours(entry, None if hours is None else parse_hours(hours))
         return entry
 
     return read
@@ -310,7 +400,7 @@ def pair_reader() -> Callable[[str, str], CodeEntry]:
     cost; any other goes through ``CodeEntry``, which refuses it with the model's error.
     Runtime complexity: O(len(code)) per pair, plus O(len(description)) per distinct one.
     """
-    set_code, set_description, set_level, set_from, set_until, set_max = ENTRY_SETTERS
+    set_code, set_description, set_level, set_from, set_until, set_max, set_hours = ENTRY_SETTERS
     problems: dict[str, str | None] = {}
     shared: dict[str, str] = {}
     share = shared.setdefault
@@ -332,6 +422,7 @@ def pair_reader() -> Callable[[str, str], CodeEntry]:
             set_from(entry, None)
             set_until(entry, None)
             set_max(entry, None)
+            set_hours(entry, None)
             return entry
         return CodeEntry(code, description)
 

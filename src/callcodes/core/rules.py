@@ -39,8 +39,20 @@ RULES: Final = (
         Verdict.ALLOW,
         (R.EXEMPT_CALL_TYPE,),
     ),
-    Rule(5, "user on neither list", Verdict.ALLOW, (R.NOT_ENROLLED,)),
-    Rule(6, "optional user and no code entered", Verdict.ALLOW, (R.NO_CODE_OPTIONAL,)),
+    Rule(
+        5,
+        "user on neither list (not a redirected leg under AUTHORIZATION mode with redirect "
+        "exempt_only)",
+        Verdict.ALLOW,
+        (R.NOT_ENROLLED,),
+    ),
+    Rule(
+        6,
+        "optional user and no code entered (not a redirected leg under AUTHORIZATION mode with "
+        "redirect exempt_only)",
+        Verdict.ALLOW,
+        (R.NO_CODE_OPTIONAL,),
+    ),
     Rule(
         7,
         "ACCOUNT mode, well-formed code (entry attached when it is on the list)",
@@ -57,15 +69,18 @@ RULES: Final = (
     Rule(9, "AUTHORIZATION mode, user or group locked out", Verdict.BLOCK, (R.LOCKED_OUT,)),
     Rule(
         10,
-        "AUTHORIZATION mode, code on the list, inside its validity window, with uses left and "
-        "a level at least the call type's minimum",
+        "AUTHORIZATION mode, code on the list and not suspended, inside its validity window and "
+        "the call type's hours, with uses left and a level at least the call type's minimum; or "
+        "a redirected leg without a code, redirect allow, inside the call type's hours",
         Verdict.ALLOW,
-        (R.AUTHORIZED,),
+        (R.AUTHORIZED, R.REDIRECT_ALLOWED),
     ),
     Rule(
         11,
         "AUTHORIZATION mode, anything else: no code, malformed, not on the list, not yet valid, "
-        "expired, validity unknown (no time given), used up, level too low",
+        "expired, validity unknown (no time given), used up, level too low, suspended, outside "
+        "the call type's hours, a redirected leg that would need a code; or a use limit "
+        "reached (counted by the engine after the decision)",
         Verdict.BLOCK,
         (
             R.MISSING_CODE,
@@ -76,6 +91,14 @@ RULES: Final = (
             R.VALIDITY_UNKNOWN,
             R.USED_UP,
             R.LEVEL_TOO_LOW,
+            R.SUSPENDED,
+            R.OUTSIDE_HOURS,
+            R.REDIRECT_BLOCKED,
+            R.CALLS_LIMIT,
+            R.USERS_LIMIT,
+            R.COSTLY_LIMIT,
+            R.USER_COSTLY_LIMIT,
+            R.CONCURRENT_LIMIT,
         ),
         retry=True,
     ),

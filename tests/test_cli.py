@@ -197,8 +197,8 @@ class TestCodes:
         listed = json.loads(ok(acme, "codes", "list", "acme", "--json"))
         blank = {"level": 0, "valid_from": None, "valid_until": None}
         assert listed["codes"] == [
-            {"code": "0042", "description": "HQ", **blank, "max_uses": 5},
-            {"code": "1234", "description": "HQ", **blank, "max_uses": 5},
+            {"code": "0042", "description": "HQ", **blank, "max_uses": 5, "hours": None},
+            {"code": "1234", "description": "HQ", **blank, "max_uses": 5, "hours": None},
         ]
         before = dump(acme)
         assert "9999" in refused(acme, "codes", "delete", "acme", "1234", "9999")

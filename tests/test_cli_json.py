@@ -169,6 +169,7 @@ def test_absent_fields_are_null(acme: Path, tmp_path: Path) -> None:
         "valid_from": None,
         "valid_until": None,
         "max_uses": None,
+        "hours": None,
     }
     (tmp_path / "users.csv").write_text(
         "group,user_id,first_name,last_name\nacme,dave,Dave,Doe\n", encoding="utf-8"

@@ -173,7 +173,7 @@ class TestSchemaFive:
     def test_a_version_4_file_upgrades_in_place(self, path: Path) -> None:
         self._as_version_4(path)
         with PolicyStore(path) as store:
-            assert store.schema_version == SCHEMA_VERSION == 5
+            assert store.schema_version == SCHEMA_VERSION == 6
             assert store.providers() == {"acme": None}
             assert store.count("acme") == 1
             store.set_provider("acme", "sp", actor="ann")

@@ -37,7 +37,7 @@ import tomli_w
 from ._csvsafe import quote, unquote
 from ._errors import BatchError, InvalidValueError, RowError, show
 from ._files import read_text
-from ._timefmt import iso_short, parse_iso
+from ._timefmt import iso_short, parse_iso, zone
 from .core import plain
 from .core._validate import MAX_DIGITS, check_group_id
 from .core.book import CodeBook
@@ -195,6 +195,7 @@ class GroupDocument:
         settings = settings_from_dict(
             as_mapping("settings", data.get("settings", {})),
             as_mapping("users", data.get("users", {})),
+            zone=zone,
         )
         dialplan = _dialplan_from_dict(data.get("dialplan"))
         items = data.get("codes", [])
@@ -366,6 +367,7 @@ def _row_entry(header: list[str], cells: list[str]) -> CodeEntry:
         valid_from=_time("valid_from", values.get("valid_from")),
         valid_until=_time("valid_until", values.get("valid_until")),
         max_uses=_whole("max_uses", values.get("max_uses", "")),
+        hours=values.get("hours") or None,
     )
 
 
@@ -488,8 +490,8 @@ def write_codes_csv(
 ) -> int:
     """Write *entries* as a CSV code list with a header; returns how many were written.
 
-    The columns are ``code,description``, plus the level, validity and use-limit columns when
-    any entry has one. Lines end with CRLF (RFC 4180) unless *crlf* is false.
+    The columns are ``code,description``, plus the level, validity, use-limit and hours columns
+    when any entry has one. Lines end with CRLF (RFC 4180) unless *crlf* is false.
     Runtime complexity: O(n).
     """
     full = any(e.level or e.limited for e in entries)
@@ -506,6 +508,7 @@ def write_codes_csv(
                     "" if e.valid_from is None else iso_short(e.valid_from),
                     "" if e.valid_until is None else iso_short(e.valid_until),
                     "" if e.max_uses is None else e.max_uses,
+                    "" if e.hours is None else str(e.hours),
                 )
                 for e in chunk
             )

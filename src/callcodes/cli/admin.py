@@ -137,6 +137,9 @@ def locks_unlock(name: str, user: str | None, as_json: bool) -> None:
     show_default=True,
     help="Which entry on the call this is.",
 )
+@click.option(
+    "--redirected", is_flag=True, help="USER forwarded or transferred the call: the outside leg."
+)
 @JSON_OPTION
 def check(
     *,
@@ -146,6 +149,7 @@ def check(
     call_type: str | None,
     code: str | None,
     attempt: int,
+    redirected: bool,
     as_json: bool,
 ) -> None:
     """Show the decision for one call, judged against the stored policy now."""
@@ -156,7 +160,8 @@ def check(
     if call_type is None:  # only the digits: the group's dial plan says what kind of call it is
         classified = stored_plan(name, ", or give the call type with --type").classify(dialed)
         call_type = classified.call_type
-    decision = decide(book, Call(name, user, dialed, call_type), code, attempt, now=store.now())
+    call = Call(name, user, dialed, call_type, redirected=redirected)
+    decision = decide(book, call, code, attempt, now=store.now())
     entry = decision.entry
     if as_json:
         found = {
@@ -210,6 +215,8 @@ def _summary(record: AuditRecord) -> str:
         return f"provider {detail.get('from') or 'none'} -> {detail.get('to') or 'none'}"
     if record.action in (Action.LOCK, Action.UNLOCK):
         return "whole group" if detail.get("user") is None else f"user {detail['user']}"
+    if record.action in (Action.CODE_SUSPEND, Action.CODE_RESTORE):
+        return f"code {detail.get('code')} suspended since {detail.get('since')}"
     if record.action is Action.GROUP_CREATE:
         settings = detail.get("settings", {})
         return f"{settings.get('mode')}, {settings.get('code_length')} digits"

@@ -15,7 +15,8 @@ import click
 
 from .._errors import InvalidValueError
 from .._files import CODE_FILE_MODE, atomic_write
-from ..core._validate import MAX_USES, whole_number
+from ..core._validate import MAX_CODE_LENGTH, MAX_USES, is_code, whole_number
+from ..core.hours import parse_hours
 from ..core.model import CodeEntry
 from ..policyfile import export_codes_csv, import_codes_csv, parse_codes_csv
 from ..store.protocol import Store
@@ -51,10 +52,11 @@ def _entry_json(entry: CodeEntry) -> dict[str, Any]:
         "valid_from": None if entry.valid_from is None else entry.valid_from.isoformat(),
         "valid_until": None if entry.valid_until is None else entry.valid_until.isoformat(),
         "max_uses": entry.max_uses,
+        "hours": None if entry.hours is None else str(entry.hours),
     }
 
 
-def _code_cells(entry: CodeEntry, full: bool) -> list[str]:
+def _code_cells(entry: CodeEntry, full: bool, hours: bool) -> list[str]:
     cells = [entry.code, entry.description or ""]
     if full:
         cells += [
@@ -63,6 +65,8 @@ def _code_cells(entry: CodeEntry, full: bool) -> list[str]:
             "" if entry.valid_until is None else entry.valid_until.isoformat(),
             "" if entry.max_uses is None else str(entry.max_uses),
         ]
+    if hours:
+        cells.append("" if entry.hours is None else str(entry.hours))
     return cells
 
 
@@ -104,10 +108,13 @@ def codes_list(
         )
         return
     full = any(entry.level or entry.limited for entry in found)
+    hours = any(entry.hours is not None for entry in found)
     header = ["CODE", "DESCRIPTION"]
     if full:
         header += ["LEVEL", "VALID FROM", "VALID UNTIL", "MAX USES"]
-    table(header, [_code_cells(entry, full) for entry in found])
+    if hours:
+        header.append("HOURS")
+    table(header, [_code_cells(entry, full, hours) for entry in found])
     if len(found) == limit:
         click.echo(f"(more: --after {found[-1].code})", err=True)
 
@@ -120,6 +127,10 @@ def _entry_options(func: Any) -> Any:
             click.option("--valid-from", help="ISO 8601 time from which the code works."),
             click.option("--valid-until", help="ISO 8601 time from which it no longer works."),
             click.option("--max-uses", help="Calls the code may authorize ('none': no limit)."),
+            click.option(
+                "--hours",
+                help="When the code works, e.g. 'mon-fri 08:00-18:00' ('' : any time).",
+            ),
         ]
     ):
         func = option(func)
@@ -145,6 +156,8 @@ def _entry_changes(options: dict[str, Any]) -> dict[str, Any]:
             changes[field] = parse_time(f"--{field.replace('_', '-')}", options[field])
     if options["max_uses"] is not None:
         changes["max_uses"] = _max_uses(options["max_uses"])
+    if options["hours"] is not None:
+        changes["hours"] = parse_hours(options["hours"]) if options["hours"] else None
     return changes
 
 
@@ -235,6 +248,64 @@ def codes_delete(
         )
     store.delete_codes(name, chosen, actor=current.actor)
     _deleted(name, chosen, as_json)
+
+
+@codes.command("suspended")
+@click.argument("name", metavar="GROUP", type=GROUP)
+@JSON_OPTION
+def codes_suspended(name: str, as_json: bool) -> None:
+    """List the codes suspended for reaching a use limit, and since when."""
+    held = state().store(read_only=True).suspended(name)
+    if as_json:
+        echo_json(
+            {
+                "group": name,
+                "suspended": [{"code": c, "since": t.isoformat()} for c, t in held.items()],
+            }
+        )
+        return
+    if not held:
+        click.echo(f"{name}: no code is suspended")
+        return
+    table(["CODE", "SUSPENDED SINCE"], [[code, since.isoformat()] for code, since in held.items()])
+
+
+def _code_argument(code: str) -> str:
+    if not is_code(code) or len(code) > MAX_CODE_LENGTH:
+        raise InvalidValueError("CODE", code, f"a code has 2 to {MAX_CODE_LENGTH} ASCII digits")
+    return code
+
+
+@codes.command("suspend")
+@click.argument("name", metavar="GROUP", type=GROUP)
+@click.argument("code", metavar="CODE")
+@JSON_OPTION
+def codes_suspend(name: str, code: str, as_json: bool) -> None:
+    """Suspend a code by hand, as a reached use limit would, until it is restored (audited)."""
+    current = state()
+    store = current.store()
+    done = store.suspend(name, _code_argument(code), store.now(), actor=current.actor)
+    if not done:
+        raise InvalidValueError("CODE", code, f"is not on the list of group {name!r}")
+    if as_json:
+        echo_json({"group": name, "suspended": True})
+        return
+    click.echo(f"suspended a code of {name}")
+
+
+@codes.command("restore")
+@click.argument("name", metavar="GROUP", type=GROUP)
+@click.argument("code", metavar="CODE")
+@JSON_OPTION
+def codes_restore(name: str, code: str, as_json: bool) -> None:
+    """Lift the suspension of a code that reached a use limit (audited)."""
+    _code_argument(code)
+    current = state()
+    restored = current.store().restore(name, code, actor=current.actor)
+    if as_json:
+        echo_json({"group": name, "restored": restored})
+        return
+    click.echo(f"restored a code of {name}" if restored else f"{name}: that code is not suspended")
 
 
 def _deleted(name: str, deleted: list[str], as_json: bool) -> None:

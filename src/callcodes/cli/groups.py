@@ -16,7 +16,10 @@ import click
 
 from .._errors import InvalidValueError
 from .._files import CODE_FILE_MODE, atomic_write
-from ..core._validate import MAX_LEVEL, whole_number
+from .._timefmt import zone
+from ..core._validate import MAX_LEVEL, MAX_USES, whole_number
+from ..core.hours import zone_name
+from ..core.limits import LIMIT_FIELDS, Limits, Redirect
 from ..core.model import CallType, CodeEntry, GroupSettings, Mode
 from ..core.plain import settings_to_dict, users_to_dict
 from ..policyfile import dumps_group, export_group, file_format, import_group, loads_group
@@ -138,12 +141,45 @@ def group_show(name: str, as_json: bool) -> None:
                 f"{lockout.group_attempts} bad entries in {_seconds(lockout.group_window)}",
             ),
             ("locks last", _seconds(lockout.lock_for)),
+            ("allowed hours", _hours_text(settings)),
+            ("time zone", zone_name(settings.time_zone)),
+            ("use limits", _limits_text(settings.limits)),
+            ("redirected calls", settings.redirect.value),
             ("mandatory users", name_list(settings.mandatory_users)),
             ("optional users", name_list(settings.optional_users)),
             ("codes", str(count)),
             ("locks", str(len(held)) if held else "none"),
         ]
     )
+
+
+def _hours_text(settings: GroupSettings) -> str:
+    hours = settings.hours
+    return "; ".join(f"{t.value} {hours[t]}" for t in CallType if t in hours) or "any time"
+
+
+def _limits_text(limits: Limits) -> str:
+    on = [
+        f"{name.replace('_', ' ')} {getattr(limits, name)}"
+        for name in LIMIT_FIELDS
+        if getattr(limits, name) is not None
+    ]
+    if not on:
+        return "none"
+    suspend = ", code suspended when reached" if limits.suspend else ""
+    return f"{', '.join(on)} in {_seconds(limits.window)}{suspend}"
+
+
+def _hours(values: Sequence[str]) -> dict[str, str]:
+    hours: dict[str, str] = {}
+    for item in values:
+        name, sep, spans = item.partition("=")
+        if not sep or not spans.strip():
+            raise InvalidValueError(
+                "--hours", item, "write TYPE=SPANS, e.g. 'international=mon-fri 08:00-18:00'"
+            )
+        hours[name.strip()] = spans.strip()
+    return hours
 
 
 def _call_types(value: str) -> frozenset[CallType]:
@@ -191,6 +227,43 @@ def _min_levels(values: Sequence[str]) -> dict[str, int]:
 @click.option("--lockout-group-window", type=SECONDS, help="Seconds in which they count.")
 @click.option(
     "--lock-for", type=Seconds(zero=True), help="Seconds a lock lasts; 0: until unlocked."
+)
+@click.option(
+    "--hours",
+    multiple=True,
+    metavar="TYPE=SPANS",
+    help="When codes may authorize a call type, e.g. 'international=mon-fri 08:00-18:00'.",
+)
+@click.option("--no-hours", is_flag=True, help="Clear every call type's allowed hours.")
+@click.option("--time-zone", help="IANA time zone the hours are read in, e.g. Europe/Paris.")
+@click.option("--limit-window", type=SECONDS, help="Seconds of the use limits' sliding window.")
+@click.option("--calls-per-code", type=Whole(0, MAX_USES), help="Calls per code; 0: off.")
+@click.option("--users-per-code", type=Whole(0, 100_000), help="Distinct users per code; 0: off.")
+@click.option(
+    "--costly-per-code",
+    type=Whole(0, MAX_USES),
+    help="International/premium calls per code; 0: off.",
+)
+@click.option(
+    "--costly-per-user",
+    type=Whole(0, MAX_USES),
+    help="International/premium calls per user; 0: off.",
+)
+@click.option(
+    "--concurrent-per-code",
+    type=Whole(0, 100_000),
+    help="Calls of one code at once (needs call ends from the softswitch); 0: off.",
+)
+@click.option(
+    "--suspend/--no-suspend",
+    "suspend",
+    default=None,
+    help="Suspend a code that reaches one of its limits until restored.",
+)
+@click.option(
+    "--redirect",
+    type=click.Choice([r.value for r in Redirect]),
+    help="What redirected legs get when a code would be needed.",
 )
 @click.option("--yes", is_flag=True, help="Confirm turning account codes into authorization codes.")
 @JSON_OPTION
@@ -259,7 +332,31 @@ def _changed(settings: GroupSettings, options: dict[str, Any]) -> GroupSettings:
         lockout["lock_for"] = options["lock_for"] or None  # 0: until unlocked
     if lockout:
         changes["lockout"] = attrs.evolve(settings.lockout, **lockout)
+    changes.update(_fraud_changes(settings, options))
     return attrs.evolve(settings, **changes) if changes else settings
+
+
+def _fraud_changes(settings: GroupSettings, options: dict[str, Any]) -> dict[str, Any]:
+    """The allowed hours, zone, use limits and redirect setting given on the command line."""
+    changes: dict[str, Any] = {}
+    if options["no_hours"] or options["hours"]:
+        hours: dict[Any, Any] = {} if options["no_hours"] else dict(settings.hours)
+        hours.update(_hours(options["hours"]))
+        changes["hours"] = hours
+    if options["time_zone"] is not None:
+        changes["time_zone"] = zone(options["time_zone"])
+    if options["redirect"] is not None:
+        changes["redirect"] = options["redirect"]
+    limits: dict[str, Any] = {
+        name: options[name] or None for name in LIMIT_FIELDS if options[name] is not None
+    }
+    if options["limit_window"] is not None:
+        limits["window"] = options["limit_window"]
+    if options["suspend"] is not None:
+        limits["suspend"] = options["suspend"]
+    if limits:
+        changes["limits"] = attrs.evolve(settings.limits, **limits)
+    return changes
 
 
 @group.command("provider")

@@ -24,6 +24,7 @@ from litestar.params import Parameter, RawBody
 from .._errors import BatchError, InvalidValueError, RowError, show
 from .._timefmt import parse_iso
 from ..core._validate import MAX_LEVEL, MAX_USES
+from ..core.hours import Hours, parse_hours
 from ..core.model import CodeEntry, is_code
 from ..core.plain import check_keys
 from ..policyfile import entry_from_dict, export_codes_csv, import_codes_csv, parse_codes_csv
@@ -63,7 +64,11 @@ _WRITE: Final = problem_responses(400, 401, 403, 404, 409, 413, 415, 422)
 
 
 class CodeView(msgspec.Struct):
-    """A code with every field; null when absent. Times in ISO 8601 (UTC)."""
+    """A code with every field; null when absent.
+
+    Times in ISO 8601 (UTC); ``hours``: when the code may authorize (``mon-fri 08:00-18:00``,
+    in the group's time zone).
+    """
 
     code: str
     description: str | None
@@ -71,6 +76,7 @@ class CodeView(msgspec.Struct):
     valid_from: str | None
     valid_until: str | None
     max_uses: int | None
+    hours: str | None
 
 
 class CodePage(msgspec.Struct):
@@ -90,6 +96,7 @@ class CodeIn(msgspec.Struct):
     valid_from: str | Unset | None = _UNSET
     valid_until: str | Unset | None = _UNSET
     max_uses: int | Unset | None = _UNSET
+    hours: str | Unset | None = _UNSET
 
 
 class CodesAdd(msgspec.Struct):
@@ -114,6 +121,7 @@ class CodeChanges(msgspec.Struct):
     valid_from: str | Unset | None = _UNSET
     valid_until: str | Unset | None = _UNSET
     max_uses: int | Unset | None = _UNSET
+    hours: str | Unset | None = _UNSET
 
 
 class CodesEdit(msgspec.Struct):
@@ -168,7 +176,16 @@ def _view(entry: CodeEntry) -> CodeView:
         None if entry.valid_from is None else entry.valid_from.isoformat(),
         None if entry.valid_until is None else entry.valid_until.isoformat(),
         entry.max_uses,
+        None if entry.hours is None else str(entry.hours),
     )
+
+
+def _hours(where: str, value: object) -> Hours:
+    """Allowed hours from their text, refused naming *where*."""
+    try:
+        return parse_hours(value)
+    except InvalidValueError as exc:
+        raise InvalidValueError(where, value, exc.problem) from None
 
 
 def _file_name(group: str) -> str:
@@ -292,7 +309,9 @@ def _changes(value: object) -> dict[str, Any]:
     """The fields of a bulk edit's ``set``, as the entries take them."""
     if not isinstance(value, dict) or not value:
         raise InvalidValueError("set", value, 'give the fields to set, e.g. {"level": 2}')
-    check_keys("set", value, ("description", "level", "valid_from", "valid_until", "max_uses"))
+    check_keys(
+        "set", value, ("description", "level", "valid_from", "valid_until", "max_uses", "hours")
+    )
     changes: dict[str, Any] = {}
     for key, given in value.items():
         if key in ("valid_from", "valid_until"):
@@ -309,6 +328,8 @@ def _changes(value: object) -> dict[str, Any]:
             raise InvalidValueError("set.max_uses", given, f"from 1 to {MAX_USES}, or null")
         elif key == "description" and given is not None and not isinstance(given, str):
             raise InvalidValueError("set.description", given, "text, or null to clear it")
+        elif key == "hours":
+            changes[key] = None if given in (None, "") else _hours("set.hours", given)
         else:
             changes[key] = (given or None) if key == "description" else given
     return changes

@@ -20,6 +20,7 @@ import re
 import time
 from typing import Annotated, Any, Final
 
+import attrs
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
@@ -81,6 +82,8 @@ class DecideRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ``dialed`` may hold the code prefix and the code before the number (``*71`` ``1234``
     ``913125550123``); ``code`` is a code entered apart from the number (a prompt, a SIP
     header), not both. ``attempt`` is which entry on the call this is (1 for the first).
+    ``redirected``: *user* forwarded or transferred the call and this is the new outside leg;
+    *user*'s policy applies, and the group's ``redirect`` setting when no code can be entered.
     """
 
     group: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_GROUP)]
@@ -89,6 +92,7 @@ class DecideRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     code: Annotated[str, msgspec.Meta(max_length=MAX_CODE_FIELD)] | None = None
     call_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CALL_ID)] | None = None
     attempt: Annotated[int, msgspec.Meta(ge=1, le=MAX_ATTEMPT)] = 1
+    redirected: bool = False
 
 
 class DecideAnswer(msgspec.Struct, frozen=True):
@@ -152,6 +156,8 @@ def _decide(current: Node, data: DecideRequest) -> DecideAnswer:
         call_id=data.call_id,
     )
     call = taken.call
+    if call is not None and data.redirected:
+        call = attrs.evolve(call, redirected=True)
     if call is None:  # nothing to decide: the dial string is answered as it is, not recorded
         problem = taken.problem or InlineProblem.NO_DESTINATION
         status, phrase = _REFUSALS.get(problem, _REFUSALS[InlineProblem.NO_DESTINATION])

@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 import msgspec
-from litestar import Request, delete, get, put
+from litestar import Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter, RawBody
 
 from .._errors import ConflictError, InvalidValueError, UnknownGroupError
-from ..core._validate import check_group_id, check_provider_id
+from .._timefmt import iso, zone
+from ..core._validate import MAX_CODE_LENGTH, check_group_id, check_provider_id, is_code
 from ..core.model import GroupSettings, Mode
 from ..core.plain import (
     SETTINGS_KEYS,
@@ -38,6 +39,7 @@ __all__ = [
     "GroupRemoved",
     "GroupSummary",
     "GroupView",
+    "Limits",
     "Lockout",
     "Settings",
     "SettingsChange",
@@ -64,6 +66,18 @@ class Lockout(msgspec.Struct):
     lock_for_seconds: int | float
 
 
+class Limits(msgspec.Struct, omit_defaults=True):
+    """Use limits in a sliding window; a limit left out (or null) is off."""
+
+    window_seconds: int | float
+    suspend: bool
+    calls_per_code: int | None = None
+    users_per_code: int | None = None
+    costly_per_code: int | None = None
+    costly_per_user: int | None = None
+    concurrent_per_code: int | None = None
+
+
 class Settings(msgspec.Struct):
     """A group's settings as ``callcodes group show --json`` gives them."""
 
@@ -75,6 +89,10 @@ class Settings(msgspec.Struct):
     min_levels: dict[str, int]
     code_prefix: str
     lockout: Lockout
+    hours: dict[str, str]
+    time_zone: str
+    limits: Limits
+    redirect: str
 
 
 class Users(msgspec.Struct):
@@ -140,6 +158,24 @@ class LockoutChange(msgspec.Struct):
     lock_for_seconds: int | float | Unset = _UNSET
 
 
+class LimitsChange(msgspec.Struct):
+    """The use-limit fields to change (null turns a limit off); the others stay."""
+
+    window_seconds: int | float | Unset = _UNSET
+    suspend: bool | Unset = _UNSET
+    calls_per_code: int | Unset | None = _UNSET
+    users_per_code: int | Unset | None = _UNSET
+    costly_per_code: int | Unset | None = _UNSET
+    costly_per_user: int | Unset | None = _UNSET
+    concurrent_per_code: int | Unset | None = _UNSET
+
+
+class CodeToRestore(msgspec.Struct):
+    """The body of ``POST /api/v1/groups/{group}/restore``: the suspended code to restore."""
+
+    code: str
+
+
 class SettingsChange(msgspec.Struct):
     """The body of ``PUT /api/v1/groups/{group}``: only the fields given change.
 
@@ -155,6 +191,10 @@ class SettingsChange(msgspec.Struct):
     min_levels: dict[str, int] | Unset = _UNSET
     code_prefix: str | Unset = _UNSET
     lockout: LockoutChange | Unset = _UNSET
+    hours: dict[str, str] | Unset = _UNSET
+    time_zone: str | Unset = _UNSET
+    limits: LimitsChange | Unset = _UNSET
+    redirect: str | Unset = _UNSET
     mandatory_users: list[str] | Unset = _UNSET
     optional_users: list[str] | Unset = _UNSET
     provider: str | Unset | None = _UNSET
@@ -239,6 +279,12 @@ def _merge(old: GroupSettings, body: dict[str, Any]) -> GroupSettings:
                 raise InvalidValueError("settings.lockout", given, "must be an object")
             check_keys("settings.lockout", given, plain["lockout"].keys())
             plain["lockout"] = {**plain["lockout"], **given}
+        elif key == "limits":
+            given = body[key]
+            if not isinstance(given, dict):
+                raise InvalidValueError("settings.limits", given, "must be an object")
+            merged = {**plain["limits"], **given}
+            plain["limits"] = {k: v for k, v in merged.items() if v is not None}
         else:
             plain[key] = body[key]
     users = users_to_dict(old)
@@ -253,7 +299,7 @@ def _merge(old: GroupSettings, body: dict[str, Any]) -> GroupSettings:
         users["optional"] = [u for u in users["optional"] if u not in set(users["mandatory"])]
     if "optional_users" in body and "mandatory_users" not in body:
         users["mandatory"] = [u for u in users["mandatory"] if u not in set(users["optional"])]
-    return settings_from_dict(plain, users)
+    return settings_from_dict(plain, users, zone=zone)
 
 
 @put(
@@ -347,4 +393,49 @@ def delete_group(
     return GroupRemoved(managed, True, count)
 
 
-ROUTES: Final = [list_groups, get_group, put_group, delete_group]
+# -- suspended codes ------------------------------------------------------------------------------
+
+
+@get("/api/v1/groups/{group:str}/suspended", sync_to_thread=True, responses=_READ)
+def list_suspended(
+    request: Request[Any, Any, Any], managed: NamedDependency[str]
+) -> dict[str, Any]:
+    """The group's codes suspended for reaching a use limit, and since when, in code order."""
+    held = node(request).store.suspended(managed)
+    return {
+        "group": managed,
+        "suspended": [{"code": code, "since": iso(since)} for code, since in held.items()],
+    }
+
+
+@post(
+    "/api/v1/groups/{group:str}/restore",
+    sync_to_thread=True,
+    status_code=200,
+    operation_class=request_body(CodeToRestore),
+    responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
+)
+def restore_code(
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[Account],
+    managed: NamedDependency[str],
+    body: RawBody,
+) -> dict[str, Any]:
+    """Lift the suspension of ``{"code": ...}`` (in the body: a path would log it), audited.
+
+    ``restored`` is false when the code was not suspended (nothing changed).
+    """
+    data = json_object(request, body)
+    check_keys("body", data, ("code",))
+    code = data.get("code")
+    if not is_code(code) or len(code) > MAX_CODE_LENGTH:  # type: ignore[arg-type]
+        raise InvalidValueError("code", code, f"a code has 2 to {MAX_CODE_LENGTH} ASCII digits")
+    current = node(request)
+    with current.decide_lock:  # the engine's book and use counts change under decisions
+        current.refreshed()
+        restored = current.engine.restore(managed, code, actor=staff.name)  # type: ignore[arg-type]
+    current.changed()
+    return {"group": managed, "restored": restored}
+
+
+ROUTES: Final = [list_groups, get_group, put_group, delete_group, list_suspended, restore_code]

@@ -66,6 +66,8 @@ class Action(enum.StrEnum):
     CODES_REPLACE = "codes.replace"
     LOCK = "lock"
     UNLOCK = "unlock"
+    CODE_SUSPEND = "code.suspend"  # a use limit reached suspended a code
+    CODE_RESTORE = "code.restore"  # an administrator lifted a suspension
     GROUP_PROVIDER = "group.provider"
     ACCOUNT_ADD = "account.add"
     ACCOUNT_REMOVE = "account.remove"

@@ -189,6 +189,14 @@ class Transaction(Protocol):
         """Delete the lock on *user* (None: the group's lock)."""
         ...  # pragma: no cover
 
+    def suspended(self, gid: int) -> dict[str, datetime]:
+        """The group's suspended codes and since when, in code order."""
+        ...  # pragma: no cover
+
+    def put_suspended(self, gid: int, code: str, since: datetime | None) -> bool:
+        """Suspend *code* from *since* (None: restore it); False when it is not stored."""
+        ...  # pragma: no cover
+
     # -- dial plans -------------------------------------------------------------------------------
 
     def dialplan(self, gid: int) -> DialPlan | None:

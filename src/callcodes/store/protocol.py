@@ -99,6 +99,10 @@ class Store(Protocol):
         """The group's locks that hold at *now* (all when None), group lock first."""
         ...  # pragma: no cover
 
+    def suspended(self, group: str) -> dict[str, datetime]:
+        """The group's codes suspended for a use limit, and since when, in code order."""
+        ...  # pragma: no cover
+
     def dialplan(self, group: str) -> DialPlan | None:
         """The dial plan of *group*, or None."""
         ...  # pragma: no cover
@@ -241,6 +245,14 @@ class Store(Protocol):
 
     def unlock(self, group: str, user: str | None = None, *, actor: str) -> bool:
         """Lift the lock on *user* (None: the whole group's); whether one was lifted."""
+        ...  # pragma: no cover
+
+    def suspend(self, group: str, code: str, since: datetime, *, actor: str) -> bool:
+        """Suspend a listed code until restored; False when it is not listed."""
+        ...  # pragma: no cover
+
+    def restore(self, group: str, code: str, *, actor: str) -> bool:
+        """Lift the suspension of *code*; whether it was suspended."""
         ...  # pragma: no cover
 
     def set_dialplan(self, group: str, plan: DialPlan | None, *, actor: str) -> None:

@@ -9,6 +9,7 @@ transactions (``_transaction``), ``close`` and ``schema_version``.
 from __future__ import annotations
 
 import abc
+import functools
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -172,6 +173,14 @@ class ReadingStore(abc.ABC):
             held = tx.locks(self._group_id(tx, group), group)
         return held if now is None else [lock for lock in held if lock.active(now)]
 
+    def suspended(self, group: str) -> dict[str, datetime]:
+        """The group's codes suspended for a use limit, and since when, in code order.
+
+        Runtime complexity: O(s log s) for s suspended codes.
+        """
+        with self._transaction(write=False) as tx:
+            return tx.suspended(self._group_id(tx, group))
+
     # -- dial plans -----------------------------------------------------------------------------
 
     def dialplan(self, group: str) -> DialPlan | None:
@@ -244,6 +253,20 @@ class ReadingStore(abc.ABC):
                     return []
                 query = attrs.evolve(query, fp=code_fingerprint(secret, code))
             return tx.audit(query)
+
+    def fingerprinter(self) -> Callable[[str], str]:
+        """A function giving a code's keyed fingerprint, as the audit trail names codes.
+
+        What names a code outside the policy tables (a count shared by processes) without
+        holding it: it finds the code again and does not give it back. Raises
+        :class:`InvalidValueError` for a store not yet given its secret (open it for writing
+        once). Runtime complexity: O(1) per code.
+        """
+        with self._transaction(write=False) as tx:
+            secret = tx.secret()
+        if secret is None:
+            raise InvalidValueError("store", None, "the store has no secret: open it for writing")
+        return functools.partial(code_fingerprint, secret)
 
     def now(self) -> datetime:
         """The store's clock: the time its audit records carry (aware UTC)."""

@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Final
 
 from .. import _sqlite
 from .._errors import InvalidValueError
-from .sqlite_schema import ADD_PROVIDER, COMPONENT, MIGRATIONS, SCHEMA_VERSION
+from .sqlite_schema import (
+    ADD_FRAUD,
+    ADD_HOURS,
+    ADD_PROVIDER,
+    ADD_SUSPENDED,
+    COMPONENT,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+)
 from .sqlite_tx import SqliteTransaction
 from .sync import JOURNAL_KEEP
 from .writes import BaseStore
@@ -184,17 +192,21 @@ class PolicyStore(BaseStore):
 def _migrations(conn: sqlite3.Connection) -> tuple[tuple[str, ...], ...]:
     """``MIGRATIONS`` for this file: a column the file's tables already have is not added again.
 
-    SQLite cannot add a column "if not exists", so a step that adds one (version 5's provider)
-    is left empty for a file whose table has it, as the ``IF NOT EXISTS`` steps are: a file
-    whose version row was set back (by hand, or by an older release's restore) opens again.
+    SQLite cannot add a column "if not exists", so a step that adds one (version 5's provider,
+    version 6's fraud settings and suspensions) is left empty for a file whose table has it, as
+    the ``IF NOT EXISTS`` steps are: a file whose version row was set back (by hand, or by an
+    older release's restore) opens again.
     """
     columns = {row[1] for row in conn.execute("PRAGMA table_info(policy_groups)")}
+    code_columns = {row[1] for row in conn.execute("PRAGMA table_info(policy_codes)")}
+    present = {
+        ADD_PROVIDER: "provider" in columns,
+        ADD_FRAUD: "fraud" in columns,
+        ADD_SUSPENDED: "suspended" in code_columns,
+        ADD_HOURS: "hours" in code_columns,
+    }
     return tuple(
-        tuple(
-            statement
-            for statement in step
-            if not (statement == ADD_PROVIDER and "provider" in columns)
-        )
+        tuple(statement for statement in step if not present.get(statement, False))
         for step in MIGRATIONS
     )
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ADD_FRAUD",
+    "ADD_HOURS",
     "ADD_PROVIDER",
+    "ADD_SUSPENDED",
     "CODE_COLUMNS",
     "COMPONENT",
     "ENTRY_COLUMNS",
@@ -116,23 +119,38 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # or NULL: a column of the group's row, so removing the group removes it.
         "ALTER TABLE policy_groups ADD COLUMN provider TEXT",  # = ADD_PROVIDER
     ),
+    (
+        # Against stolen codes and call forwarding: a group's allowed hours, time zone, use
+        # limits and redirect setting, as the JSON of those keys of settings_to_dict (NULL:
+        # the defaults); when a code was suspended for a use limit (NULL: it is not); and
+        # the hours a code may authorize in, as their text (NULL: any time).
+        "ALTER TABLE policy_groups ADD COLUMN fraud TEXT",  # = ADD_FRAUD
+        "ALTER TABLE policy_codes ADD COLUMN suspended TEXT",  # = ADD_SUSPENDED
+        "ALTER TABLE policy_codes ADD COLUMN hours TEXT",  # = ADD_HOURS
+    ),
 )
 #: The policy schema version this code writes (and the newest it reads).
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 #: Version 5's step, which SQLite cannot write "if not exists" (``sqlite._migrations``).
 ADD_PROVIDER: Final = MIGRATIONS[4][0]
+#: Version 6's steps, which SQLite cannot write "if not exists" either.
+ADD_FRAUD: Final = MIGRATIONS[5][0]
+ADD_SUSPENDED: Final = MIGRATIONS[5][1]
+ADD_HOURS: Final = MIGRATIONS[5][2]
 
 #: A code's columns as an entry holds them.
-ENTRY_COLUMNS: Final = "code, description, level, valid_from, valid_until, max_uses"
+ENTRY_COLUMNS: Final = "code, description, level, valid_from, valid_until, max_uses, hours"
 #: A code's columns with its use count.
 CODE_COLUMNS: Final = f"{ENTRY_COLUMNS}, uses"
-#: Whether a code row holds anything beyond a description: a level, a window or a use limit.
+#: Whether a code row holds anything beyond a description: a level, a window, a use limit or
+#: hours.
 LIMITED: Final = (
-    "level <> 0 OR valid_from IS NOT NULL OR valid_until IS NOT NULL OR max_uses IS NOT NULL"
+    "level <> 0 OR valid_from IS NOT NULL OR valid_until IS NOT NULL OR max_uses IS NOT NULL "
+    "OR hours IS NOT NULL"
 )
 #: A group's settings columns, in the order queries read and write them.
 SETTINGS_COLUMNS: Final = (
     "mode, code_length, allow_local_and_toll_free, max_attempts, coded_call_types, min_levels, "
     "lockout_user_attempts, lockout_user_window_us, lockout_group_attempts, "
-    "lockout_group_window_us, lockout_lock_for_us, code_prefix"
+    "lockout_group_window_us, lockout_lock_for_us, code_prefix, fraud"
 )

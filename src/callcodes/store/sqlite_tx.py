@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from .._timefmt import ONE_MICROSECOND, iso
+from .._timefmt import ONE_MICROSECOND, iso, zone
 from ..core.book import GroupLoader
 from ..core.model import CallType, CodeEntry, GroupSettings, Lock, Lockout, Mode
-from ..core.plain import entry_reader
+from ..core.plain import entry_reader, fraud_to_dict, with_fraud
 from ..dialplan.plan import DialPlan
 from .audit import Action, AuditRecord
 from .backend import AuditQuery, Change
@@ -79,7 +79,7 @@ class SqliteTransaction:
             "SELECT user, list FROM policy_users WHERE group_id = ?", (gid,)
         ):
             users[kind].add(user)
-        return GroupSettings(
+        settings = GroupSettings(
             mode=Mode(row[0]),
             code_length=row[1],
             allow_local_and_toll_free=bool(row[2]),
@@ -97,6 +97,9 @@ class SqliteTransaction:
             mandatory_users=frozenset(users["mandatory"]),
             optional_users=frozenset(users["optional"]),
         )
+        if row[12] is None:  # a group written before version 6: the defaults
+            return settings
+        return with_fraud(settings, json.loads(row[12]), zone=zone)
 
     def put_settings(self, name: str, gid: int | None, settings: GroupSettings) -> int:
         """Write the settings and users of a group (a new one when *gid* is None); its id."""
@@ -114,12 +117,13 @@ class SqliteTransaction:
             lockout.group_window // ONE_MICROSECOND,
             None if lockout.lock_for is None else lockout.lock_for // ONE_MICROSECOND,
             settings.code_prefix,
+            json.dumps(fraud_to_dict(settings)),
         )
         conn = self._conn
         if gid is None:
             cursor = conn.execute(
                 f"INSERT INTO policy_groups (name, {SETTINGS_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, *values),
             )
             assert cursor.lastrowid is not None
@@ -290,8 +294,8 @@ class SqliteTransaction:
         for start in range(0, len(limited), _IN_CHUNK):
             chunk = limited[start : start + _IN_CHUNK]
             loader.add_full(
-                (code, description, level, _time(valid_from), _time(valid_until), most, uses)
-                for code, description, level, valid_from, valid_until, most, uses in (
+                (code, description, level, _time(valid_from), _time(valid_until), most, uses, hours)
+                for code, description, level, valid_from, valid_until, most, hours, uses in (
                     self._conn.execute(
                         f"SELECT {CODE_COLUMNS} FROM policy_codes "  # noqa: S608
                         f"WHERE group_id = ? AND code IN ({_marks(chunk)})",
@@ -310,7 +314,7 @@ class SqliteTransaction:
         """Add new codes in code order, with the use counts in *uses* (else 0)."""
         sql = (
             f"INSERT INTO policy_codes (group_id, {CODE_COLUMNS}) "  # noqa: S608
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         get = uses.get
         for start in range(0, len(entries), _WRITE_CHUNK):
@@ -325,6 +329,7 @@ class SqliteTransaction:
                     and e.valid_from is None
                     and e.valid_until is None
                     and not e.level
+                    and e.hours is None
                     and (not uses or e.code not in uses)
                 ],
             )
@@ -339,6 +344,7 @@ class SqliteTransaction:
                         _text(e.valid_from),
                         _text(e.valid_until),
                         e.max_uses,
+                        None if e.hours is None else str(e.hours),
                         get(e.code, 0),
                     )
                     for e in chunk
@@ -346,6 +352,7 @@ class SqliteTransaction:
                     or e.valid_from is not None
                     or e.valid_until is not None
                     or e.level
+                    or e.hours is not None
                     or (uses and e.code in uses)
                 ],
             )
@@ -369,7 +376,7 @@ class SqliteTransaction:
         """Write new entries for stored codes; their use counts stay."""
         self._conn.executemany(
             "UPDATE policy_codes SET description = ?, level = ?, valid_from = ?, "
-            "valid_until = ?, max_uses = ? WHERE group_id = ? AND code = ?",
+            "valid_until = ?, max_uses = ?, hours = ? WHERE group_id = ? AND code = ?",
             [
                 (
                     e.description,
@@ -377,6 +384,7 @@ class SqliteTransaction:
                     _text(e.valid_from),
                     _text(e.valid_until),
                     e.max_uses,
+                    None if e.hours is None else str(e.hours),
                     gid,
                     e.code,
                 )
@@ -456,6 +464,25 @@ class SqliteTransaction:
             "DELETE FROM policy_locks WHERE group_id = ? AND whole_group = ? AND user = ?",
             (gid, int(user is None), user or ""),
         )
+
+    def suspended(self, gid: int) -> dict[str, datetime]:
+        """The group's suspended codes and since when, in code order."""
+        return {
+            code: _from_text(since)
+            for code, since in self._conn.execute(
+                "SELECT code, suspended FROM policy_codes "
+                "WHERE group_id = ? AND suspended IS NOT NULL ORDER BY code",
+                (gid,),
+            )
+        }
+
+    def put_suspended(self, gid: int, code: str, since: datetime | None) -> bool:
+        """Suspend *code* from *since* (None: restore it); False when it is not stored."""
+        cursor = self._conn.execute(
+            "UPDATE policy_codes SET suspended = ? WHERE group_id = ? AND code = ?",
+            (_text(since), gid, code),
+        )
+        return cursor.rowcount > 0
 
     # -- dial plans -------------------------------------------------------------------------------
 

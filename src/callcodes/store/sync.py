@@ -103,7 +103,7 @@ def install(tx: Transaction, book: CodeBook, name: str, gid: int) -> None:
     """Read the whole group *name* into *book*, replacing what it held of it."""
     loader = GroupLoader(tx.settings(gid))
     tx.read_codes(gid, loader)
-    loader.install(book, name, tx.locks(gid, name))
+    loader.install(book, name, tx.locks(gid, name), tx.suspended(gid))
 
 
 def load_book(tx: Transaction, wanted: frozenset[str] | None) -> tuple[CodeBook, int]:

@@ -3,11 +3,13 @@
 :class:`Router` (module ``router``) is the object Kamailio's ``app_python3`` calls;
 :class:`KamailioConfig` (module ``config``) is its configuration; :class:`KamailioLogHandler`
 (module ``log``) sends the library's log to Kamailio's. :class:`SharedFailureTracker` counts
-failed entries for every worker together, in SQLite. The underscore modules are private: the
-store change watch, the workers' turns on the event log, and what each worker holds open.
+failed entries, and :class:`SharedUseCounter` uses of codes, for every worker together, in
+SQLite. The other underscore modules are private: the store change watch, the workers' turns on
+the event log, what each worker holds open, and who redirected a call.
 """
 
 from ._failures import SharedFailureTracker
+from ._usage import SharedUseCounter
 from .config import ACCOUNT_HEADER, CODE_HEADER, CallerSource, KamailioConfig
 from .log import KamailioLogHandler
 from .router import REASON_PHRASES, Action, Router, reason_phrase
@@ -22,5 +24,6 @@ __all__ = [
     "KamailioLogHandler",
     "Router",
     "SharedFailureTracker",
+    "SharedUseCounter",
     "reason_phrase",
 ]

@@ -23,7 +23,7 @@ from ..._sqlite import connect, migrate, problem, transaction
 from ..._timefmt import ONE_MICROSECOND, micros
 from ...core.model import Lock, Lockout
 
-__all__ = ["SharedFailureTracker"]
+__all__ = ["SharedFailureTracker", "SharedFile"]
 
 # The component whose schema version callcodes_schema records: the table's own name.
 _COMPONENT: Final = "guard_failures"
@@ -54,7 +54,53 @@ def _check_lockout(lockout: object) -> Lockout:
     return lockout
 
 
-class SharedFailureTracker:
+class SharedFile:
+    """A connection to an SQLite file the workers share, its component's tables up to date.
+
+    *turns*, when given, is held around each write (the Kamailio router passes the lock its
+    workers take turns with); without it, a writer waits for the others up to *busy_timeout*
+    seconds. Raises :class:`InvalidValueError` saying why the file cannot be used.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        component: str,
+        steps: tuple[tuple[str, ...], ...],
+        *,
+        busy_timeout: float = 5.0,
+        turns: contextlib.AbstractContextManager[object] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._turns = turns if turns is not None else contextlib.nullcontext()
+        self._mutex = threading.Lock()  # one statement at a time on the connection
+        try:
+            conn = connect(self.path, busy_timeout=busy_timeout)
+        except sqlite3.Error as exc:
+            raise InvalidValueError("path", str(path), problem(self.path, exc)) from exc
+        try:
+            migrate(conn, self.path, component, steps)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise InvalidValueError("path", str(path), problem(self.path, exc)) from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def close(self) -> None:
+        """Release the file."""
+        with self._mutex:
+            self._conn.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, in turn with the other processes."""
+        with self._mutex, self._turns, transaction(self._conn) as conn:
+            yield conn
+
+
+class SharedFailureTracker(SharedFile):
     """Failed entries counted in an SQLite file that several processes share.
 
     The same rules as :class:`~callcodes.FailureTracker` (the :class:`~callcodes.core.guard.
@@ -73,27 +119,7 @@ class SharedFailureTracker:
         busy_timeout: float = 5.0,
         turns: contextlib.AbstractContextManager[object] | None = None,
     ) -> None:
-        self.path = Path(path)
-        self._turns = turns if turns is not None else contextlib.nullcontext()
-        self._mutex = threading.Lock()  # one statement at a time on the connection
-        try:
-            conn = connect(self.path, busy_timeout=busy_timeout)
-        except sqlite3.Error as exc:
-            raise InvalidValueError("path", str(path), problem(self.path, exc)) from exc
-        try:
-            migrate(conn, self.path, _COMPONENT, _STEPS)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise InvalidValueError("path", str(path), problem(self.path, exc)) from exc
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-
-    def close(self) -> None:
-        """Release the file."""
-        with self._mutex:
-            self._conn.close()
+        super().__init__(path, _COMPONENT, _STEPS, busy_timeout=busy_timeout, turns=turns)
 
     def record(self, group: str, user: str, now: datetime, lockout: Lockout) -> tuple[Lock, ...]:
         """Count one failed entry of *user* for every process; return the locks now due.
@@ -160,9 +186,3 @@ class SharedFailureTracker:
             ).fetchall()
             conn.executemany(_DELETE_KEY, stale)
         return len(stale)
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, in turn with the other processes."""
-        with self._mutex, self._turns, transaction(self._conn) as conn:
-            yield conn

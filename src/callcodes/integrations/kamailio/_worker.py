@@ -3,8 +3,9 @@
 Kamailio forks its SIP workers after loading the router; SQLite connections do not survive
 ``fork()``, so each worker opens its own (:meth:`Worker.open`, from ``child_init``). Before each
 INVITE the worker asks the store whether it changed (:class:`StoreWatch`) and refreshes the
-policy only then. Failed entries are counted in the event log file for every worker together
-(:class:`SharedFailureTracker`), and every write to that file is taken in turn (:class:`Turns`).
+policy only then. Failed entries and uses of codes are counted in the event log file for every
+worker together (:class:`SharedFailureTracker`, :class:`SharedUseCounter`), and every write to
+that file is taken in turn (:class:`Turns`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ import attrs
 
 from ...core.guard import LockEvent
 from ...core.model import GroupSettings
+from ...core.usage import LimitEvent
 from ...dialplan.plan import DialPlan
 from ...engine import Engine
 from ...events.sinks import FlushPolicy
 from ...store import PolicyStore
 from ._failures import SharedFailureTracker
 from ._turns import Turns, TurnSink
+from ._usage import SharedUseCounter
 from ._watch import StoreWatch
 from .config import KamailioConfig
 
@@ -36,6 +39,19 @@ __all__ = ["DEFAULT_SETTINGS", "Worker"]
 DEFAULT_SETTINGS: Final = GroupSettings()
 
 _log = logging.getLogger("callcodes.kamailio")
+
+
+def _log_limit(limit: LimitEvent) -> None:
+    """The engine's use-limit alert: a call refused for a limit goes to Kamailio's log."""
+    suspended = "; the code is suspended" if limit.suspended else ""
+    call = limit.call
+    _log.warning(
+        "callcodes refused a call of user %r of group %r: %s%s",
+        call.user,
+        call.group,
+        limit.reason.value,
+        suspended,
+    )
 
 
 def _log_lock(change: LockEvent) -> None:
@@ -58,6 +74,7 @@ class Worker:
     engine: Engine
     sink: TurnSink
     failures: SharedFailureTracker
+    usage: SharedUseCounter
     plans: dict[str, DialPlan]
     watch: StoreWatch
     turns: Turns
@@ -86,10 +103,21 @@ class Worker:
                 undo.callback(sink.close)
                 failures = SharedFailureTracker(config.events, turns=turns)
                 undo.callback(failures.close)
-            # Failed entries are counted for every worker together, not per process.
-            engine = Engine(book, sink, clock, store=store, on_lock=_log_lock, tracker=failures)
+                usage = SharedUseCounter(config.events, store.fingerprinter(), turns=turns)
+                undo.callback(usage.close)
+            # Failed entries and uses are counted for every worker together, not per process.
+            engine = Engine(
+                book,
+                sink,
+                clock,
+                store=store,
+                on_lock=_log_lock,
+                tracker=failures,
+                usage=usage,
+                on_limit=_log_limit,
+            )
             undo.pop_all()
-        return cls(os.getpid(), config, store, engine, sink, failures, plans, watch, turns)
+        return cls(os.getpid(), config, store, engine, sink, failures, usage, plans, watch, turns)
 
     @property
     def current(self) -> bool:
@@ -124,6 +152,7 @@ class Worker:
             self.sink.close()
         finally:
             self.failures.close()
+            self.usage.close()
             self.store.close()
             self.watch.close()
             self.turns.close()

@@ -119,6 +119,9 @@ class KamailioConfig:
     * ``record_route``: keep Kamailio on the path of the dialog's later requests.
     * ``hide_code_in_to``: when the To URI repeats the dial string (code included), give the
       gateway the destination instead (needs Kamailio's ``uac`` module and ``record_route``).
+    * ``dialog``: track each relayed call with Kamailio's ``dialog`` module and count it as in
+      progress until its end event, for groups whose ``concurrent_per_code`` is on (optional:
+      needs the module and its ``event_callback`` set to ``ksr_dialog_event``).
     """
 
     store: Path = attrs.field(converter=_to_path)
@@ -134,6 +137,7 @@ class KamailioConfig:
     sync_every: int = attrs.field(default=1, validator=check_int(1, None))
     record_route: bool = attrs.field(default=True, validator=check_bool)
     hide_code_in_to: bool = attrs.field(default=True, validator=check_bool)
+    dialog: bool = attrs.field(default=False, validator=check_bool)
 
     def __attrs_post_init__(self) -> None:
         if self.events.resolve() == self.store.resolve():

@@ -30,11 +30,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
+import attrs
+
 from ..._errors import InvalidValueError
 from ...core.inline import InlineProblem
 from ...core.model import Decision, GroupSettings, Reason, Verdict
 from ...dialplan.intake import emergency_destination, read_dialed
 from ...dialplan.plan import DialPlan
+from ._redirect import redirector
 from ._worker import DEFAULT_SETTINGS, Worker
 from .config import CallerSource, KamailioConfig
 from .log import KamailioLogHandler
@@ -53,6 +56,14 @@ REASON_PHRASES: Final[Mapping[Reason, str]] = types.MappingProxyType(
         Reason.VALIDITY_UNKNOWN: "Authorization code validity unknown",
         Reason.USED_UP: "Authorization code used up",
         Reason.LEVEL_TOO_LOW: "Authorization code not allowed for this call",
+        Reason.SUSPENDED: "Authorization code suspended",
+        Reason.OUTSIDE_HOURS: "Calls of this type not allowed at this time",
+        Reason.CALLS_LIMIT: "Authorization code call limit reached",
+        Reason.USERS_LIMIT: "Authorization code user limit reached",
+        Reason.COSTLY_LIMIT: "Authorization code international call limit reached",
+        Reason.USER_COSTLY_LIMIT: "International call limit reached",
+        Reason.CONCURRENT_LIMIT: "Authorization code already in use",
+        Reason.REDIRECT_BLOCKED: "Forwarded call not allowed",
     }
 )
 _TWO_CODES_STATUS: Final = 400
@@ -60,6 +71,8 @@ _NO_DESTINATION_STATUS: Final = 484
 _NO_DESTINATION_PHRASE: Final = "Address Incomplete: no number to call"
 _FAILED_STATUS: Final = 500
 _FAILED_PHRASE: Final = "Code check failed"
+# The dialog variable that carries a call's group to its end event.
+_DIALOG_GROUP: Final = "callcodes_group"
 
 _log = logging.getLogger("callcodes.kamailio")
 
@@ -233,6 +246,24 @@ class Router:
         """Replies pass through unchanged."""
         return 1
 
+    def ksr_dialog_event(self, _msg: object, event: str) -> int:
+        """Kamailio's ``dialog`` module says a call ended: it no longer counts as in progress.
+
+        Set as the module's ``event_callback`` (with ``dialog = true`` in the configuration);
+        only ``dialog:end`` and ``dialog:failed`` matter. A failure is logged, never raised.
+        """
+        if event not in ("dialog:end", "dialog:failed"):
+            return 1
+        try:
+            pv = self.ksr.pv
+            group = pv.gete(f"$dlg_var({_DIALOG_GROUP})")
+            call_id = pv.gete("$ci")
+            if group and call_id:
+                self._current().engine.end(group, call_id)
+        except Exception:  # noqa: BLE001  # a missed end only holds a slot until CALL_LIMIT
+            _log.exception("cannot count the end of a call")
+        return 1
+
     def _route(self, ksr: Any) -> None:
         if ksr.maxfwd.process_maxfwd(10) < 0:
             ksr.sl.send_reply(483, "Too Many Hops")
@@ -294,8 +325,18 @@ class Router:
             user, domain = self._caller(pv)
             group = self._group_of(domain)
             field = pv.get(f"$hdr({self.config.code_header})")
+            history = None  # every History-Info header's entries, in order
+            if ksr.hdr.is_present("History-Info") > 0:
+                history = pv.get("$(hdr(History-Info)[*])")
+            named = redirector(pv.get("$hdr(Diversion)"), history)
             return self._check(
-                ksr, group=group, user=user, dialed=dialed, field=field, call_id=call_id
+                ksr,
+                group=group,
+                user=user,
+                dialed=dialed,
+                field=field,
+                call_id=call_id,
+                redirected_by=named,
             )
         except Exception as exc:  # noqa: BLE001  # no INVITE is left without an answer
             return self._failed(ksr, exc, group, dialed)
@@ -325,12 +366,24 @@ class Router:
         dialed: str,
         field: str | None,
         call_id: str | None,
+        redirected_by: tuple[str, str] | None = None,
     ) -> Action:
         worker = self._current()
         settings = worker.settings(group)
+        # A redirected call is judged as its redirecting user's outside leg. A caller enrolled
+        # in its group keeps its own policy, so a header it adds can never loosen it.
+        redirected = redirected_by is not None and not (
+            user in settings.mandatory_users or user in settings.optional_users
+        )
+        if redirected:
+            assert redirected_by is not None
+            user, group = redirected_by[0], self._group_of(redirected_by[1])
+            settings = worker.settings(group)
         plan = worker.plan_for(group)
         taken = read_dialed(plan, settings, group, user, dialed, code=field, call_id=call_id)
         call = taken.call
+        if call is not None and redirected:
+            call = attrs.evolve(call, redirected=True)
         if call is None:  # nothing to decide: the dial string is answered as it is
             if taken.problem is InlineProblem.TWO_CODES:
                 phrase = f"Two codes: one dialed, one in {self.config.code_header}"
@@ -342,6 +395,9 @@ class Router:
         if decision.verdict is Verdict.BLOCK:
             ksr.sl.send_reply(403, reason_phrase(decision, settings))
             return Action.REPLIED
+        if self.config.dialog:  # tracked, and which group's count its end event goes to
+            ksr.dialog.dlg_manage()
+            ksr.pv.sets(f"$dlg_var({_DIALOG_GROUP})", call.group)
         account = None
         if decision.reason is Reason.ACCOUNT_CODE:
             account = decision.entry.code if decision.entry is not None else taken.code

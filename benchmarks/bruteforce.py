@@ -13,14 +13,29 @@ codes, for code lengths 2 to 14 (expected guesses: ``(space + 1) / (valid + 1)``
 the whole attack until success for short codes, over several random placements of the valid
 codes, to check the extrapolation.
 
+Beyond guessing, two attackers with a valid way in, run through the real ``Engine`` (with its
+use counter) on the same kind of clock, over a weekend from Friday 20:00 to Monday 08:00 in the
+group's zone (Europe/Paris), each line placing back-to-back international calls of
+``CALL_MINUTES`` and trying again a minute after a refusal:
+
+* ``stolen code``: a valid code leaked to strangers who call from ``FRAUD_LINES`` lines of the
+  group (hijacked phones), one after the other user;
+* ``forwarding``: a user forwards their line to an international number and the attacker dials
+  the user's number from ``FRAUD_LINES`` outside lines; each call is the user's redirected leg.
+
+For each, the minutes of fraudulent international calling before the weekend ends, under the
+defaults and under each protection, beside the bound the protection states.
+
 Run ``python benchmarks/bruteforce.py`` to print the tables, ``--write FILE`` to update them in
-place between the ``bruteforce`` markers of a Markdown file, ``--check FILE`` to fail when the
-file's tables are stale.
+place between the ``bruteforce`` and ``fraud`` markers of a Markdown file, ``--check FILE`` to
+fail when the file's tables are stale.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
+import math
 import random
 import statistics
 import sys
@@ -28,6 +43,7 @@ from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -40,6 +56,7 @@ MEASURE_HOURS = 24
 SEEDS = 40
 SIMULATE_UP_TO = 4
 BEGIN, END = "<!-- bruteforce:begin -->", "<!-- bruteforce:end -->"
+FRAUD_BEGIN, FRAUD_END = "<!-- fraud:begin -->", "<!-- fraud:end -->"
 
 
 @attrs.frozen
@@ -226,12 +243,194 @@ def tables() -> str:
     return "\n".join(out) + "\n"
 
 
-def _replace(text: str, body: str) -> str:
-    head, begin, rest = text.partition(BEGIN)
-    _, end, tail = rest.partition(END)
+# -- beyond guessing: a stolen code, call forwarding ---------------------------------------------
+
+PARIS = ZoneInfo("Europe/Paris")
+#: Friday 2 January 2026, 20:00 in Paris, to Monday 5 January, 08:00: a weekend nobody watches.
+WEEKEND_START = datetime(2026, 1, 2, 20, 0, tzinfo=PARIS).astimezone(UTC)
+WEEKEND_END = datetime(2026, 1, 5, 8, 0, tzinfo=PARIS).astimezone(UTC)
+CALL_MINUTES = 10
+RETRY = timedelta(minutes=1)
+FRAUD_LINES = 5
+OFFICE_HOURS = "mon-fri 08:00-18:00"
+
+
+@attrs.frozen
+class Protection:
+    """One way a group is set up against the attacker, and the bound on fraud it states."""
+
+    name: str
+    settings: dict[str, object]
+    bound: str
+    bound_minutes: float | None  # None: no bound below the whole weekend
+    redirected: bool = True  # forwarding: whether the softswitch marks the leg redirected
+
+
+def _bound(calls: int, windows: int = 1) -> float:
+    return float(calls * windows * CALL_MINUTES)
+
+
+_WINDOWS = math.ceil((WEEKEND_END - WEEKEND_START) / timedelta(hours=1)) + 1
+STOLEN = (
+    Protection("defaults (no limits)", {}, "none", None),
+    Protection(
+        "international only in office hours",
+        {"hours": {cc.CallType.INTERNATIONAL: OFFICE_HOURS}},
+        "no call outside the hours",
+        0.0,
+    ),
+    Protection(
+        "5 international calls per code per hour",
+        {"limits": cc.Limits(costly_per_code=5)},
+        "5 calls an hour",
+        _bound(5, _WINDOWS),
+    ),
+    Protection(
+        "5 international calls per code per hour, suspend",
+        {"limits": cc.Limits(costly_per_code=5, suspend=True)},
+        "5 calls, then suspended",
+        _bound(5),
+    ),
+    Protection(
+        "2 users per code per day, suspend",
+        {"limits": cc.Limits(users_per_code=2, window=timedelta(days=1), suspend=True)},
+        "2 users' calls, then suspended",
+        _bound(2),
+    ),
+    Protection(
+        "1 call of a code at a time",
+        {"limits": cc.Limits(concurrent_per_code=1)},
+        "1 line at a time",
+        (WEEKEND_END - WEEKEND_START) / timedelta(minutes=1),
+    ),
+)
+FORWARDING = (
+    Protection(
+        "call not marked redirected (before)",
+        {},
+        "none: the outside caller is not enrolled",
+        None,
+        redirected=False,
+    ),
+    Protection("redirect block (the default)", {"redirect": cc.Redirect.BLOCK}, "no call", 0.0),
+    Protection("redirect exempt_only", {"redirect": cc.Redirect.EXEMPT_ONLY}, "no coded call", 0.0),
+    Protection(
+        "redirect allow, office hours",
+        {"redirect": cc.Redirect.ALLOW, "hours": {cc.CallType.INTERNATIONAL: OFFICE_HOURS}},
+        "no call outside the hours",
+        0.0,
+    ),
+    Protection(
+        "redirect allow, 3 international calls per user per hour",
+        {"redirect": cc.Redirect.ALLOW, "limits": cc.Limits(costly_per_user=3)},
+        "3 calls an hour",
+        _bound(3, _WINDOWS),
+    ),
+)
+
+
+@attrs.frozen
+class Fraud:
+    """What one attacker got through over the weekend."""
+
+    minutes: float
+    calls: int
+    refusals: int
+    first_refusal: str  # the reason of the first refusal, or "none"
+
+
+def fraud_run(protection: Protection, *, forwarding: bool) -> Fraud:
+    """Run one attacker against a group set up with *protection*, through the real engine."""
+    settings = cc.GroupSettings(
+        mode=cc.Mode.AUTHORIZATION,
+        code_length=8,
+        mandatory_users=frozenset({"owner", *(f"line{i}" for i in range(FRAUD_LINES))}),
+        time_zone=PARIS,
+        **protection.settings,  # type: ignore[arg-type]
+    )
+    book = cc.CodeBook()
+    book.set_group("victim", settings)
+    book.add_codes("victim", ["48151623"])
+    clock = [WEEKEND_START]
+    engine = cc.Engine(book, clock=lambda: clock[0])
+    marked = forwarding and protection.redirected
+    pending = [(WEEKEND_START, line) for line in range(FRAUD_LINES)]
+    ending: list[tuple[datetime, str]] = []
+    minutes = calls = refusals = 0
+    first = "none"
+    serial = 0
+    while pending:
+        at, line = heapq.heappop(pending)
+        if at >= WEEKEND_END:
+            continue
+        while ending and ending[0][0] <= at:  # calls that ended free their code
+            engine.end("victim", heapq.heappop(ending)[1])
+        clock[0] = at
+        serial += 1
+        call_id = f"c{serial}"
+        if forwarding:  # the owner's redirected leg; before: an outside caller, not enrolled
+            user = "owner" if marked else f"+4420794609{line:02}"
+            call = cc.Call("victim", user, "0014155550100", "international", call_id,
+                           redirected=marked)  # fmt: skip
+            decision = engine.decide(call)
+        else:
+            call = cc.Call("victim", f"line{line}", "0014155550100", "international", call_id)
+            decision = engine.decide(call, "48151623")
+        if decision.verdict is cc.Verdict.ALLOW:
+            ends = at + timedelta(minutes=CALL_MINUTES)
+            minutes += CALL_MINUTES
+            calls += 1
+            heapq.heappush(ending, (ends, call_id))
+            heapq.heappush(pending, (ends, line))
+        else:
+            refusals += 1
+            first = decision.reason.value if first == "none" else first
+            heapq.heappush(pending, (at + RETRY, line))
+    return Fraud(minutes, calls, refusals, first)
+
+
+def fraud_tables() -> str:
+    """The Markdown tables of the stolen-code and forwarding attackers."""
+    hours = (WEEKEND_END - WEEKEND_START) / timedelta(hours=1)
+    out = [
+        f"A weekend of {hours:.0f} hours (Friday 20:00 to Monday 08:00, Europe/Paris),"
+        f" {FRAUD_LINES} lines, international calls of {CALL_MINUTES} minutes back to back, a"
+        " new try a minute after each refusal:",
+        "",
+    ]
+    for title, protections, forwarding in (
+        ("stolen code", STOLEN, False),
+        ("forwarding", FORWARDING, True),
+    ):
+        out += [
+            f"| {title}: protection | fraudulent minutes | calls | refusals | first refusal"
+            " | stated bound |",
+            "|---|---:|---:|---:|---|---|",
+        ]
+        for protection in protections:
+            got = fraud_run(protection, forwarding=forwarding)
+            if protection.bound_minutes is not None and got.minutes > protection.bound_minutes:
+                raise AssertionError(f"{title}, {protection.name}: over its bound: {got}")
+            out.append(
+                f"| {protection.name} | {got.minutes:,.0f} | {got.calls:,} | {got.refusals:,}"
+                f" | {got.first_refusal} | {protection.bound} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def _replace(text: str, body: str, begin_mark: str = BEGIN, end_mark: str = END) -> str:
+    head, begin, rest = text.partition(begin_mark)
+    _, end, tail = rest.partition(end_mark)
     if not begin or not end:
-        raise SystemExit(f"the file has no {BEGIN} ... {END} section to fill")
-    return f"{head}{BEGIN}\n{body}{END}{tail}"
+        raise SystemExit(f"the file has no {begin_mark} ... {end_mark} section to fill")
+    return f"{head}{begin_mark}\n{body}{end_mark}{tail}"
+
+
+def _filled(text: str) -> str:
+    """*text* with both sections filled: the guessing tables and the fraud tables."""
+    text = _replace(text, tables())
+    return _replace(text, fraud_tables(), FRAUD_BEGIN, FRAUD_END)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,17 +439,16 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--write", type=Path, help="update the tables in this Markdown file")
     group.add_argument("--check", type=Path, help="exit 1 if this file's tables are stale")
     args = parser.parse_args(argv)
-    body = tables()
     if args.write is not None:
         text = args.write.read_text(encoding="utf-8")
-        args.write.write_text(_replace(text, body), encoding="utf-8")
+        args.write.write_text(_filled(text), encoding="utf-8")
     elif args.check is not None:
         text = args.check.read_text(encoding="utf-8")
-        if _replace(text, body) != text:
+        if _filled(text) != text:
             print(f"{args.check}: the brute-force tables are stale; rerun with --write")
             return 1
     else:
-        sys.stdout.write(body)
+        sys.stdout.write(tables() + "\n" + fraud_tables())
     return 0
 
 

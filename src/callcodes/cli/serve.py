@@ -37,6 +37,8 @@ __all__ = ["serve"]
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="TLS private key (PEM).",
 )
+@click.option("--oci", metavar="HOST:PORT", help="Also answer BroadWorks OCI-P here (TCP).")
+@click.option("--oci-tls", metavar="HOST:PORT", help="OCI-P over TLS (--certfile, --keyfile).")
 @JSON_OPTION
 def serve(
     *,
@@ -45,6 +47,8 @@ def serve(
     region: str,
     certfile: Path | None,
     keyfile: Path | None,
+    oci: str | None,
+    oci_tls: str | None,
     as_json: bool,
 ) -> None:
     """Serve the REST API on the store until SIGTERM (requests in flight are finished).
@@ -54,14 +58,24 @@ def serve(
     """
     try:
         from ..service.config import ServiceConfig  # noqa: PLC0415 - the optional extra
-        from ..service.run import announce  # noqa: PLC0415
+        from ..service.ocip import check_address  # noqa: PLC0415
+        from ..service.run import announce, parse_listen  # noqa: PLC0415
         from ..service.run import serve as run  # noqa: PLC0415
     except ImportError as exc:
         raise MissingDependencyError(exc.name or "litestar", "serve", "callcodes serve") from None
+    if oci_tls is not None and (certfile is None or keyfile is None):
+        raise click.UsageError("--oci-tls needs --certfile and --keyfile")
+    ocis: list[tuple[str, int] | None] = []
+    for text, option in ((oci, "--oci"), (oci_tls, "--oci-tls")):
+        where = None if text is None else parse_listen(text, option)
+        if where is not None:
+            check_address(*where, option)
+        ocis.append(where)
     db = state().db
     state().store(create=True).close()  # a new store is created, an unusable file refused
+    tls = None if certfile is None or keyfile is None else (certfile, keyfile)
     run(
-        ServiceConfig(db, events, region=region),
+        ServiceConfig(db, events, region=region, oci=ocis[0], oci_tls=ocis[1], tls=tls),
         listen,
         certfile=certfile,
         keyfile=keyfile,

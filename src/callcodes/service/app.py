@@ -24,6 +24,7 @@ from . import codes, decisions, groups, records, session, users
 from .auth import account, managed_group, staff
 from .config import ServiceConfig
 from .node import Node
+from .ocip import listeners
 from .problems import exception_handlers, problem_responses
 
 __all__ = ["create_app"]
@@ -91,7 +92,7 @@ def create_app(config: ServiceConfig, *, clock: Callable[[], datetime] | None = 
             "managed": Provide(managed_group, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
-        lifespan=[lifespan],
+        lifespan=[lifespan, listeners(config)],  # OCI-P starts after the node, stops before
         request_max_body_size=config.max_body,
         openapi_config=OpenAPIConfig(
             title="callcodes",

@@ -29,6 +29,11 @@ class ServiceConfig:
     max_body: int = MAX_BODY
     refresh_ms: int = 100
     login: LoginPolicy = attrs.field(factory=LoginPolicy)
+    #: Where the OCI-P listeners take connections (host, port): in clear, and over TLS with
+    #: ``tls`` (certificate file, key file), both in PEM.
+    oci: tuple[str, int] | None = None
+    oci_tls: tuple[str, int] | None = None
+    tls: tuple[Path, Path] | None = None
 
     @property
     def event_log(self) -> Path:

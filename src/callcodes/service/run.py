@@ -43,15 +43,15 @@ def announce(where: str) -> None:
     sys.stderr.flush()
 
 
-def parse_listen(text: str) -> tuple[str, int]:
+def parse_listen(text: str, option: str = "--listen") -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a host and a port from 0 to 65535."""
     host, sep, port = text.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not sep or not host or not port.isascii() or not port.isdecimal():
-        raise InvalidValueError("--listen", text, "give HOST:PORT, like 127.0.0.1:8080")
+        raise InvalidValueError(option, text, "give HOST:PORT, like 127.0.0.1:8080")
     number = int(port)
     if number > 65535:
-        raise InvalidValueError("--listen", text, "a port is at most 65535")
+        raise InvalidValueError(option, text, "a port is at most 65535")
     return host, number
 
 

@@ -20,7 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.utils.sync import AsyncCallable
 
-from . import codes, decisions, groups, records, session, users
+from . import codes, decisions, groups, portal, records, session, users
 from .auth import account, managed_group, staff
 from .config import ServiceConfig
 from .node import Node
@@ -84,7 +84,8 @@ def create_app(config: ServiceConfig, *, clock: Callable[[], datetime] | None = 
         # One router for every route: registered one by one on the application, the handlers
         # of a path would each be registered again with every later one (and wrapped again).
         route_handlers=[
-            Router("/", route_handlers=_document_failures(h for rs in route_lists for h in rs))
+            Router("/", route_handlers=_document_failures(h for rs in route_lists for h in rs)),
+            portal.router(_document_failures),  # web pages outside /api, not in the OpenAPI
         ],
         dependencies={
             "who": Provide(account, sync_to_thread=False),

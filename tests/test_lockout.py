@@ -22,7 +22,9 @@ import callcodes as cc
 from callcodes.core import guard
 from callcodes.core.guard import Tracker
 from callcodes.integrations import kamailio as kam
+from callcodes.integrations.kamailio import _failures
 from callcodes.store import PolicyStore
+from pgserver import PostgresServer
 from strategies import lockouts, settings
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -51,13 +53,15 @@ def call(user: str = "alice", call_type: cc.CallType = cc.CallType.NATIONAL) -> 
 AnyTracker = cc.FailureTracker | kam.SharedFailureTracker
 
 
-@pytest.fixture(params=["memory", "shared"])
+@pytest.fixture(params=["memory", "shared", "postgres"])
 def tracker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnyTracker]:
-    """The engine's own tracker, and the one Kamailio's workers share in an SQLite file."""
+    """The engine's own tracker, the one Kamailio's workers share in an SQLite file, and the
+    one nodes share in PostgreSQL."""
     if request.param == "memory":
         yield cc.FailureTracker()
         return
-    shared = kam.SharedFailureTracker(tmp_path / "events.db")
+    where = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    shared = kam.SharedFailureTracker(where or tmp_path / "events.db")
     try:
         yield shared
     finally:
@@ -203,6 +207,38 @@ class TestTrackers:
         finally:
             first.close()
             second.close()
+
+    def test_processes_on_postgresql_lock_at_exactly_every_nth_failure(self, pg_url: str) -> None:
+        """Six processes (nodes) record 25 failures each of one user at once: with a threshold
+        of 7, exactly 150 // 7 locks are due, each at a 7th failure: never later, none lost."""
+        child = (
+            "import sys; from datetime import datetime, UTC\n"
+            "import callcodes as cc\n"
+            "from callcodes.integrations import kamailio as kam\n"
+            "tracker = kam.SharedFailureTracker(sys.argv[1])\n"
+            "lockout = cc.Lockout(user_attempts=7, group_attempts=100_000)\n"
+            "now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)\n"
+            "print(sum(len(tracker.record('acme', 'alice', now, lockout)) for _ in range(25)))\n"
+        )
+        nodes = [
+            subprocess.Popen(
+                [sys.executable, "-c", child, pg_url], stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(6)
+        ]
+        locks = []
+        for node in nodes:
+            out, _ = node.communicate(timeout=300)
+            assert node.returncode == 0
+            locks.append(int(out))
+        assert sum(locks) == 150 // 7
+        shared = kam.SharedFailureTracker(pg_url)
+        try:
+            lockout = cc.Lockout(user_attempts=7, group_attempts=100_000)
+            at = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+            assert shared.count("acme", "alice", at, lockout) == 150 % 7
+        finally:
+            shared.close()
 
     def test_the_shared_table_is_versioned(self, tmp_path: Path) -> None:
         """The table records its schema version; a file from a newer callcodes is refused."""
@@ -730,3 +766,51 @@ class TestSecurityDoc:
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+class TestAcrossNodesThroughAnOutage:
+    """Nodes share the count in PostgreSQL; while it is away a node counts alone, then merges."""
+
+    def test_failures_counted_during_an_outage_are_merged_and_lock_on_time(
+        self, postgres: PostgresServer, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """2 failures before, 2 while the server is killed (counted here, refused by nothing),
+        and the 5th after it is back: the 5th locks, as if the database had never left."""
+        monkeypatch.setattr(_failures, "RECONNECT_EVERY", 0.0)  # retry at the next failure
+        lockout = cc.Lockout(user_attempts=5, group_attempts=100_000)
+        tracker = kam.FallbackFailureTracker(kam.SharedFailureTracker(pg_url))
+        try:
+            for i in range(2):
+                assert tracker.record("acme", "alice", NOW + i * SECOND, lockout) == ()
+            postgres.kill()
+            try:
+                for i in range(2, 4):
+                    assert tracker.record("acme", "alice", NOW + i * SECOND, lockout) == ()
+                assert tracker.pending == 2
+                assert tracker.count("acme", "alice", NOW + 3 * SECOND, lockout) == 2  # local
+                with pytest.raises(cc.UnavailableError, match="unreachable"):
+                    tracker.shared.count("acme", "alice", NOW, lockout)
+            finally:
+                postgres.start()
+            at = NOW + 4 * SECOND
+            assert tracker.record("acme", "alice", at, lockout) == (
+                cc.Lock("acme", "alice", at, at + timedelta(minutes=30)),
+            )
+            assert tracker.pending == 0
+            assert tracker.count("acme", "alice", at, lockout) == 0
+        finally:
+            tracker.close()
+
+    def test_a_threshold_reached_during_the_outage_locks_locally(
+        self, postgres: PostgresServer, pg_url: str
+    ) -> None:
+        """A node cut off from the others still locks at its own count."""
+        lockout = cc.Lockout(user_attempts=3, group_attempts=100_000)
+        tracker = kam.FallbackFailureTracker(kam.SharedFailureTracker(pg_url))
+        postgres.kill()
+        try:
+            locks = [tracker.record("acme", "bob", NOW + i * SECOND, lockout) for i in range(3)]
+        finally:
+            postgres.start()
+            tracker.close()
+        assert [len(due) for due in locks] == [0, 0, 1]

@@ -13,6 +13,7 @@ from ._errors import (
     MissingDependencyError,
     RowError,
     SinkError,
+    UnavailableError,
     UnknownAccountError,
     UnknownGroupError,
 )
@@ -132,6 +133,7 @@ __all__ = [
     "SinkError",
     "SqliteSink",
     "Timeout",
+    "UnavailableError",
     "UnknownAccountError",
     "UnknownGroupError",
     "UseCounter",

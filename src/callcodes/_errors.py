@@ -24,6 +24,7 @@ __all__ = [
     "MissingDependencyError",
     "RowError",
     "SinkError",
+    "UnavailableError",
     "UnknownAccountError",
     "UnknownGroupError",
     "show",
@@ -171,4 +172,12 @@ class SinkError(CallcodesError, OSError):
     """An event sink could not record (disk full, no permission, closed): nothing was dropped.
 
     The event was not acknowledged; the message says which log and what to fix.
+    """
+
+
+class UnavailableError(CallcodesError, ConnectionError):
+    """A shared database (PostgreSQL) cannot be reached now: what was asked was not done.
+
+    The message says which database (without its password) and why; retry once it is back.
+    Decisions go on from what is loaded, and each component says what it does meanwhile.
     """

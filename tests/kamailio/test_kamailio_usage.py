@@ -76,6 +76,29 @@ class TestSharedCounter:
         finally:
             shared.close()
 
+    @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(limits_drawn, calls)
+    def test_it_keeps_the_same_rules_on_postgresql(
+        self, pg_url: str, limits: cc.Limits, drawn: list[tuple[Any, ...]]
+    ) -> None:
+        """Counted in a PostgreSQL database that nodes share, it admits and refuses exactly
+        what UseCounter does."""
+        memory = cc.UseCounter()
+        shared = SharedUseCounter(pg_url, key)
+        try:
+            with shared._write() as conn:  # each example starts from no count
+                conn.execute("DELETE FROM guard_uses")
+                conn.execute("DELETE FROM guard_active")
+            for offset, code, user, costly, call_id, ends in drawn:
+                now = NOW + timedelta(seconds=offset)
+                expected = memory.admit("acme", code, user, costly, now, limits, call_id)
+                assert shared.admit("acme", code, user, costly, now, limits, call_id) == expected
+                if ends:
+                    memory.end("acme", call_id)
+                    shared.end("acme", call_id)
+        finally:
+            shared.close()
+
     def test_two_processes_count_toward_one_limit(self, tmp_path: Path) -> None:
         """Three calls counted by another process leave this one no costly call of the code."""
         path = tmp_path / "events.db"

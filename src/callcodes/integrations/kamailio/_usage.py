@@ -33,9 +33,9 @@ _STEPS: Final = (
     (
         # One row per counted call: code is the code's fingerprint ('' for a redirected leg).
         "CREATE TABLE IF NOT EXISTS guard_uses (grp TEXT NOT NULL, code TEXT NOT NULL, "
-        "user TEXT NOT NULL, costly INTEGER NOT NULL, at INTEGER NOT NULL)",
+        '"user" TEXT NOT NULL, costly INTEGER NOT NULL, at INTEGER NOT NULL)',
         "CREATE INDEX IF NOT EXISTS guard_uses_code ON guard_uses (grp, code, at)",
-        "CREATE INDEX IF NOT EXISTS guard_uses_user ON guard_uses (grp, user, costly, at)",
+        'CREATE INDEX IF NOT EXISTS guard_uses_user ON guard_uses (grp, "user", costly, at)',
         "CREATE INDEX IF NOT EXISTS guard_uses_at ON guard_uses (grp, at)",
         # Calls in progress, by call id, until their end is reported (or CALL_LIMIT).
         "CREATE TABLE IF NOT EXISTS guard_active (grp TEXT NOT NULL, call_id TEXT NOT NULL, "
@@ -104,7 +104,7 @@ class SharedUseCounter(SharedFile):
                     refusal = Reason.CONCURRENT_LIMIT
             if refusal is None and costly and limits.costly_per_user is not None:
                 (mine,) = conn.execute(
-                    _ONE + "user = ? AND costly = 1 AND at > ?", (group, user, start)
+                    _ONE + '"user" = ? AND costly = 1 AND at > ?', (group, user, start)
                 ).fetchone()
                 if mine >= limits.costly_per_user:
                     refusal = Reason.USER_COSTLY_LIMIT
@@ -116,7 +116,8 @@ class SharedUseCounter(SharedFile):
             )
             if track:
                 conn.execute(
-                    "INSERT OR REPLACE INTO guard_active VALUES (?, ?, ?, ?)",
+                    "INSERT INTO guard_active VALUES (?, ?, ?, ?) ON CONFLICT (grp, call_id) "
+                    "DO UPDATE SET code = excluded.code, at = excluded.at",
                     (group, call_id, name, at),
                 )
         return None
@@ -140,7 +141,7 @@ class SharedUseCounter(SharedFile):
             users = {
                 row[0]
                 for row in conn.execute(
-                    "SELECT DISTINCT user FROM guard_uses WHERE grp = ? AND code = ? AND at > ?",
+                    'SELECT DISTINCT "user" FROM guard_uses WHERE grp = ? AND code = ? AND at > ?',
                     where,
                 )
             }

@@ -14,11 +14,11 @@ from typing import Any, Final
 
 from real_server import PASSWORD, Server, Tenants
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from callcodes.store import PolicyStore
@@ -86,7 +86,7 @@ class Portal:
         """Click a button that sends a form, and wait for the page it leads to."""
         old = self.driver.find_element(By.TAG_NAME, "html")
         button.click()
-        self.until(expected_conditions.staleness_of(old))
+        self.until(lambda _driver: _left(old))
         self.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def find(self, css: str) -> WebElement:
@@ -153,3 +153,20 @@ class Portal:
         """The store the server runs on, opened beside it (as the command line would)."""
         with PolicyStore(self.db) as store:
             yield store
+
+
+def _left(element: WebElement) -> bool:
+    """Whether *element* belongs to a page the browser has left (the page was replaced).
+
+    ChromeDriver says so with a stale reference, or, when the new page comes in while it
+    looks, with an inspector error that the node is not in the document: both mean gone.
+    """
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -43,3 +44,18 @@ def pg_url(postgres: PostgresServer) -> str:
 
 
 _databases = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+    """Open this test's policy store (the same database at each call), on each backend:
+    an SQLite file, and a PostgreSQL database of the test server."""
+    if request.param == "sqlite":
+        from callcodes.store import PolicyStore
+
+        where = tmp_path / "policy.db"
+        return lambda **options: PolicyStore(where, **options)
+    from callcodes.store.postgres import PostgresPolicyStore
+
+    url = request.getfixturevalue("pg_url")
+    return lambda **options: PostgresPolicyStore(url, **options)

@@ -39,6 +39,37 @@ def dump(path: Path) -> str:
         conn.close()
 
 
+def snapshot(store: object) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """Every row of the policy tables of *store*, on either backend: equal means unchanged."""
+    tables = (
+        "policy_groups",
+        "policy_users",
+        "policy_codes",
+        "policy_locks",
+        "policy_changes",
+        "policy_audit",
+        "policy_audit_codes",
+        "policy_dialplans",
+        "callcodes_schema",
+    )
+    path = getattr(store, "path", None)
+    conn: Any = sqlite3.connect(path) if path is not None else store.connection  # type: ignore[attr-defined]
+    try:
+        return [
+            (
+                table,
+                [
+                    tuple(row)
+                    for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+                ],
+            )
+            for table in tables
+        ]
+    finally:
+        if path is not None:
+            conn.close()
+
+
 def copy_into(store: PolicyStore, book: cc.CodeBook) -> None:
     """Write every group of *book* into *store*: settings, codes, use counts and locks."""
     for group in book.groups():

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from callcodes.audit import Action
 from callcodes.core.book import GroupLoader
 from callcodes.store import JOURNAL_KEEP, SCHEMA_VERSION, PolicyStore, Store, sync
 from callcodes.store.sqlite_schema import MIGRATIONS
-from policy_helpers import T0, Clock, book_state, copy_into, dump, outcome, temp_store
+from policy_helpers import T0, Clock, book_state, copy_into, outcome, snapshot, temp_store
 from strategies import NON_ASCII_DIGITS, USERS, books, codes_of, descriptions, entries
 
 AUTH = cc.GroupSettings(
@@ -37,8 +37,9 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(path: Path) -> Iterator[PolicyStore]:
-    with PolicyStore(path, clock=Clock()) as opened:
+def store(store_at: Callable[..., PolicyStore]) -> Iterator[PolicyStore]:
+    """A store with one group and two codes, on each backend (SQLite, PostgreSQL)."""
+    with store_at(clock=Clock()) as opened:
         opened.set_group("acme", AUTH, actor="ann")
         opened.add_codes(
             "acme",
@@ -135,15 +136,15 @@ class TestSameChecksAsTheBook:
                 got = str(exc)
             assert got == expected
 
-    def test_code_length_conflict(self, store: PolicyStore, path: Path) -> None:
+    def test_code_length_conflict(self, store: PolicyStore) -> None:
         """Changing the length of a group that holds codes is refused as the book refuses it."""
         book = store.load()
-        before = dump(path)
+        before = snapshot(store)
         wanted = attrs.evolve(AUTH, code_length=6)
         expected = outcome(lambda: book.set_group("acme", wanted))
         assert expected is not None
         assert outcome(lambda: store.set_group("acme", wanted, actor="t")) == expected
-        assert dump(path) == before
+        assert snapshot(store) == before
 
     def test_unknown_group(self, store: PolicyStore) -> None:
         """Every method that names a group refuses an unknown one with UnknownGroupError."""
@@ -275,16 +276,16 @@ class TestPersistence:
         held: Store = store
         assert held.groups() == ["acme"]
 
-    def test_refused_change_leaves_the_file_unchanged(self, store: PolicyStore, path: Path) -> None:
+    def test_refused_change_leaves_the_store_unchanged(self, store: PolicyStore) -> None:
         """A refused batch writes nothing: no code, no audit record, no journal entry."""
-        before = dump(path)
+        before = snapshot(store)
         with pytest.raises(cc.BatchError):
             store.add_codes("acme", ["5555", "1234", "12"], actor="t")
         with pytest.raises(cc.BatchError):
             store.delete_codes("acme", ["1234", "9999"], actor="t")
         with pytest.raises(cc.InvalidValueError):
             store.modify_group("acme", lambda s: attrs.evolve(s, max_attempts=0), actor="t")
-        assert dump(path) == before
+        assert snapshot(store) == before
 
     def test_remove_and_recreate(self, store: PolicyStore) -> None:
         """Removing a group deletes its users, codes and locks; a new group starts empty."""
@@ -457,21 +458,23 @@ class TestRefresh:
         assert not store.refresh(book)
         assert book.version == version
 
-    def test_only_the_changed_code_is_read(self, store: PolicyStore, path: Path) -> None:
+    def test_only_the_changed_code_is_read(
+        self, store: PolicyStore, store_at: Callable[..., PolicyStore]
+    ) -> None:
         """An edit of one code updates that code in place; the rest of the book is untouched."""
         book = store.load()
         untouched = book.get("acme", "0042")
-        with PolicyStore(path) as other:
+        with store_at() as other:
             other.edit_codes("acme", {"1234": "Sales EMEA"}, actor="bob")
         assert store.refresh(book)
         assert book.get("acme", "1234") == cc.CodeEntry("1234", "Sales EMEA")
         assert book.get("acme", "0042") is untouched
 
-    def test_partial_book(self, store: PolicyStore, path: Path) -> None:
+    def test_partial_book(self, store: PolicyStore, store_at: Callable[..., PolicyStore]) -> None:
         """A book loaded with only some groups refreshes only those."""
         store.set_group("globex", cc.GroupSettings(), actor="t")
         book = store.load(["acme"])
-        with PolicyStore(path) as other:
+        with store_at() as other:
             other.add_codes("globex", ["1111"], actor="t")
             other.add_codes("acme", ["2222"], actor="t")
         assert store.refresh(book)
@@ -485,10 +488,12 @@ class TestRefresh:
         assert store.refresh(book)
         assert book_state(book) == book_state(store.load())
 
-    def test_version_counts_changes(self, store: PolicyStore, path: Path) -> None:
+    def test_version_counts_changes(
+        self, store: PolicyStore, store_at: Callable[..., PolicyStore]
+    ) -> None:
         """The store's version grows with each change, whoever wrote it."""
         version = store.version
-        with PolicyStore(path) as other:
+        with store_at() as other:
             other.edit_codes("acme", {"1234": None}, actor="t")
         assert store.version > version
 
@@ -496,8 +501,9 @@ class TestRefresh:
 class TestSchema:
     """The file's schema: versioned in the shared table, upgraded forward, never downgraded."""
 
-    def test_fresh_file(self, store: PolicyStore, path: Path) -> None:
+    def test_fresh_file(self, path: Path) -> None:
         """A new store records its schema version and uses WAL."""
+        store = PolicyStore(path)
         conn = sqlite3.connect(path)
         rows = conn.execute("SELECT component, version FROM callcodes_schema").fetchall()
         assert rows == [("policy", SCHEMA_VERSION)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import sqlite3
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import callcodes as cc
 from callcodes.cli import main
 from callcodes.store import SCHEMA_VERSION, PolicyStore, UserDirectory
 from callcodes.store.directory import ALL
+from policy_helpers import snapshot
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 AUTH = cc.GroupSettings(mode=cc.Mode.AUTHORIZATION)
@@ -37,8 +39,17 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(path: Path):
+def file_store(path: Path) -> Iterator[PolicyStore]:
+    """A store with one group in an SQLite file: for the file itself and the user directory."""
     with PolicyStore(path, clock=lambda: NOW) as opened:
+        opened.set_group("acme", AUTH, actor="ann")
+        yield opened
+
+
+@pytest.fixture
+def store(store_at: Callable[..., PolicyStore]) -> Iterator[PolicyStore]:
+    """A store with one group, on each backend (SQLite, PostgreSQL)."""
+    with store_at(clock=lambda: NOW) as opened:
         opened.set_group("acme", AUTH, actor="ann")
         yield opened
 
@@ -92,13 +103,11 @@ class TestProvider:
         assert book.group("acme") == store.group("acme")
 
     @pytest.mark.parametrize("bad", ["", " sp", "sp ", "s\np", "\x1b[31mred", "x" * 31, 7])
-    def test_bad_provider_ids_are_refused_untouched(
-        self, store: PolicyStore, path: Path, bad: object
-    ) -> None:
-        before = path.read_bytes()
+    def test_bad_provider_ids_are_refused_untouched(self, store: PolicyStore, bad: object) -> None:
+        before = snapshot(store)
         with pytest.raises(cc.InvalidValueError, match="provider"):
             store.set_provider("acme", bad, actor="ann")  # type: ignore[arg-type]
-        assert path.read_bytes() == before
+        assert snapshot(store) == before
         assert store.provider("acme") is None
 
     def test_thirty_characters_are_enough(self, store: PolicyStore) -> None:
@@ -135,15 +144,13 @@ class TestCreateGroup:
         assert actions == ["group.create", "group.provider"]
         assert store.version > before
 
-    def test_an_existing_name_is_refused_and_that_group_kept(
-        self, store: PolicyStore, path: Path
-    ) -> None:
+    def test_an_existing_name_is_refused_and_that_group_kept(self, store: PolicyStore) -> None:
         store.set_provider("acme", "sp1", actor="ann")
-        before = path.read_bytes()
+        before = snapshot(store)
         other = cc.GroupSettings(mode=cc.Mode.ACCOUNT, code_length=6)
         with pytest.raises(cc.ConflictError, match="exists already"):
             store.create_group("acme", other, provider="sp2", actor="mallory")
-        assert path.read_bytes() == before
+        assert snapshot(store) == before
         assert store.group("acme") == AUTH
         assert store.provider("acme") == "sp1"
 
@@ -151,12 +158,12 @@ class TestCreateGroup:
         ("group", "provider"), [("bad\nname", None), ("beta", " sp"), ("beta", "x" * 31)]
     )
     def test_bad_names_are_refused_untouched(
-        self, store: PolicyStore, path: Path, group: str, provider: str | None
+        self, store: PolicyStore, group: str, provider: str | None
     ) -> None:
-        before = path.read_bytes()
+        before = snapshot(store)
         with pytest.raises(cc.InvalidValueError):
             store.create_group(group, AUTH, provider=provider, actor="ann")
-        assert path.read_bytes() == before
+        assert snapshot(store) == before
 
 
 class TestSchemaFive:
@@ -265,9 +272,9 @@ BAD_NAMES = ["", " acme", "ac\nme", "ac\tme", "\x1b[2Jacme", "a\u202eb", "g" * 3
 class TestNames:
     @pytest.mark.parametrize("bad", BAD_NAMES)
     def test_every_write_refuses_a_bad_group_name_untouched(
-        self, store: PolicyStore, path: Path, bad: str
+        self, store: PolicyStore, bad: str
     ) -> None:
-        before = path.read_bytes()
+        before = snapshot(store)
         writes = [
             lambda: store.set_group(bad, AUTH, actor="ann"),
             lambda: store.modify_group(bad, lambda s: s, actor="ann", create=True),
@@ -284,16 +291,16 @@ class TestNames:
         for write in writes:
             with pytest.raises(cc.InvalidValueError, match="group id"):
                 write()
-        assert path.read_bytes() == before
+        assert snapshot(store) == before
         assert store.groups() == ["acme"]
 
     @pytest.mark.parametrize("bad", ["ann\n", "\x1b[31mann", "a" * 162, " ann"])
-    def test_a_bad_actor_is_refused(self, store: PolicyStore, path: Path, bad: str) -> None:
+    def test_a_bad_actor_is_refused(self, file_store: PolicyStore, path: Path, bad: str) -> None:
         before = path.read_bytes()
         with pytest.raises(cc.InvalidValueError, match="actor"):
-            store.add_codes("acme", ["1234"], actor=bad)
+            file_store.add_codes("acme", ["1234"], actor=bad)
         with pytest.raises(cc.InvalidValueError, match="actor"):
-            UserDirectory(store).import_csv(DIRECTORY, actor=bad)
+            UserDirectory(file_store).import_csv(DIRECTORY, actor=bad)
         assert path.read_bytes() == before
 
     @pytest.mark.parametrize("bad", ["", " bob", "bo\nb", "\x1bbob", "u" * 162])
@@ -302,15 +309,15 @@ class TestNames:
             cc.GroupSettings(mandatory_users={bad})
 
     def test_a_group_stored_under_a_name_refused_today_can_still_go(
-        self, store: PolicyStore, path: Path
+        self, file_store: PolicyStore, path: Path
     ) -> None:
         with sqlite3.connect(path) as conn:
             conn.execute("UPDATE policy_groups SET name = ? WHERE name = 'acme'", ("g" * 40,))
         legacy = "g" * 40
-        store.lock(cc.Lock(legacy, "alice", NOW), actor="ann")
-        assert store.unlock(legacy, "alice", actor="ann")
-        store.remove_group(legacy, actor="ann")
-        assert store.groups() == []
+        file_store.lock(cc.Lock(legacy, "alice", NOW), actor="ann")
+        assert file_store.unlock(legacy, "alice", actor="ann")
+        file_store.remove_group(legacy, actor="ann")
+        assert file_store.groups() == []
 
 
 # -- the directory's rule in the store's own writes -----------------------------------------------
@@ -318,57 +325,57 @@ class TestNames:
 
 class TestDirectoryRule:
     @pytest.fixture
-    def directory(self, store: PolicyStore) -> UserDirectory:
-        found = UserDirectory(store)
+    def directory(self, file_store: PolicyStore) -> UserDirectory:
+        found = UserDirectory(file_store)
         found.import_csv(DIRECTORY, actor="ann")
         return found
 
     def test_store_writes_refuse_users_outside_the_directory(
-        self, store: PolicyStore, directory: UserDirectory, path: Path
+        self, file_store: PolicyStore, directory: UserDirectory, path: Path
     ) -> None:
         before = path.read_bytes()
         outsider = cc.GroupSettings(mode=cc.Mode.AUTHORIZATION, mandatory_users={"alice", "zoe"})
         for write in (
-            lambda: store.set_group("acme", outsider, actor="ann"),
-            lambda: store.modify_group("acme", lambda _s: outsider, actor="ann"),
-            lambda: store.replace_group("acme", outsider, [], actor="ann"),
+            lambda: file_store.set_group("acme", outsider, actor="ann"),
+            lambda: file_store.modify_group("acme", lambda _s: outsider, actor="ann"),
+            lambda: file_store.replace_group("acme", outsider, [], actor="ann"),
         ):
             with pytest.raises(cc.ConflictError, match="zoe"):
                 write()
         assert path.read_bytes() == before
         inside = cc.GroupSettings(mode=cc.Mode.AUTHORIZATION, optional_users={"bob"})
-        store.set_group("acme", inside, actor="ann")
-        store.replace_group("acme", inside, ["1234"], actor="ann")
-        assert store.group("acme").optional_users == {"bob"}
+        file_store.set_group("acme", inside, actor="ann")
+        file_store.replace_group("acme", inside, ["1234"], actor="ann")
+        assert file_store.group("acme").optional_users == {"bob"}
         assert directory.missing("acme", ["bob", "zoe"]) == ["zoe"]
 
     def test_a_group_without_a_directory_enrolls_anyone(
-        self, store: PolicyStore, directory: UserDirectory
+        self, file_store: PolicyStore, directory: UserDirectory
     ) -> None:
-        store.set_group("globex", cc.GroupSettings(mandatory_users={"zoe"}), actor="ann")
-        assert store.group("globex").mandatory_users == {"zoe"}
+        file_store.set_group("globex", cc.GroupSettings(mandatory_users={"zoe"}), actor="ann")
+        assert file_store.group("globex").mandatory_users == {"zoe"}
 
     def test_removing_a_group_removes_its_directory(
-        self, store: PolicyStore, directory: UserDirectory
+        self, file_store: PolicyStore, directory: UserDirectory
     ) -> None:
-        store.remove_group("acme", actor="ann")
-        store.set_group("acme", cc.GroupSettings(mandatory_users={"zoe"}), actor="ann")
+        file_store.remove_group("acme", actor="ann")
+        file_store.set_group("acme", cc.GroupSettings(mandatory_users={"zoe"}), actor="ann")
         assert directory.users() == []
-        assert store.group("acme").mandatory_users == {"zoe"}
+        assert file_store.group("acme").mandatory_users == {"zoe"}
 
     def test_a_new_group_ignores_the_directory_left_by_an_older_version(
-        self, store: PolicyStore, directory: UserDirectory, path: Path
+        self, file_store: PolicyStore, directory: UserDirectory, path: Path
     ) -> None:
         with sqlite3.connect(path) as conn:  # as remove_group left it before it removed these
             conn.execute("DELETE FROM policy_groups WHERE name = 'acme'")
-        store.set_group("acme", cc.GroupSettings(mandatory_users={"zoe"}), actor="ann")
-        assert store.group("acme").mandatory_users == {"zoe"}
+        file_store.set_group("acme", cc.GroupSettings(mandatory_users={"zoe"}), actor="ann")
+        assert file_store.group("acme").mandatory_users == {"zoe"}
         assert directory.users() == []
 
     def test_removing_a_group_in_a_store_without_a_directory_creates_nothing(
-        self, store: PolicyStore, path: Path
+        self, file_store: PolicyStore, path: Path
     ) -> None:
-        store.remove_group("acme", actor="ann")
+        file_store.remove_group("acme", actor="ann")
         assert "directory_users" not in tables(path)
 
 
@@ -377,9 +384,9 @@ class TestDirectoryRule:
 
 class TestDirectoryTables:
     def test_reading_and_refused_changes_create_no_tables(
-        self, store: PolicyStore, path: Path
+        self, file_store: PolicyStore, path: Path
     ) -> None:
-        directory = UserDirectory(store)
+        directory = UserDirectory(file_store)
         assert directory.users() == []
         assert directory.available("acme") == []
         with pytest.raises(cc.ConflictError, match="no user directory"):
@@ -390,7 +397,7 @@ class TestDirectoryTables:
         directory.import_csv(DIRECTORY, actor="ann")
         assert "directory_users" in tables(path)
 
-    def test_a_read_only_store_is_never_changed(self, store: PolicyStore, path: Path) -> None:
+    def test_a_read_only_store_is_never_changed(self, file_store: PolicyStore, path: Path) -> None:
         before = path.read_bytes()
         with PolicyStore(path, read_only=True) as reader:
             directory = UserDirectory(reader)

@@ -22,8 +22,8 @@ from typing import Final
 from .. import _sqlite
 from .._timefmt import iso
 from .backend import Transaction
+from .sql_tx import SqlTransaction
 from .sqlite import PolicyStore
-from .sqlite_tx import SqliteTransaction
 
 __all__ = ["COMPONENT", "MIGRATIONS", "SCHEMA_VERSION", "SqliteAccountRows", "sqlite_rows"]
 
@@ -261,9 +261,10 @@ class SqliteAccountRows:
 
 
 def _connection(tx: Transaction) -> sqlite3.Connection:
-    if not isinstance(tx, SqliteTransaction):
+    if not isinstance(tx, SqlTransaction):
         raise TypeError("SQLite accounts need the SQLite store's transactions")
-    return tx.connection
+    conn: sqlite3.Connection = tx.connection
+    return conn
 
 
 def _create(conn: sqlite3.Connection, path: str) -> None:

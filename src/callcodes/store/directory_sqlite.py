@@ -19,8 +19,8 @@ from typing import Final
 
 from .. import _sqlite
 from .backend import Transaction
+from .sql_tx import SqlTransaction
 from .sqlite import PolicyStore
-from .sqlite_tx import SqliteTransaction
 
 __all__ = ["COMPONENT", "MIGRATIONS", "SCHEMA_VERSION", "SqliteDirectoryRows", "sqlite_rows"]
 
@@ -117,11 +117,11 @@ def sqlite_rows(store: PolicyStore) -> Callable[[Transaction], SqliteDirectoryRo
     """
     path = store.path
     with store.reading() as tx:  # a newer directory is refused at once; nothing is written
-        if isinstance(tx, SqliteTransaction):
+        if isinstance(tx, SqlTransaction):
             SqliteDirectoryRows(tx.connection, path).version()
 
     def rows(tx: Transaction) -> SqliteDirectoryRows:
-        if not isinstance(tx, SqliteTransaction):
+        if not isinstance(tx, SqlTransaction):
             raise TypeError("an SQLite directory needs the SQLite store's transactions")
         return SqliteDirectoryRows(tx.connection, path)  # inside the same transaction
 

@@ -5,7 +5,7 @@ processes (a softswitch's workers) share one policy. Every administrative change
 transaction that also writes its audit record; a refused change leaves the file untouched.
 What the store decides (checks, journal, audit details, refreshing loaded books) is the same for
 every backend (:class:`~callcodes.store.writes.BaseStore`); this module opens the file and
-runs the transactions, whose queries are in ``sqlite_tx``.
+runs the transactions, whose queries are in ``sql_tx``.
 
 The file is opened in WAL mode with a busy timeout; the schema is versioned in the shared table
 ``callcodes_schema`` (component ``policy``) and upgraded forward when the store opens
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final
 
 from .. import _sqlite
 from .._errors import InvalidValueError
+from .sql_tx import SqlTransaction
 from .sqlite_schema import (
     ADD_FRAUD,
     ADD_HOURS,
@@ -35,7 +36,6 @@ from .sqlite_schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
 )
-from .sqlite_tx import SqliteTransaction
 from .sync import JOURNAL_KEEP
 from .writes import BaseStore
 
@@ -168,10 +168,10 @@ class PolicyStore(BaseStore):
             self._conn.close()
 
     @contextlib.contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[SqliteTransaction]:
+    def _transaction(self, *, write: bool) -> Iterator[SqlTransaction]:
         """One transaction on the store's connection, which threads take in turn."""
         with self._lock, _sqlite.transaction(self._conn, write=write) as conn:
-            yield SqliteTransaction(conn)
+            yield SqlTransaction(conn)
 
     def add_component(self, component: str, migrations: Sequence[Sequence[str]]) -> None:
         """Bring the tables of *component* (directory, accounts) in this file up to date.

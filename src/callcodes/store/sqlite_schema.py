@@ -48,9 +48,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         """CREATE TABLE policy_users (
             group_id INTEGER NOT NULL,
-            user TEXT NOT NULL,
+            "user" TEXT NOT NULL,
             list TEXT NOT NULL CHECK (list IN ('mandatory', 'optional')),
-            PRIMARY KEY (group_id, user)
+            PRIMARY KEY (group_id, "user")
         ) WITHOUT ROWID""",
         """CREATE TABLE policy_codes (
             group_id INTEGER NOT NULL,
@@ -66,10 +66,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """CREATE TABLE policy_locks (
             group_id INTEGER NOT NULL,
             whole_group INTEGER NOT NULL,
-            user TEXT NOT NULL,
+            "user" TEXT NOT NULL,
             since TEXT NOT NULL,
             until TEXT,
-            PRIMARY KEY (group_id, whole_group, user)
+            PRIMARY KEY (group_id, whole_group, "user")
         ) WITHOUT ROWID""",
         # The change journal that refresh() reads: kind is 'group' (reload the whole group),
         # 'settings', 'locks' or 'code' (one code, named in the row).

@@ -1,16 +1,18 @@
-"""The policy store's row operations in SQLite: the queries behind one transaction.
+"""The policy store's row operations in SQL: the queries of a transaction, on either database.
 
-:class:`SqliteTransaction` is the :class:`~callcodes.store.backend.Transaction` of the SQLite
-store, on a connection inside ``BEGIN``/``COMMIT``. It checks nothing: the store hands it
-validated values. Times are stored as ISO 8601 text in UTC with microseconds (``_timefmt.iso``),
-so text order is time order; durations as whole microseconds; call type lists and levels as JSON.
+:class:`SqlTransaction` is the :class:`~callcodes.store.backend.Transaction` of the SQLite and
+the PostgreSQL stores, on a connection inside a transaction. The statements are written once in
+the SQL both take (``?`` parameters, which the PostgreSQL connection turns into its own;
+``"user"`` quoted; ``RETURNING``; ``ON CONFLICT``), so the two stores cannot drift apart. It
+checks nothing: the store hands it validated values. Times are stored as ISO 8601 text in UTC
+with microseconds (``_timefmt.iso``), so text order is time order; durations as whole
+microseconds; call type lists and levels as JSON.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -24,8 +26,12 @@ from .audit import Action, AuditRecord
 from .backend import AuditQuery, Change
 from .sqlite_schema import CODE_COLUMNS, ENTRY_COLUMNS, LIMITED, SETTINGS_COLUMNS
 
-__all__ = ["SqliteTransaction"]
+__all__ = ["SqlTransaction"]
 
+#: The policy schema version that brought the secret (``policy_secret``).
+_SECRET_VERSION: Final = 4
+#: ``LIMIT`` without a limit, in the SQL both databases take (SQLite's -1 is refused by PostgreSQL).
+_NO_LIMIT: Final = 1 << 62
 _IN_CHUNK: Final = 500  # codes per "IN (...)" query, well under SQLite's parameter limit
 _WRITE_CHUNK: Final = 100_000  # codes per executemany, between progress reports
 #: The user directory's table (``directory_sqlite`` creates it on the directory's first write).
@@ -42,16 +48,16 @@ def _marks(chunk: Sequence[object]) -> str:
     return ",".join("?" * len(chunk))
 
 
-class SqliteTransaction:
+class SqlTransaction:
     """The row operations of one transaction on a policy store's SQLite connection."""
 
     __slots__ = ("_conn",)
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Any) -> None:
         self._conn = conn
 
     @property
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> Any:
         """The connection inside this transaction, for components kept beside the policy."""
         return self._conn
 
@@ -76,7 +82,7 @@ class SqliteTransaction:
         ).fetchone()
         users: dict[str, set[str]] = {"mandatory": set(), "optional": set()}
         for user, kind in self._conn.execute(
-            "SELECT user, list FROM policy_users WHERE group_id = ?", (gid,)
+            'SELECT "user", list FROM policy_users WHERE group_id = ?', (gid,)
         ):
             users[kind].add(user)
         settings = GroupSettings(
@@ -121,13 +127,13 @@ class SqliteTransaction:
         )
         conn = self._conn
         if gid is None:
-            cursor = conn.execute(
-                f"INSERT INTO policy_groups (name, {SETTINGS_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, *values),
+            gid = int(
+                conn.execute(
+                    f"INSERT INTO policy_groups (name, {SETTINGS_COLUMNS}) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (name, *values),
+                ).fetchone()[0]
             )
-            assert cursor.lastrowid is not None
-            gid = cursor.lastrowid
         else:
             assignments = ", ".join(f"{c.strip()} = ?" for c in SETTINGS_COLUMNS.split(","))
             conn.execute(
@@ -136,7 +142,7 @@ class SqliteTransaction:
             )
             conn.execute("DELETE FROM policy_users WHERE group_id = ?", (gid,))
         conn.executemany(
-            "INSERT INTO policy_users (group_id, user, list) VALUES (?, ?, ?)",
+            'INSERT INTO policy_users (group_id, "user", list) VALUES (?, ?, ?)',
             [(gid, user, "mandatory") for user in sorted(settings.mandatory_users)]
             + [(gid, user, "optional") for user in sorted(settings.optional_users)],
         )
@@ -171,12 +177,13 @@ class SqliteTransaction:
     # -- the user directory (component ``directory``, tables in ``directory_sqlite``) -------------
 
     def _has_directory(self) -> bool:
-        return self._has_table(_DIRECTORY_TABLE)
+        return self._has_component("directory")
 
-    def _has_table(self, name: str) -> bool:
+    def _has_component(self, component: str) -> bool:
+        """Whether the component's tables exist (its row of ``callcodes_schema``), portably."""
         return (
             self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+                "SELECT 1 FROM callcodes_schema WHERE component = ? AND version > 0", (component,)
             ).fetchone()
             is not None
         )
@@ -186,7 +193,7 @@ class SqliteTransaction:
 
         A file without the accounts' tables has none.
         """
-        if not self._has_table("accounts_accounts"):
+        if not self._has_component("accounts"):
             return []
         names = [
             str(row[0])
@@ -276,7 +283,9 @@ class SqliteTransaction:
             f"AND code {'>=' if inclusive else '>'} ? AND code < ? ORDER BY code LIMIT ?"
         )
         # Codes are ASCII digits and ':' sorts right after '9': prefix + ':' bounds them all.
-        cursor = self._conn.execute(sql, (gid, low, prefix + ":", -1 if limit is None else limit))
+        cursor = self._conn.execute(
+            sql, (gid, low, prefix + ":", _NO_LIMIT if limit is None else limit)
+        )
         return list(itertools.starmap(entry_reader(_from_text), cursor))
 
     def read_codes(self, gid: int, loader: GroupLoader) -> None:
@@ -415,8 +424,10 @@ class SqliteTransaction:
             chunk = list(codes[start : start + _IN_CHUNK])
             counts.update(
                 self._conn.execute(
-                    "SELECT code, min(uses, max_uses) FROM policy_codes "  # noqa: S608
-                    f"WHERE group_id = ? AND max_uses IS NOT NULL AND code IN ({_marks(chunk)})",
+                    # The smaller of the two, in the SQL both databases take (not min(a, b)).
+                    "SELECT code, CASE WHEN uses < max_uses THEN uses ELSE max_uses END "  # noqa: S608
+                    "FROM policy_codes WHERE group_id = ? AND max_uses IS NOT NULL "
+                    f"AND code IN ({_marks(chunk)})",
                     (gid, *chunk),
                 ).fetchall()
             )
@@ -444,8 +455,8 @@ class SqliteTransaction:
         return [
             Lock(name, None if whole else user, _from_text(since), _time(until))
             for whole, user, since, until in self._conn.execute(
-                "SELECT whole_group, user, since, until FROM policy_locks WHERE group_id = ? "
-                "ORDER BY whole_group DESC, user",
+                'SELECT whole_group, "user", since, until FROM policy_locks WHERE group_id = ? '
+                'ORDER BY whole_group DESC, "user"',
                 (gid,),
             )
         ]
@@ -453,15 +464,16 @@ class SqliteTransaction:
     def put_lock(self, gid: int, lock: Lock) -> None:
         """Write a lock, replacing one on the same user (or the group's)."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO policy_locks (group_id, whole_group, user, since, until) "
-            "VALUES (?, ?, ?, ?, ?)",
+            'INSERT INTO policy_locks (group_id, whole_group, "user", since, until) '
+            'VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_id, whole_group, "user") '
+            "DO UPDATE SET since = excluded.since, until = excluded.until",
             (gid, int(lock.user is None), lock.user or "", iso(lock.since), _text(lock.until)),
         )
 
     def delete_lock(self, gid: int, user: str | None) -> None:
         """Delete the lock on *user* (None: the group's lock)."""
         self._conn.execute(
-            "DELETE FROM policy_locks WHERE group_id = ? AND whole_group = ? AND user = ?",
+            'DELETE FROM policy_locks WHERE group_id = ? AND whole_group = ? AND "user" = ?',
             (gid, int(user is None), user or ""),
         )
 
@@ -482,7 +494,7 @@ class SqliteTransaction:
             "UPDATE policy_codes SET suspended = ? WHERE group_id = ? AND code = ?",
             (_text(since), gid, code),
         )
-        return cursor.rowcount > 0
+        return bool(cursor.rowcount > 0)
 
     # -- dial plans -------------------------------------------------------------------------------
 
@@ -583,22 +595,25 @@ class SqliteTransaction:
         fps: Sequence[str] = (),
     ) -> None:
         """Add one audit record (its detail as JSON) and its code fingerprints."""
-        cursor = self._conn.execute(
-            "INSERT INTO policy_audit (at, actor, grp, action, detail) VALUES (?, ?, ?, ?, ?)",
+        audit_id = self._conn.execute(
+            "INSERT INTO policy_audit (at, actor, grp, action, detail) VALUES (?, ?, ?, ?, ?) "
+            "RETURNING id",
             (iso(at), actor, group, action.value, json.dumps(detail, ensure_ascii=False)),
-        )
+        ).fetchone()[0]
         if fps:
             self._conn.executemany(
                 "INSERT INTO policy_audit_codes (audit_id, fp) VALUES (?, ?)",
-                ((cursor.lastrowid, fp) for fp in fps),
+                ((audit_id, fp) for fp in fps),
             )
 
     def secret(self) -> bytes | None:
         """The store's secret, or None (also in a file opened read-only before its upgrade)."""
-        try:
-            row = self._conn.execute("SELECT secret FROM policy_secret WHERE id = 1").fetchone()
-        except sqlite3.OperationalError:  # no such table: the file is older than fingerprints
+        version = self._conn.execute(
+            "SELECT version FROM callcodes_schema WHERE component = 'policy'"
+        ).fetchone()
+        if version is None or version[0] < _SECRET_VERSION:  # older than fingerprints
             return None
+        row = self._conn.execute("SELECT secret FROM policy_secret WHERE id = 1").fetchone()
         return None if row is None else bytes(row[0])
 
     def audit(self, query: AuditQuery) -> list[AuditRecord]:
@@ -620,7 +635,7 @@ class SqliteTransaction:
             if bound is not None:
                 where.append(f"at {op} ?")
                 args.append(iso(bound))
-        args.append(-1 if query.limit is None else query.limit)
+        args.append(_NO_LIMIT if query.limit is None else query.limit)
         sql = (
             "SELECT id, at, actor, grp, action, detail FROM policy_audit "  # noqa: S608
             f"WHERE {' AND '.join(where)} ORDER BY id {'DESC' if query.latest else ''} LIMIT ?"

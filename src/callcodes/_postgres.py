@@ -14,11 +14,11 @@ import contextlib
 import functools
 import importlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from ._errors import ConflictError, InvalidValueError, MissingDependencyError
+from ._errors import ConflictError, InvalidValueError, MissingDependencyError, UnavailableError
 
 if TYPE_CHECKING:
     import psycopg
@@ -31,6 +31,8 @@ __all__ = [
     "is_url",
     "lock_key",
     "migrate",
+    "migrate_from_sqlite",
+    "open_ready",
     "problem",
     "redact",
     "schema_version",
@@ -95,6 +97,35 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
     except pg.ProgrammingError as exc:  # the URL does not parse
         raise InvalidValueError("database", redact(url), f"not a valid URL: {exc}") from None
     return conn
+
+
+def open_ready(url: str, prepare: Callable[[psycopg.Connection[Any]], object]) -> QmarkConnection:
+    """A connection to *url* that *prepare* has made ready (tables migrated, say).
+
+    The connection is closed again when *prepare* fails; a server that cannot be reached, or
+    a database error on the way, raises :class:`~callcodes.UnavailableError` saying why.
+    """
+    pg = driver()
+    try:
+        raw = connect(url)
+    except pg.Error as exc:
+        raise UnavailableError(problem(url, exc)) from exc
+    try:
+        prepare(raw)
+    except pg.Error as exc:
+        raw.close()
+        raise UnavailableError(problem(url, exc)) from exc
+    except BaseException:
+        raw.close()
+        raise
+    return QmarkConnection(raw)
+
+
+def migrate_from_sqlite(
+    conn: psycopg.Connection[Any], url: str, component: str, steps: Sequence[Sequence[str]]
+) -> None:
+    """:func:`migrate` with a portable component's SQLite schema (see :func:`sqlite_ddl`)."""
+    migrate(conn, url, component, [[sqlite_ddl(sql) for sql in step] for step in steps])
 
 
 @contextlib.contextmanager

@@ -39,10 +39,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _ddl(steps: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(_postgres.sqlite_ddl(sql) for sql in step) for step in steps)
-
-
 class PostgresPolicyStore(BaseStore):
     """Groups, settings, users, codes, use counts and locks in a PostgreSQL database.
 
@@ -70,28 +66,17 @@ class PostgresPolicyStore(BaseStore):
         self._conn = self._connect()
 
     def _connect(self) -> _postgres.QmarkConnection:
-        pg = self._pg
-        try:
-            raw = _postgres.connect(self.url)
-        except pg.Error as exc:
-            raise UnavailableError(_postgres.problem(self.url, exc)) from exc
-        try:
+        def prepare(raw: psycopg.Connection[Any]) -> None:
             if self._read_only:
                 self._check_readable(raw)
-            else:
-                _postgres.migrate(raw, self.url, COMPONENT, _ddl(MIGRATIONS))
-                raw.execute(
-                    "INSERT INTO policy_secret (id, secret) VALUES (1, %s) "
-                    "ON CONFLICT (id) DO NOTHING",
-                    (secrets.token_bytes(32),),
-                )
-        except pg.Error as exc:
-            raw.close()
-            raise UnavailableError(_postgres.problem(self.url, exc)) from exc
-        except BaseException:
-            raw.close()
-            raise
-        return _postgres.QmarkConnection(raw)
+                return
+            _postgres.migrate_from_sqlite(raw, self.url, COMPONENT, MIGRATIONS)
+            raw.execute(
+                "INSERT INTO policy_secret (id, secret) VALUES (1, %s) ON CONFLICT (id) DO NOTHING",
+                (secrets.token_bytes(32),),
+            )
+
+        return _postgres.open_ready(self.url, prepare)
 
     def _check_readable(self, raw: psycopg.Connection[Any]) -> None:
         """Refuse a database without the policy tables, or with newer ones."""
@@ -139,7 +124,7 @@ class PostgresPolicyStore(BaseStore):
     def add_component(self, component: str, migrations: Sequence[Sequence[str]]) -> None:
         """Bring the tables of *component* (directory, accounts) up to date, as SQLite's."""
         with self._lock, self._session() as conn:
-            _postgres.migrate(conn.raw, self.url, component, _ddl(migrations))
+            _postgres.migrate_from_sqlite(conn.raw, self.url, component, migrations)
 
     @property
     def schema_version(self) -> int:

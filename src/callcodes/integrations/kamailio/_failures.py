@@ -90,7 +90,7 @@ class SharedFile:
         if _postgres.is_url(path):
             self.path = Path()
             self._url = str(path)
-            self._steps = tuple(tuple(_postgres.sqlite_ddl(sql) for sql in step) for step in steps)
+            self._steps = steps
             self._component = component
             try:
                 self._pg = self._connect()
@@ -115,20 +115,10 @@ class SharedFile:
 
     def _connect(self) -> _postgres.QmarkConnection:
         """A connection to the database, its tables up to date; ``UnavailableError`` if not."""
-        pg = _postgres.driver()
-        try:
-            raw = _postgres.connect(self._url)
-        except pg.Error as exc:
-            raise UnavailableError(_postgres.problem(self._url, exc)) from exc
-        try:
-            _postgres.migrate(raw, self._url, self._component, self._steps)
-        except pg.Error as exc:
-            raw.close()
-            raise UnavailableError(_postgres.problem(self._url, exc)) from exc
-        except BaseException:
-            raw.close()
-            raise
-        return _postgres.QmarkConnection(raw)
+        return _postgres.open_ready(
+            self._url,
+            lambda raw: _postgres.migrate_from_sqlite(raw, self._url, self._component, self._steps),
+        )
 
     def close(self) -> None:
         """Release the file or the connection."""

@@ -35,6 +35,7 @@ from ..core._validate import (
 )
 from ..core.model import Lock
 from ..store.sqlite import PolicyStore
+from ..store.writes import BaseStore
 
 __all__ = [
     "ACTOR",
@@ -82,19 +83,27 @@ def default_actor() -> str:
 
 @attrs.define
 class State:
-    """``ctx.obj`` of every command: the store's path, the actor, the store once opened."""
+    """``ctx.obj`` of every command: the store's path or URL, the actor, the store once opened."""
 
-    db: Path
+    db: Path | str
     actor: str = attrs.field(validator=lambda _s, a, v: check_actor(f"--{a.name}", v))
-    _store: PolicyStore | None = None
+    _store: BaseStore | None = None
 
-    def store(self, *, create: bool = False, read_only: bool = False) -> PolicyStore:
+    def store(self, *, create: bool = False, read_only: bool = False) -> BaseStore:
         """The policy store at ``db``, opened on first use (created only when *create*).
 
         A command that only reads passes *read_only*: the file is then never created or
-        changed, and a file that is not a store is refused untouched.
+        changed, and a file that is not a store is refused untouched. A ``postgresql://`` URL
+        opens the PostgreSQL store (same methods, same rules).
         """
+        if self._store is None and isinstance(self.db, str):
+            from ..store.postgres import PostgresPolicyStore  # noqa: PLC0415  # the extra
+
+            opened = PostgresPolicyStore(self.db, read_only=read_only)
+            click.get_current_context().call_on_close(opened.close)
+            self._store = opened
         if self._store is None:
+            assert isinstance(self.db, Path)
             if not create and not self.db.exists():
                 raise InvalidValueError(
                     "--db",

@@ -40,7 +40,7 @@ def _database(ctx: click.Context) -> str | Path:
     db = getattr(ctx.obj, "db", None)
     if db is None:
         raise click.UsageError("no event log given (the main command passes its --db)")
-    return Path(db)
+    return db if isinstance(db, str) else Path(db)
 
 
 #: Where ``events --log`` leaves its value for the subcommands (``ctx.meta`` is shared).

@@ -72,6 +72,10 @@ def serve(
             check_address(*where, option)
         ocis.append(where)
     db = state().db
+    if isinstance(db, str):
+        raise click.UsageError(
+            "callcodes serve keeps its store in an SQLite file for now: give --db PATH"
+        )
     state().store(create=True).close()  # a new store is created, an unusable file refused
     tls = None if certfile is None or keyfile is None else (certfile, keyfile)
     run(

@@ -214,7 +214,9 @@ def _rows_for(store: BaseStore) -> RowsFor:
 
     if not isinstance(store, PolicyStore):
         raise InvalidValueError(
-            "store", type(store).__name__, "give the account rows of this store's backend"
+            "store",
+            type(store).__name__,
+            "the accounts are kept in an SQLite store for now: use one (--db PATH)",
         )
     return sqlite_rows(store)
 

@@ -141,7 +141,9 @@ def _rows_for(store: BaseStore) -> Callable[[Transaction], DirectoryRows]:
 
     if not isinstance(store, PolicyStore):
         raise InvalidValueError(
-            "store", type(store).__name__, "give the directory rows of this store's backend"
+            "store",
+            type(store).__name__,
+            "the user directory is kept in an SQLite store for now: use one (--db PATH)",
         )
     return sqlite_rows(store)
 

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
     from .protocol import Store
 
-__all__ = ["PostgresPolicyStore"]
+__all__ = ["CHANNEL", "ChangeListener", "PostgresPolicyStore"]
 
+#: The channel a write transaction notifies, so that nodes refresh without polling.
+CHANNEL: Final = "callcodes_policy"
 #: Every writer of the policy takes this advisory lock first (one policy per database).
 _WRITE_LOCK: Final = _postgres.lock_key("callcodes policy writes")
 
@@ -94,32 +96,74 @@ class PostgresPolicyStore(BaseStore):
 
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator[SqlTransaction]:
-        """One transaction on the store's connection, which threads take in turn."""
+        """One transaction on the store's connection, which threads take in turn.
+
+        A connection the server dropped (a restart) is replaced before the transaction starts,
+        once: nothing was done on it yet. One that breaks inside the transaction ends it with
+        ``UnavailableError``.
+        """
         if write and self._read_only:
             raise InvalidValueError(
                 "store", _postgres.redact(self.url), "was opened read-only: open it to write"
             )
-        with self._lock, self._session() as conn, conn.raw.transaction():
-            if write:
-                conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
-            else:
-                conn.raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield SqlTransaction(conn)
+        pg = self._pg
+        with self._lock:
+            conn, stack = self._begin(write)
+            try:
+                with stack:
+                    yield SqlTransaction(conn)
+                    if write:  # delivered to every listening node when (and only if) it commits
+                        conn.raw.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+            except (pg.OperationalError, pg.InterfaceError) as exc:
+                self._drop()
+                raise UnavailableError(
+                    f"{_postgres.problem(self.url, exc)}; the change was not confirmed: "
+                    "check the store, then retry"
+                ) from exc
+
+    def _begin(self, write: bool) -> tuple[_postgres.QmarkConnection, contextlib.ExitStack]:
+        """A started transaction (lock held): the connection and what ends the transaction."""
+        pg = self._pg
+        for attempt in range(2):
+            stack = contextlib.ExitStack()
+            try:
+                if self._conn.raw.closed:
+                    self._conn = self._connect()
+                stack.enter_context(self._conn.raw.transaction())
+                if write:
+                    self._conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+                else:
+                    self._conn.raw.execute(
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                    )
+            except (pg.OperationalError, pg.InterfaceError) as exc:
+                with contextlib.suppress(pg.Error):
+                    stack.close()
+                self._drop()
+                if attempt:
+                    raise UnavailableError(
+                        f"{_postgres.problem(self.url, exc)}; nothing was changed"
+                    ) from exc
+                continue
+            return self._conn, stack
+        raise AssertionError  # pragma: no cover  # the loop returns or raises
+
+    def _drop(self) -> None:
+        """Close a broken connection; the next transaction connects again."""
+        with contextlib.suppress(self._pg.Error):
+            self._conn.close()
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[_postgres.QmarkConnection]:
-        """The connection, made again once after the server dropped it (lock held)."""
+        """The connection outside a transaction (lock held), made again after it was closed."""
         pg = self._pg
         if self._conn.raw.closed:
             self._conn = self._connect()
         try:
             yield self._conn
         except (pg.OperationalError, pg.InterfaceError) as exc:
-            with contextlib.suppress(pg.Error):
-                self._conn.close()
-            raise UnavailableError(
-                f"{_postgres.problem(self.url, exc)}; nothing was changed"
-            ) from exc
+            self._drop()
+            raise UnavailableError(_postgres.problem(self.url, exc)) from exc
 
     def add_component(self, component: str, migrations: Sequence[Sequence[str]]) -> None:
         """Bring the tables of *component* (directory, accounts) up to date, as SQLite's."""
@@ -136,6 +180,56 @@ class PostgresPolicyStore(BaseStore):
     def connection(self) -> psycopg.Connection[Any]:
         """The raw connection, for tests and tools that inspect the tables."""
         return self._conn.raw
+
+
+class ChangeListener:
+    """The signal that another node changed the policy: ``LISTEN`` on its own connection.
+
+    :meth:`wait` returns True as soon as a write transaction has committed anywhere (or at
+    once when one did since the last call), False after *timeout* seconds without one. The
+    signal only says "look": the change journal stays the truth, so a node that missed
+    notifications (its connection broke) still catches up with ``refresh``, and :meth:`wait`
+    then reports a change (it connects again on the next call). Not thread-safe: one waiter.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pg = _postgres.driver()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._connect()
+
+    def _connect(self) -> None:
+        self._conn = _postgres.open_ready(
+            self.url, lambda raw: raw.execute(f"LISTEN {CHANNEL}")
+        ).raw
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the policy changed (True), or *timeout* seconds passed without (False)."""
+        pg = self._pg
+        if self._conn is None or self._conn.closed:
+            try:
+                self._connect()
+            except UnavailableError:
+                return True  # away: the caller's refresh says what it can
+            return True  # notifications may have been missed meanwhile
+        assert self._conn is not None
+        try:
+            got = False
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                got = True
+            # Drain what else arrived: one refresh covers every change before it.
+            for _ in self._conn.notifies(timeout=0):
+                got = True
+        except (pg.OperationalError, pg.InterfaceError):
+            with contextlib.suppress(pg.Error):
+                self._conn.close()
+            return True
+        return got
+
+    def close(self) -> None:
+        """Stop listening."""
+        if self._conn is not None:
+            self._conn.close()
 
 
 if TYPE_CHECKING:

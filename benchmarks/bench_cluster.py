@@ -1,0 +1,105 @@
+"""Change propagation between nodes on PostgreSQL: from an administrator's commit to another
+node's book, beside a bare ``NOTIFY`` delivered to a ``LISTEN`` in the same run.
+
+A node waits on its ChangeListener in a thread and refreshes its book when woken; the
+administrator adds one code per sample on another connection. The delay of a sample runs from
+the start of the administrator's write (so the write itself is counted) to the moment the
+node's book holds the code; the reference runs from a bare ``NOTIFY`` to its delivery on
+another connection. Medians and 99th percentiles of 200 samples each. The server is a
+throwaway one, as the tests start theirs.
+
+    pytest benchmarks/bench_cluster.py -p no:cacheprovider -o python_files='bench_*.py' -s
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import callcodes as cc
+from callcodes.store.postgres import ChangeListener, PostgresPolicyStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from pgserver import PostgresServer, running_server
+
+SAMPLES = 200
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    with running_server(tmp_path_factory.mktemp("apt") / "apt.log") as started:
+        yield started
+
+
+def percentiles(delays: list[float]) -> str:
+    cut = statistics.quantiles(delays, n=100)
+    return f"p50 {statistics.median(delays) * 1e3:.2f} ms, p99 {cut[98] * 1e3:.2f} ms"
+
+
+def test_notify_round_trip(server: PostgresServer) -> None:
+    url = server.create_database("notify")
+    delays = []
+    with (
+        psycopg.connect(url, autocommit=True) as listen,
+        psycopg.connect(url, autocommit=True) as send,
+    ):
+        listen.execute("LISTEN bench")
+        for _ in range(SAMPLES):
+            start = time.perf_counter()
+            send.execute("NOTIFY bench")
+            for _ in listen.notifies(timeout=10, stop_after=1):
+                break
+            delays.append(time.perf_counter() - start)
+    print(f"\nbare NOTIFY to LISTEN: {percentiles(delays)}")
+
+
+def test_change_reaches_another_nodes_book(server: PostgresServer) -> None:
+    url = server.create_database("cluster")
+    admin = PostgresPolicyStore(url)
+    admin.set_group("acme", cc.GroupSettings(mode=cc.Mode.AUTHORIZATION, code_length=6), actor="a")
+    node = PostgresPolicyStore(url)
+    book = node.load()
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+    ready = threading.Event()
+
+    def run_node() -> None:
+        listener = ChangeListener(url)
+        ready.set()
+        try:
+            while not stop.is_set():
+                if listener.wait(0.2) and node.refresh(book):
+                    now = time.perf_counter()
+                    for entry in book.codes("acme", limit=None):
+                        seen.setdefault(entry.code, now)
+        finally:
+            listener.close()
+
+    thread = threading.Thread(target=run_node)
+    thread.start()
+    ready.wait(30)
+    delays = []
+    try:
+        for n in range(SAMPLES):
+            code = f"{n:06d}"
+            start = time.perf_counter()
+            admin.add_codes("acme", [code], actor="a")
+            deadline = time.monotonic() + 30
+            while code not in seen and time.monotonic() < deadline:
+                time.sleep(0.0002)  # the benchmark's own polling of the result, not a wait for it
+            assert code in seen, f"{code} never reached the node"
+            delays.append(seen[code] - start)
+    finally:
+        stop.set()
+        thread.join(30)
+        admin.close()
+        node.close()
+    print(f"\nadministrator's commit to another node's book: {percentiles(delays)}")

@@ -1,5 +1,9 @@
-"""Change propagation between nodes on PostgreSQL: from an administrator's commit to another
-node's book, beside a bare ``NOTIFY`` delivered to a ``LISTEN`` in the same run.
+"""Several nodes on PostgreSQL: change propagation, and decisions while the database is away.
+
+Propagation: from an administrator's commit to another node's book, beside a bare ``NOTIFY``
+delivered to a ``LISTEN`` in the same run. Outage: decisions per second of an engine that
+records through a ``SpoolSink``, with the database up and killed, beside the same engine
+without an event log.
 
 A node waits on its ChangeListener in a thread and refreshes its book when woken; the
 administrator adds one code per sample on another connection. The delay of a sample runs from
@@ -24,6 +28,7 @@ import psycopg
 import pytest
 
 import callcodes as cc
+from callcodes.events.spool import SpoolSink
 from callcodes.store.postgres import ChangeListener, PostgresPolicyStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -103,3 +108,46 @@ def test_change_reaches_another_nodes_book(server: PostgresServer) -> None:
         admin.close()
         node.close()
     print(f"\nadministrator's commit to another node's book: {percentiles(delays)}")
+
+
+def _rate(engine: cc.Engine, call: cc.Call, sink: object | None, rounds: int = 5) -> float:
+    """Decisions per second: the median of *rounds* rounds of 10,000, each ended by a flush."""
+    rates = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(10_000):
+            engine.decide(call, "1234")
+        if sink is not None:
+            sink.flush()  # type: ignore[attr-defined]
+        rates.append(10_000 / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def test_decisions_while_the_database_is_away(server: PostgresServer, tmp_path: Path) -> None:
+    """The engine records through the spool: with the database up, then killed, beside the
+    same engine without an event log; every event is delivered once it is back."""
+    url = server.create_database("outage")
+    book = cc.CodeBook()
+    book.set_group(
+        "acme",
+        cc.GroupSettings(mode=cc.Mode.AUTHORIZATION, mandatory_users=frozenset({"alice"})),
+    )
+    book.add_codes("acme", [cc.CodeEntry("1234", "Sales")])
+    call = cc.Call("acme", "alice", "011442071234567", cc.CallType.INTERNATIONAL, "c-1")
+    bare = _rate(cc.Engine(book), call, None)
+    sink = SpoolSink(tmp_path / "spool", url, node="n", flush=cc.FlushPolicy.deferred(1000, 10))
+    try:
+        engine = cc.Engine(book, sink)
+        up = _rate(engine, call, sink)
+        server.kill()
+        try:
+            down = _rate(engine, call, sink)
+        finally:
+            server.start()
+        assert sink.wait_delivered(sink.written, timeout=600)
+    finally:
+        sink.close()
+    print(
+        f"\ndecisions/s: no event log {bare:,.0f}; spooled, database up {up:,.0f}; "
+        f"spooled, database killed {down:,.0f}"
+    )

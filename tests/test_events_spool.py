@@ -13,6 +13,8 @@ import random
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -69,6 +71,78 @@ class TestDelivery:
             pytest.raises(cc.ConflictError, match="give each its own folder"),
         ):
             SpoolSink(tmp_path / "spool", pg_url, node="b")
+
+
+class TestShipperOfItsOwn:
+    """A writer that only journals (``ship=False``), and a SpoolShipper delivering for it."""
+
+    def test_a_shipper_delivers_a_growing_journal_once(self, pg_url: str, tmp_path: Path) -> None:
+        """Shipped between writes and after a torn line in flight: each event once, in order."""
+        folder = tmp_path / "spool" / "node-1"
+        with SpoolSink(folder, pg_url, node="node-1", ship=False) as sink:
+            shipper = spool.SpoolShipper(folder, pg_url, node="node-1")
+            try:
+                sink.write_many([make(n) for n in range(10)])
+                assert shipper.ship() == 10
+                assert shipper.ship() == 0  # nothing new: nothing sent again
+                sink.write_many([make(n) for n in range(10, 15)])
+                segment = next(folder.glob("*.spool"))
+                with segment.open("ab") as file:  # a record being appended, not whole yet
+                    file.write(b"16\t0000")
+                assert shipper.ship() == 5
+                assert shipper.delivered == 15
+            finally:
+                shipper.close()
+            with segment.open("r+b") as file:  # the writer's own record goes after 15
+                file.truncate(segment.stat().st_size - len(b"16\t0000"))
+        assert stored_call_ids(pg_url) == [f"call-{n}" for n in range(15)]
+
+    def test_one_shipper_per_folder(self, pg_url: str, tmp_path: Path) -> None:
+        folder = tmp_path / "spool"
+        SpoolSink(folder, pg_url, node="a", ship=False).close()
+        first = spool.SpoolShipper(folder, pg_url, node="a")
+        try:
+            with pytest.raises(cc.ConflictError, match="shipped by another process"):
+                spool.SpoolShipper(folder, pg_url, node="a")
+        finally:
+            first.close()
+
+    def test_the_ship_command_delivers_every_folder_and_stops_on_sigterm(
+        self, postgres: PostgresServer, pg_url: str, tmp_path: Path
+    ) -> None:
+        """`callcodes events ship SPOOL`: every writer's folder, through an outage, once."""
+        root = tmp_path / "spool"
+        PostgresSink(pg_url, node="other").close()  # the tables exist, as on a running fleet
+        writers = [SpoolSink(root / f"w{n}", pg_url, node=f"w{n}", ship=False) for n in (1, 2)]
+        argv = [sys.executable, "-m", "callcodes", "events", "--log", pg_url, "ship", str(root)]
+        shipper = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        try:
+            for n, writer in enumerate(writers):
+                writer.write_many([make(100 * n + k) for k in range(20)])
+            wait_until(lambda: stored_count(pg_url) == 40)
+            postgres.kill()
+            try:
+                for n, writer in enumerate(writers):
+                    writer.write_many([make(100 * n + k) for k in range(20, 30)])
+            finally:
+                postgres.start()
+            wait_until(lambda: stored_count(pg_url) == 60)
+        finally:
+            shipper.send_signal(signal.SIGTERM)
+            assert shipper.wait(DELIVERY_WAIT) == 0
+            for writer in writers:
+                writer.close()
+        expected = {f"call-{100 * n + k}" for n in (0, 1) for k in range(30)}
+        ids = stored_call_ids(pg_url)
+        assert sorted(ids) == sorted(expected)  # type: ignore[type-var]
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll *condition* until true; fail after DELIVERY_WAIT seconds."""
+    deadline = time.monotonic() + DELIVERY_WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "not delivered in time"
+        time.sleep(0.02)
 
 
 class TestOutage:

@@ -73,7 +73,9 @@ def driver() -> Any:
     """The psycopg module; ``MissingDependencyError`` naming the extra when it is missing."""
     try:
         return importlib.import_module("psycopg")
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "psycopg":
+            raise  # installed but broken: its own error says what is wrong
         raise MissingDependencyError("psycopg", "postgres", "a PostgreSQL database") from None
 
 

@@ -18,6 +18,7 @@ import pytest
 
 import callcodes as cc
 from callcodes.store import PolicyStore
+from callcodes.store.postgres import PostgresPolicyStore
 from debian import ensure_debian_packages
 
 # The dial plan of every group in these tests: a US office.
@@ -49,15 +50,20 @@ def kamailio_site(tmp_path_factory: pytest.TempPathFactory) -> str:
     return os.pathsep.join(str(folder) for folder in folders)
 
 
-def make_policy(path: Path, now: datetime) -> None:
-    """Group acme uses authorization codes, group globex account codes."""
-    with PolicyStore(path) as store:
+def make_policy(place: Path | str, now: datetime) -> None:
+    """Group acme uses authorization codes, group globex account codes.
+
+    *place* is an SQLite file, or a PostgreSQL database's URL.
+    """
+    store: PolicyStore | PostgresPolicyStore
+    store = PostgresPolicyStore(place) if isinstance(place, str) else PolicyStore(place)
+    with store:
         store.set_group(
             "acme",
             cc.GroupSettings(
                 mode=cc.Mode.AUTHORIZATION,
                 allow_local_and_toll_free=True,
-                mandatory_users=frozenset({"1001", "1003", "1004"}),
+                mandatory_users=frozenset({"1001", "1003", "1004", "1005", "1006"}),
                 optional_users=frozenset({"1002"}),
                 lockout=cc.Lockout(user_attempts=LOCK_AFTER),
             ),
@@ -154,6 +160,19 @@ class Lab:
         return self.kamailio.log_tail()
 
 
+def example_kamailio(workdir: Path, config: Path, site: str) -> kh.Kamailio:
+    """A Kamailio started from examples/kamailio/ with 2 workers, reading *config*."""
+    kamailio = kh.Kamailio(
+        workdir,
+        kh.EXAMPLE / "kamailio.cfg",
+        kh.EXAMPLE / "callcodes_router.py",
+        children=2,
+        env={"CALLCODES_SITE": site, "CALLCODES_CONFIG": str(config)},
+    )
+    kamailio.start()
+    return kamailio
+
+
 @pytest.fixture(scope="module")
 def lab(
     kamailio_tools: None, kamailio_site: str, tmp_path_factory: pytest.TempPathFactory
@@ -164,14 +183,7 @@ def lab(
     make_policy(store, datetime.now(UTC))
     gateway_port = kh.free_udp_port()
     write_config(config, store, events, gateway_port)
-    kamailio = kh.Kamailio(
-        workdir,
-        kh.EXAMPLE / "kamailio.cfg",
-        kh.EXAMPLE / "callcodes_router.py",
-        children=2,
-        env={"CALLCODES_SITE": kamailio_site, "CALLCODES_CONFIG": str(config)},
-    )
-    kamailio.start()
+    kamailio = example_kamailio(workdir, config, kamailio_site)
     pids: list[int] = []
     try:
         pids = kamailio.pids()

@@ -32,7 +32,18 @@ EXAMPLE = ROOT / "examples" / "kamailio"
 DEBIAN_PACKAGES = ("kamailio", "kamailio-python3-modules", "sip-tester")
 APP_PYTHON3 = "app_python3.so"
 # The distributions callcodes needs at run time, all pure Python.
-RUNTIME_DEPENDENCIES = ("attrs", "sortedcontainers", "click", "tomli-w", "phonenumbers")
+RUNTIME_DEPENDENCIES = (
+    "attrs",
+    "sortedcontainers",
+    "click",
+    "tomli-w",
+    "phonenumbers",
+    # The postgres extra, for the nodes that share a PostgreSQL database (built for 3.11).
+    "psycopg",
+    "psycopg-binary",
+    "psycopg-pool",
+    "typing-extensions",
+)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LOOPBACK = "127.0.0.1"
 
@@ -191,7 +202,9 @@ class Kamailio:
         self.port = port or free_udp_port()
         self.children = children
         self.shm_mb = shm_mb
-        self.env = {**os.environ, **(env or {})}
+        # Kamailio embeds Debian's Python: its standard library is the one under /usr, even
+        # when another python3 comes first on PATH (the embedded interpreter looks there).
+        self.env = {**os.environ, "PYTHONHOME": "/usr", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "kamailio.log"
 
@@ -350,7 +363,8 @@ class Final:
         return f"{self.status} {self.reason}"
 
 
-_FINAL = re.compile(r"^FINAL call=\d+ SIP/2\.0 (\d{3}) ?(.*)$", re.M)
+#: The final response line that caller.xml logs: status and reason.
+FINAL_LINE = re.compile(r"^FINAL call=\d+ SIP/2\.0 (\d{3}) ?(.*)$", re.M)
 
 
 def call(
@@ -385,7 +399,7 @@ def call(
         check=False,
     )
     text = log.read_text(errors="replace") if log.exists() else ""
-    found = _FINAL.findall(text)
+    found = FINAL_LINE.findall(text)
     output = done.stdout.decode(errors="replace")[-2000:]
     if errors.exists():
         output += errors.read_text(errors="replace")[-2000:]

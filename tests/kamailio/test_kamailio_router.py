@@ -155,6 +155,23 @@ class TestConfig:
                 dial_plan=PLAN,
             )
 
+    def test_events_in_postgresql_need_a_spool_folder(self, tmp_path: Path) -> None:
+        """A database URL is kept as given; the events there need a local spool folder."""
+        url = "postgresql://callcodes@db.example/callcodes"
+        with pytest.raises(cc.InvalidValueError, match="spool"):
+            kam.KamailioConfig(store=url, events=url, gateway="sip:gw", dial_plan=PLAN)
+        config = kam.KamailioConfig.from_dict(
+            {"store": url, "events": url, "spool": "spool", "node": "edge-1"}
+            | {"gateway": "sip:gw", "dial_plan": PLAN},
+            base=tmp_path,
+        )
+        assert (config.store, config.events) == (url, url)
+        assert (config.spool, config.node) == (tmp_path / "spool", "edge-1")
+        with pytest.raises(cc.InvalidValueError, match="node"):
+            kam.KamailioConfig(
+                store=url, events=url, spool=tmp_path, node="", gateway="sip:gw", dial_plan=PLAN
+            )
+
     def test_a_missing_store_stops_the_start(self, tmp_path: Path) -> None:
         """Router.from_file refuses a store file that does not exist (no empty store appears)."""
         path = tmp_path / "callcodes.toml"

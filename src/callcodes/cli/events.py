@@ -4,20 +4,24 @@
 reason, time range); ``events report GROUP --by code|user|day`` sums them. Both print a table,
 or CSV (``--csv``) or JSON Lines (``--json``) for other tools. The log is the SQLite file given
 to the main command (``ctx.obj.db``), or the file or ``postgresql://`` URL given to
-``events --log``; a JSON Lines log works too. ``events purge --before DATE`` removes old events.
+``events --log``; a JSON Lines log works too. ``events purge --before DATE`` removes old
+events; ``events ship SPOOL`` delivers spooled journals to PostgreSQL.
 Mistakes in values raise :class:`~callcodes.CallcodesError` subclasses, which the main command
 reports in one line.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .. import _postgres
 from .._errors import InvalidValueError
 from .._postgres import redact
 from .._timefmt import iso_short
@@ -25,6 +29,7 @@ from ..core.model import Reason, Verdict
 from ..events.event import Event
 from ..events.reports import ReportRow, export_csv, export_jsonl, query_events, report_events
 from ..events.retention import purge_events
+from ..events.spool import ship_spools
 from ._common import GROUP, JSON_OPTION, USER, Text, Whole, echo_json, parse_time
 
 __all__ = ["events"]
@@ -260,3 +265,23 @@ def purge(ctx: click.Context, *, before: str, yes: bool, as_json: bool) -> None:
         echo_json({"log": shown, "before": iso_short(cut), "removed": removed})
         return
     click.echo(f"removed {removed} event(s) before {iso_short(cut)} from {shown}")
+
+
+@events.command("ship")
+@click.argument("spool", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def ship(ctx: click.Context, spool: Path) -> None:
+    """Deliver the journals under SPOOL to the PostgreSQL log (--log URL) until stopped.
+
+    Each folder under SPOOL is one writer's journal, named by its node (a Kamailio node's
+    workers: SPOOL is its configuration's spool). Runs until SIGTERM or Ctrl-C, then delivers
+    what is left; while the database is away it retries, losing nothing.
+    """
+    source = _database(ctx)
+    if not _postgres.is_url(source):
+        raise click.UsageError("events ship delivers to PostgreSQL: give events --log URL")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    spool.mkdir(parents=True, exist_ok=True)
+    ship_spools(spool, str(source), stop=stop)

@@ -38,7 +38,7 @@ from .postgres import PostgresWriter
 from .sinks import DurableHook, FlushPolicy
 from .sqlite import sql_row
 
-__all__ = ["SpoolSink", "read_spool"]
+__all__ = ["SpoolShipper", "SpoolSink", "read_spool", "ship_spools"]
 
 _log = logging.getLogger("callcodes.events")
 
@@ -51,6 +51,7 @@ MAX_RETRY: Final = 5.0
 _SUFFIX: Final = ".spool"
 _DELIVERED: Final = "delivered"
 _LOCK: Final = "lock"
+_SHIP_LOCK: Final = "ship.lock"
 
 
 def _record(seq: int, text: str) -> bytes:
@@ -86,19 +87,20 @@ def _segment_name(first: int) -> str:
 
 
 def _records(
-    path: Path, first: int, *, offset: int = 0, last: int | None = None
+    path: Path, first: int, *, offset: int = 0, last: int | None = None, growing: bool = False
 ) -> Iterator[tuple[int, str, int]]:
     """(number, JSON, end offset) of one segment's records, through record *last*.
 
     Reading starts at byte *offset*, where record *first* starts; each record must carry the
-    next number, or the journal is damaged (``SinkError``).
+    next number, or the journal is damaged (``SinkError``). With *growing* (a writer of
+    another process may be appending), a last line without its end is not read yet.
     """
     expected = first
     with path.open("rb") as file:
         file.seek(offset)
         while last is None or expected <= last:
             line = file.readline()
-            if not line:
+            if not line or (growing and not line.endswith(b"\n")):
                 return
             parsed = _parse(line) if line.endswith(b"\n") else None
             if parsed is None or parsed[0] != expected:
@@ -143,7 +145,99 @@ def read_spool(folder: str | os.PathLike[str]) -> Iterator[tuple[int, Event]]:
             yield seq, Event.from_json(text)
 
 
-class SpoolSink(GroupCommitSink[list[str]]):
+class _Delivery:
+    """Moving a journal's records into the PostgreSQL log: the part the sink and the shipper share.
+
+    Keeps the delivered watermark (the ``delivered`` file), the shipper's reading cursor, and
+    refuses a new journal for a node the database already holds events of.
+    """
+
+    _folder: Path
+    _url: str
+    _node: str
+    _journaled: int
+    _on_delivered: DurableHook | None
+    #: Whether a writer of another process may be appending to the last segment.
+    _growing = False
+
+    def _start_delivery(self) -> None:
+        self._delivered = self._read_delivered()
+        # Where the shipper stopped reading: (segment's first number, next number, byte offset).
+        self._cursor: tuple[int, int, int] | None = None
+        self._ship_cond = threading.Condition()
+        self._fresh = self._delivered == 0 and not (self._folder / _DELIVERED).exists()
+
+    def _read_delivered(self) -> int:
+        try:
+            text = (self._folder / _DELIVERED).read_text().strip()
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise SinkError(f"cannot read {self._folder / _DELIVERED}: {exc}") from exc
+        if not text.isascii() or not text.isdecimal():
+            raise SinkError(
+                f"{self._folder / _DELIVERED} holds {text[:20]!r}, not a record number: "
+                "restore it, or write the number of the last record the database holds"
+            )
+        return int(text)
+
+    def _note_delivered(self, through: int) -> None:
+        """Record the new delivered watermark (atomically) and drop the segments it covers."""
+        with atomic_write(self._folder / _DELIVERED, mode=0o600) as file:
+            file.write(f"{through}\n")
+        with self._ship_cond:
+            self._delivered = through
+            self._ship_cond.notify_all()
+        if self._on_delivered is not None:
+            self._on_delivered(through)
+        segments = _segments(self._folder)
+        for (_first, path), (following, _) in itertools.pairwise(segments):
+            if following - 1 <= through:  # every record of this segment is delivered
+                path.unlink(missing_ok=True)
+
+    def _connect_writer(self) -> PostgresWriter:
+        writer = PostgresWriter(self._url, self._node)
+        if self._fresh:
+            stored = writer.last_stored()
+            if stored:
+                writer.close()
+                raise ConflictError(
+                    f"node {self._node!r} already has events numbered up to {stored} in the "
+                    f"database, but the journal {self._folder} is new: give this node another "
+                    "name, or restore its journal folder"
+                )
+            self._fresh = False
+        return writer
+
+    def _ship_some(self, writer: PostgresWriter) -> None:
+        """Store the next batch of journal records after the delivered watermark."""
+        start = self._delivered + 1
+        last = min(self._journaled, start + SHIP_BATCH - 1)
+        batch: list[tuple[Any, ...]] = []
+        cursor = self._cursor
+        segments = _segments(self._folder)
+        for index, (first, path) in enumerate(segments):
+            following = segments[index + 1][0] if index + 1 < len(segments) else None
+            if following is not None and following <= start:
+                continue
+            at, offset = first, 0
+            if cursor is not None and cursor[0] == first and cursor[1] <= start:
+                at, offset = cursor[1], cursor[2]
+            growing = self._growing and following is None
+            records = _records(path, at, offset=offset, last=last, growing=growing)
+            for seq, text, end in records:
+                if seq >= start:
+                    batch.append(sql_row(row_of(Event.from_json(text))))
+                cursor = (first, seq + 1, end)
+            if following is None or following > last:
+                break
+        if batch:
+            writer.store(batch, start)
+            self._cursor = cursor
+            self._note_delivered(start + len(batch) - 1)
+
+
+class SpoolSink(_Delivery, GroupCommitSink[list[str]]):
     """Events journaled in *folder* on the local disk, then shipped to the PostgreSQL log.
 
     *node* is this writer's name in the database's idempotent keys; keep it with the folder
@@ -152,7 +246,10 @@ class SpoolSink(GroupCommitSink[list[str]]):
     promises; ``delivered`` what is in the database. The sink opens and records even when the
     database is unreachable; :meth:`close` waits up to *close_wait* seconds for the shipper to
     deliver the rest, and leaves what it could not in the journal for the next opening.
-    *on_delivered* hears each new delivered watermark, from the shipper's thread.
+    *on_delivered* hears each new delivered watermark, from the shipper's thread. With
+    ``ship=False`` the sink only journals, and a :class:`SpoolShipper` in another process
+    delivers (for hosts such as Kamailio 5, whose embedded Python runs no thread of its own
+    between two requests).
     """
 
     def __init__(
@@ -166,6 +263,7 @@ class SpoolSink(GroupCommitSink[list[str]]):
         on_durable: DurableHook | None = None,
         on_delivered: DurableHook | None = None,
         close_wait: float = 10.0,
+        ship: bool = True,
     ) -> None:
         self._folder = Path(folder)
         self._url = url
@@ -188,7 +286,7 @@ class SpoolSink(GroupCommitSink[list[str]]):
                 f"event spool {self._folder} is in use by another writer: give each its own folder"
             ) from None
         try:
-            self._delivered = self._read_delivered()
+            self._start_delivery()
             segments = _segments(self._folder)
             self._next = self._delivered + 1
             if segments:
@@ -200,18 +298,16 @@ class SpoolSink(GroupCommitSink[list[str]]):
         self._segment_first = 0
         self._segment_count = 0
         self._segment_size = 0
-        # Where the shipper stopped reading: (segment's first number, next number, byte offset).
-        self._cursor: tuple[int, int, int] | None = None
         self._journaled = self._next - 1  # the last number on the disk, for the shipper
-        self._ship_cond = threading.Condition()
         self._stopping = False
-        self._fresh = self._delivered == 0 and not (self._folder / _DELIVERED).exists()
         self._resume(self._next - 1)  # write() returns journal numbers, the database's keys
         self._start_timer()
-        self._shipper = threading.Thread(
-            target=self._ship_loop, name=f"callcodes {self._name} shipper", daemon=True
-        )
-        self._shipper.start()
+        self._shipper: threading.Thread | None = None
+        if ship:
+            self._shipper = threading.Thread(
+                target=self._ship_loop, name=f"callcodes {self._name} shipper", daemon=True
+            )
+            self._shipper.start()
 
     # -- the journal (the group-commit engine's backend) -----------------------------------------
 
@@ -305,41 +401,14 @@ class SpoolSink(GroupCommitSink[list[str]]):
         with self._ship_cond:
             self._stopping = True
             self._ship_cond.notify_all()
-        self._shipper.join(self._close_wait + 1)
+        if self._shipper is not None:
+            self._shipper.join(self._close_wait + 1)
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
         os.close(self._lock_fd)
 
     # -- the shipper -----------------------------------------------------------------------------
-
-    def _read_delivered(self) -> int:
-        try:
-            text = (self._folder / _DELIVERED).read_text().strip()
-        except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            raise SinkError(f"cannot read {self._folder / _DELIVERED}: {exc}") from exc
-        if not text.isascii() or not text.isdecimal():
-            raise SinkError(
-                f"{self._folder / _DELIVERED} holds {text[:20]!r}, not a record number: "
-                "restore it, or write the number of the last record the database holds"
-            )
-        return int(text)
-
-    def _note_delivered(self, through: int) -> None:
-        """Record the new delivered watermark (atomically) and drop the segments it covers."""
-        with atomic_write(self._folder / _DELIVERED, mode=0o600) as file:
-            file.write(f"{through}\n")
-        with self._ship_cond:
-            self._delivered = through
-            self._ship_cond.notify_all()
-        if self._on_delivered is not None:
-            self._on_delivered(through)
-        segments = _segments(self._folder)
-        for (_first, path), (following, _) in itertools.pairwise(segments):
-            if following - 1 <= through:  # every record of this segment is delivered
-                path.unlink(missing_ok=True)
 
     def _ship_loop(self) -> None:
         writer: PostgresWriter | None = None
@@ -376,41 +445,102 @@ class SpoolSink(GroupCommitSink[list[str]]):
         if writer is not None:
             writer.close()
 
-    def _connect_writer(self) -> PostgresWriter:
-        writer = PostgresWriter(self._url, self._node)
-        if self._fresh:
-            stored = writer.last_stored()
-            if stored:
-                writer.close()
-                raise ConflictError(
-                    f"node {self._node!r} already has events numbered up to {stored} in the "
-                    f"database, but the journal {self._folder} is new: give this node another "
-                    "name, or restore its journal folder"
-                )
-            self._fresh = False
-        return writer
 
-    def _ship_some(self, writer: PostgresWriter) -> None:
-        """Store the next batch of journal records after the delivered watermark."""
-        start = self._delivered + 1
-        last = min(self._journaled, start + SHIP_BATCH - 1)
-        batch: list[tuple[Any, ...]] = []
-        cursor = self._cursor
-        segments = _segments(self._folder)
-        for index, (first, path) in enumerate(segments):
-            following = segments[index + 1][0] if index + 1 < len(segments) else None
-            if following is not None and following <= start:
-                continue
-            at, offset = first, 0
-            if cursor is not None and cursor[0] == first and cursor[1] <= start:
-                at, offset = cursor[1], cursor[2]
-            for seq, text, end in _records(path, at, offset=offset, last=last):
-                if seq >= start:
-                    batch.append(sql_row(row_of(Event.from_json(text))))
-                cursor = (first, seq + 1, end)
-            if following is None or following > last:
-                break
-        if batch:
-            writer.store(batch, start)
-            self._cursor = cursor
-            self._note_delivered(start + len(batch) - 1)
+class SpoolShipper(_Delivery):
+    """Delivers the journal of a :class:`SpoolSink` written by another process (``ship=False``).
+
+    One shipper per folder (a lock file of its own: the writer keeps writing meanwhile);
+    *node* is the writer's name. :meth:`ship` stores what the journal holds now, in batches,
+    and returns how many records it delivered; it raises :class:`~callcodes.SinkError` while
+    the database is away (nothing is lost: the next call goes on from the watermark).
+    """
+
+    _growing = True
+
+    def __init__(self, folder: str | os.PathLike[str], url: str, *, node: str) -> None:
+        self._folder = Path(folder)
+        self._url = url
+        self._node = check_name("node", node, "a node name", 128)
+        self._on_delivered = None
+        self._journaled = 2**62  # unknown: read up to the last whole record
+        try:
+            self._lock_fd = os.open(self._folder / _SHIP_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise SinkError(f"cannot open event spool {self._folder}: {exc}") from exc
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._start_delivery()
+        except OSError:
+            os.close(self._lock_fd)
+            raise ConflictError(
+                f"event spool {self._folder} is shipped by another process already"
+            ) from None
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+        self._writer: PostgresWriter | None = None
+
+    @property
+    def delivered(self) -> int:
+        """The number of the last record stored in the database (0: none yet)."""
+        return self._delivered
+
+    def ship(self) -> int:
+        """Store every whole record the journal holds now; how many were delivered."""
+        before = self._delivered
+        try:
+            if self._writer is None:
+                self._writer = self._connect_writer()
+            while True:
+                done = self._delivered
+                self._ship_some(self._writer)
+                if self._delivered == done:
+                    return self._delivered - before
+        except BaseException:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            raise
+
+    def close(self) -> None:
+        """Release the connection and the folder."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        os.close(self._lock_fd)
+
+
+def ship_spools(
+    spool: str | os.PathLike[str],
+    url: str,
+    *,
+    stop: threading.Event,
+    every: float = 0.05,
+) -> None:
+    """Deliver every journal folder under *spool* (named by its node) until *stop* is set.
+
+    The folders of a Kamailio node's workers, for one: each new folder is taken up as it
+    appears. While the database is away, tries again at most every ``MAX_RETRY`` seconds.
+    Delivers what is left once more after *stop*, when the database answers.
+    """
+    shippers: dict[Path, SpoolShipper] = {}
+    retry = every
+    try:
+        while True:
+            final = stop.is_set()
+            try:
+                for folder in sorted(Path(spool).iterdir()):
+                    if folder.is_dir() and folder not in shippers:
+                        shippers[folder] = SpoolShipper(folder, url, node=folder.name)
+                for shipper in shippers.values():
+                    shipper.ship()
+                retry = every
+            except SinkError as exc:
+                _log.warning("event spool %s: cannot deliver yet (%s); retrying", spool, exc)
+                retry = min(max(retry * 2, every), MAX_RETRY)
+            if final:
+                return
+            stop.wait(retry)
+    finally:
+        for shipper in shippers.values():
+            shipper.close()

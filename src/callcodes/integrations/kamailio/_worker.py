@@ -1,11 +1,18 @@
 """What one Kamailio worker process holds open: the store, its policy, the engine, the event log.
 
-Kamailio forks its SIP workers after loading the router; SQLite connections do not survive
+Kamailio forks its SIP workers after loading the router; database connections do not survive
 ``fork()``, so each worker opens its own (:meth:`Worker.open`, from ``child_init``). Before each
-INVITE the worker asks the store whether it changed (:class:`StoreWatch`) and refreshes the
-policy only then. Failed entries and uses of codes are counted in the event log file for every
-worker together (:class:`SharedFailureTracker`, :class:`SharedUseCounter`), and every write to
-that file is taken in turn (:class:`Turns`).
+INVITE the worker asks the store whether it changed (a :class:`~._watch.Watch`) and refreshes
+the policy only then. Failed entries and uses of codes are counted where the events are, for
+every worker together (:class:`SharedFailureTracker`, :class:`SharedUseCounter`): in the event
+log file, each write taken in turn (:class:`Turns`), or in PostgreSQL for every node.
+
+With PostgreSQL, a worker goes on while the database is away: it decides from the policy it
+loaded last (and tries to refresh it again a second later), journals its events in its spool
+folder (:class:`~callcodes.events.spool.SpoolSink`, shipped by ``callcodes events ship`` once
+the database is back), counts
+failures locally and merges them back (:class:`FallbackFailureTracker`), and keeps the locks it
+places in its book until the store takes them (:class:`_LocksWhileAway`).
 """
 
 from __future__ import annotations
@@ -16,21 +23,27 @@ import os
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 import attrs
 
+from ..._errors import UnavailableError
 from ...core.guard import LockEvent
-from ...core.model import GroupSettings
+from ...core.model import GroupSettings, Lock
 from ...core.usage import LimitEvent
 from ...dialplan.plan import DialPlan
 from ...engine import Engine
+from ...events._commit import GroupCommitSink
 from ...events.sinks import FlushPolicy
+from ...events.spool import SpoolSink
 from ...store import PolicyStore
-from ._failures import SharedFailureTracker
+from ...store.postgres import PostgresPolicyStore
+from ...store.writes import BaseStore
+from ._failures import FallbackFailureTracker, SharedFailureTracker
 from ._turns import Turns, TurnSink
 from ._usage import SharedUseCounter
-from ._watch import StoreWatch
+from ._watch import ListenWatch, StoreWatch, Watch
 from .config import KamailioConfig
 
 __all__ = ["DEFAULT_SETTINGS", "Worker"]
@@ -39,6 +52,9 @@ __all__ = ["DEFAULT_SETTINGS", "Worker"]
 DEFAULT_SETTINGS: Final = GroupSettings()
 
 _log = logging.getLogger("callcodes.kamailio")
+
+#: Seconds between two tries to refresh the policy while the database is away.
+RETRY_AWAY: Final = 1.0
 
 
 def _log_limit(limit: LimitEvent) -> None:
@@ -61,6 +77,57 @@ def _log_lock(change: LockEvent) -> None:
     _log.warning("callcodes %s %s of group %r", change.change.value, who, lock.group)
 
 
+class _LocksWhileAway:
+    """The store the engine writes locks through; a lock it cannot take now is kept for later.
+
+    The engine puts a lock in the worker's book before writing it to the store: while the
+    database is away the lock holds on this worker at once, and reaches the store (and so the
+    other workers and nodes) at the next refresh that succeeds (:meth:`write_waiting`).
+    """
+
+    def __init__(self, store: BaseStore) -> None:
+        self._store = store
+        self._waiting: list[tuple[Lock, str]] = []
+
+    def lock(self, lock: Lock, *, actor: str) -> None:
+        """Persist *lock*, or keep it for later while the database is away."""
+        try:
+            self._store.lock(lock, actor=actor)
+        except UnavailableError as exc:
+            _log.warning(
+                "callcodes keeps a lock of group %r until the store is back: %s", lock.group, exc
+            )
+            self._waiting.append((lock, actor))
+
+    def write_waiting(self) -> None:
+        """Write the locks kept while the database was away (it just answered a refresh)."""
+        while self._waiting:
+            lock, actor = self._waiting[0]
+            self._store.lock(lock, actor=actor)
+            self._waiting.pop(0)
+
+    def __getattr__(self, name: str) -> Any:
+        # consume, unlock, suspend, restore: the store's own, failing while it is away.
+        return getattr(self._store, name)
+
+
+def _open_store(place: Path | str) -> tuple[Watch, BaseStore]:
+    """The watch (opened first: a change made while loading is seen) and the store."""
+    if isinstance(place, str):
+        listen = ListenWatch(place)
+        try:
+            return listen, PostgresPolicyStore(place)
+        except BaseException:
+            listen.close()
+            raise
+    watch = StoreWatch(place)
+    try:
+        return watch, PolicyStore(place)
+    except BaseException:
+        watch.close()
+        raise
+
+
 @attrs.define
 class Worker:
     """The store, the loaded policy and its engine, the event log and the shared failure count.
@@ -70,54 +137,81 @@ class Worker:
 
     pid: int
     config: KamailioConfig
-    store: PolicyStore
+    store: BaseStore
     engine: Engine
-    sink: TurnSink
-    failures: SharedFailureTracker
+    sink: GroupCommitSink[Any]
+    failures: SharedFailureTracker | FallbackFailureTracker
     usage: SharedUseCounter
     plans: dict[str, DialPlan]
-    watch: StoreWatch
-    turns: Turns
+    watch: Watch
+    turns: Turns | None
+    locks: _LocksWhileAway
     next_refresh: float = 0.0
 
     @classmethod
-    def open(cls, config: KamailioConfig, clock: Callable[[], datetime] | None = None) -> Worker:
+    def open(
+        cls,
+        config: KamailioConfig,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        rank: int | None = None,
+    ) -> Worker:
         """Open the store, load the policy and open the event log for this process.
 
-        Raises what opening raised (the store or the event log unusable), with nothing left
-        open.
+        *rank* is Kamailio's number of the worker: with the events in PostgreSQL, it names
+        the worker's spool folder and its events (``<node>-<rank>``, the process id when
+        None). Raises what opening raised (the store or the event log unusable), with
+        nothing left open.
         """
-        turns = Turns(config.events)
+        flush = FlushPolicy(config.sync_every, None)
+        events = config.events
+        turns = None if isinstance(events, str) else Turns(events)
         with contextlib.ExitStack() as undo:
-            undo.callback(turns.close)
+            if turns is not None:
+                undo.callback(turns.close)
             # Workers start together: they open the files in turn, since SQLite refuses a
             # second process while the first one turns a new event log to WAL mode.
-            with turns:
-                watch = StoreWatch(config.store)  # before loading: a change made meanwhile is seen
+            with turns or contextlib.nullcontext():
+                watch, store = _open_store(config.store)
                 undo.callback(watch.close)
-                store = PolicyStore(config.store)
                 undo.callback(store.close)
                 book = store.load()
                 plans = store.dialplans()
-                sink = TurnSink(config.events, FlushPolicy(config.sync_every, None), turns)
-                undo.callback(sink.close)
-                failures = SharedFailureTracker(config.events, turns=turns)
+                sink: GroupCommitSink[Any]
+                failures: SharedFailureTracker | FallbackFailureTracker
+                if isinstance(events, str):
+                    name = f"{config.node}-{f'p{os.getpid()}' if rank is None else rank}"
+                    assert config.spool is not None  # the configuration requires it
+                    # Kamailio 5 runs no Python thread between requests: `callcodes events ship`
+                    # delivers the journal from a process of its own.
+                    sink = SpoolSink(
+                        config.spool / name, events, node=name, flush=flush, ship=False
+                    )
+                    undo.callback(sink.close)
+                    failures = FallbackFailureTracker(SharedFailureTracker(events))
+                else:
+                    sink = TurnSink(events, flush, turns)  # type: ignore[arg-type]  # set above
+                    undo.callback(sink.close)
+                    failures = SharedFailureTracker(events, turns=turns)
                 undo.callback(failures.close)
-                usage = SharedUseCounter(config.events, store.fingerprinter(), turns=turns)
+                usage = SharedUseCounter(events, store.fingerprinter(), turns=turns)
                 undo.callback(usage.close)
+            locks = _LocksWhileAway(store)
             # Failed entries and uses are counted for every worker together, not per process.
             engine = Engine(
                 book,
                 sink,
                 clock,
-                store=store,
+                store=locks,  # the store's own methods, by __getattr__
                 on_lock=_log_lock,
                 tracker=failures,
                 usage=usage,
                 on_limit=_log_limit,
             )
             undo.pop_all()
-        return cls(os.getpid(), config, store, engine, sink, failures, usage, plans, watch, turns)
+        return cls(
+            os.getpid(), config, store, engine, sink, failures, usage, plans, watch, turns, locks
+        )
 
     @property
     def current(self) -> bool:
@@ -128,13 +222,17 @@ class Worker:
         """The engine, its policy brought up to date when the store changed (and it is time)."""
         now = time.monotonic()
         if now >= self.next_refresh:
-            watch = self.watch
-            version = watch.version()
-            if version != watch.seen:
-                if self.store.refresh(self.engine.book):
-                    self.plans = self.store.dialplans()
-                watch.seen = version  # only now: a refresh that failed is tried again
             self.next_refresh = now + self.config.refresh_ms / 1000
+            try:
+                if self.watch.stale():
+                    if self.store.refresh(self.engine.book):
+                        self.plans = self.store.dialplans()
+                    self.locks.write_waiting()
+                    self.watch.settle()  # only now: a refresh that failed is tried again
+            except UnavailableError as exc:
+                # Decide from the policy loaded last; try again in a moment, not per INVITE.
+                _log.warning("callcodes keeps the policy it has: %s", exc)
+                self.next_refresh = now + max(RETRY_AWAY, self.config.refresh_ms / 1000)
         return self.engine
 
     def plan_for(self, group: str) -> DialPlan:
@@ -155,4 +253,5 @@ class Worker:
             self.usage.close()
             self.store.close()
             self.watch.close()
-            self.turns.close()
+            if self.turns is not None:
+                self.turns.close()

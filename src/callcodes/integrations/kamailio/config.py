@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import os
+import socket
 import tomllib
 import types
 from collections.abc import Mapping
@@ -19,8 +20,9 @@ from typing import Any, Final
 
 import attrs
 
+from ... import _postgres
 from ..._errors import InvalidValueError
-from ...core._validate import check_bool, check_group, check_int, member
+from ...core._validate import check_bool, check_group, check_int, check_name, member
 from ...dialplan.plan import DialPlan
 
 __all__ = ["ACCOUNT_HEADER", "CODE_HEADER", "CallerSource", "KamailioConfig"]
@@ -35,6 +37,9 @@ _TOKEN: Final = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
 )
 _REQUIRED: Final = ("store", "events", "gateway", "dial_plan")
+_PLACES: Final = ("store", "events", "spool")
+# A worker's name in the event log's keys is the node's, a dash and the worker's rank.
+_MAX_NODE: Final = 100
 
 
 class CallerSource(enum.StrEnum):
@@ -71,6 +76,25 @@ def _to_path(value: object) -> Path:
     raise InvalidValueError("path", value, "a file path is a non-empty string")
 
 
+def _to_place(value: object) -> Path | str:
+    """A file path, or a ``postgresql://`` URL kept as it is."""
+    if _postgres.is_url(value):
+        return str(value)
+    return _to_path(value)
+
+
+def _to_spool(value: object) -> Path | None:
+    return None if value is None else _to_path(value)
+
+
+def _check_node(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_name(attribute.name, value, "a node name", _MAX_NODE)
+
+
+def _host_name() -> str:
+    return socket.gethostname()[:_MAX_NODE] or "node"
+
+
 def _to_plan(value: object) -> DialPlan:
     if isinstance(value, DialPlan):
         return value
@@ -101,7 +125,13 @@ class KamailioConfig:
     """How the router finds the policy, records events, reads calls and where it relays them.
 
     * ``store``: the policy store file (:class:`~callcodes.store.PolicyStore`), which must
-      exist; ``events``: the SQLite event log file (created when missing).
+      exist, or a ``postgresql://`` URL (:class:`~callcodes.store.PostgresPolicyStore`);
+      ``events``: the SQLite event log file (created when missing), or a ``postgresql://``
+      URL: the failure and use counts are then shared there with every node, and each
+      worker journals its events in a folder of its own under ``spool`` (required then), from
+      where they are shipped to the database (see docs/cluster.md).
+    * ``node``: this Kamailio's name among the nodes sharing a database (the host name unless
+      given); worker *n* records its events as ``<node>-<n>``.
     * ``gateway``: the SIP URI every call that may proceed is relayed to.
     * ``dial_plan``: the dial plan of the groups that have none in the store (an
       administrator gives a group its own with ``callcodes dialplan set``).
@@ -124,8 +154,8 @@ class KamailioConfig:
       needs the module and its ``event_callback`` set to ``ksr_dialog_event``).
     """
 
-    store: Path = attrs.field(converter=_to_path)
-    events: Path = attrs.field(converter=_to_path)
+    store: Path | str = attrs.field(converter=_to_place)
+    events: Path | str = attrs.field(converter=_to_place)
     gateway: str = attrs.field(validator=_check_gateway)
     dial_plan: DialPlan = attrs.field(converter=_to_plan)
     group: str | None = attrs.field(default=None, validator=attrs.validators.optional(check_group))
@@ -138,9 +168,20 @@ class KamailioConfig:
     record_route: bool = attrs.field(default=True, validator=check_bool)
     hide_code_in_to: bool = attrs.field(default=True, validator=check_bool)
     dialog: bool = attrs.field(default=False, validator=check_bool)
+    spool: Path | None = attrs.field(default=None, converter=_to_spool)
+    node: str = attrs.field(factory=_host_name, validator=_check_node)
 
     def __attrs_post_init__(self) -> None:
-        if self.events.resolve() == self.store.resolve():
+        if isinstance(self.events, str):
+            if self.spool is None:
+                raise InvalidValueError(
+                    "spool",
+                    None,
+                    "with the events in PostgreSQL, name a local folder where each worker "
+                    "journals its events until they are shipped (spool = /var/spool/callcodes)",
+                )
+            return
+        if isinstance(self.store, Path) and self.events.resolve() == self.store.resolve():
             raise InvalidValueError(
                 "events",
                 str(self.events),
@@ -152,8 +193,9 @@ class KamailioConfig:
     def from_dict(cls, data: Mapping[str, Any], base: Path | None = None) -> KamailioConfig:
         """Build a configuration from parsed TOML or JSON; unknown keys are refused by name.
 
-        Relative ``store`` and ``events`` paths are taken from *base* (the configuration
-        file's folder). Raises :class:`~callcodes.InvalidValueError` naming the bad field.
+        Relative ``store``, ``events`` and ``spool`` paths are taken from *base* (the
+        configuration file's folder). Raises :class:`~callcodes.InvalidValueError` naming the
+        bad field.
         """
         if not isinstance(data, Mapping):
             raise InvalidValueError("config", data, "the configuration is a table of settings")
@@ -168,9 +210,10 @@ class KamailioConfig:
             raise InvalidValueError("config", missing, "these settings are required")
         values = dict(data)
         if base is not None:
-            for name in ("store", "events"):
-                path = _to_path(values[name])
-                values[name] = path if path.is_absolute() else base / path
+            for name in _PLACES:
+                place = _to_spool(values.get(name)) if name == "spool" else _to_place(values[name])
+                if isinstance(place, Path) and not place.is_absolute():
+                    values[name] = base / place
         return cls(**values)
 
     @classmethod

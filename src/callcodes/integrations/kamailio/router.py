@@ -28,6 +28,7 @@ import types
 import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Final
 
 import attrs
@@ -96,6 +97,16 @@ class Action(enum.StrEnum):
     REPLIED = "replied"  # a final response was sent: stop routing this request
 
 
+def _check_store(config: KamailioConfig) -> None:
+    """Refuse a store file that does not exist (a database is checked by connecting)."""
+    if isinstance(config.store, Path) and not config.store.is_file():
+        raise InvalidValueError(
+            "store",
+            str(config.store),
+            "no such policy store: create it with the callcodes CLI (callcodes --db ...)",
+        )
+
+
 def reason_phrase(decision: Decision, settings: GroupSettings) -> str:
     """The reason phrase of the ``403`` that refuses a call blocked by *decision*.
 
@@ -138,12 +149,7 @@ class Router:
     def from_file(cls, path: str | os.PathLike[str], *, ksr: Any = None) -> Router:
         """A router configured by the TOML file at *path*; checks the store file exists."""
         config = KamailioConfig.from_file(path)
-        if not config.store.is_file():
-            raise InvalidValueError(
-                "store",
-                str(config.store),
-                "no such policy store: create it with the callcodes CLI (callcodes --db ...)",
-            )
+        _check_store(config)
         return cls(config, ksr=ksr)
 
     @property
@@ -170,25 +176,23 @@ class Router:
         if rank <= 0:
             return 0
         try:
-            self.open()
+            self.open(rank)
         except Exception:  # noqa: BLE001  # logged with its traceback; Kamailio stops
             _log.exception("callcodes cannot start in worker %d", rank)
             return -1
         return 0
 
-    def open(self) -> None:
+    def open(self, rank: int | None = None) -> None:
         """Open the store, load the policy and open the event log for this process.
 
-        Called by :meth:`child_init`; a request in a process that has not opened them (or that
-        was forked from one that had) opens them first.
+        Called by :meth:`child_init` with Kamailio's number of the worker, *rank* (see
+        :meth:`Worker.open`); a request in a process that has not opened them (or that was
+        forked from one that had) opens them first.
         """
         self._attach_log()
         config = self.config
-        if not config.store.is_file():
-            raise InvalidValueError(
-                "store", str(config.store), "no such policy store: create it with the callcodes CLI"
-            )
-        worker = self._worker = Worker.open(config, self._clock)
+        _check_store(config)
+        worker = self._worker = Worker.open(config, self._clock, rank=rank)
         refresh = f"every {config.refresh_ms} ms" if config.refresh_ms else "before every INVITE"
         _log.info(
             "callcodes ready in pid %d: %d group(s) from %s, events to %s, policy checked %s",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import argon2
+import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -62,8 +64,9 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db: Path, clock: Clock) -> PolicyStore:
-    with PolicyStore(db, clock=clock) as opened:
+def store(store_at: Callable[..., PolicyStore], clock: Clock) -> Iterator[PolicyStore]:
+    """A store with one group, on each backend (SQLite, PostgreSQL)."""
+    with store_at(clock=clock) as opened:
         opened.set_group("acme", GroupSettings(), actor="ann")
         yield opened
 
@@ -76,6 +79,30 @@ def hasher() -> CountingHasher:
 @pytest.fixture
 def accounts(store: PolicyStore, clock: Clock, hasher: CountingHasher) -> Accounts:
     return Accounts(store, clock=clock, hasher=hasher)
+
+
+@pytest.fixture
+def stored(store: PolicyStore, db: Path) -> Callable[[], bytes]:
+    """Everything the store holds as it rests: the SQLite file, or every table's rows."""
+    url = getattr(store, "url", None)
+    if url is None:
+        return lambda: file_bytes(db)
+    return lambda: database_text(url)
+
+
+def database_text(url: str) -> bytes:
+    """Every table of the database and each of its rows, as text, in a fixed order."""
+    with psycopg.connect(url) as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )
+        ]
+        lines = list(tables)
+        for table in tables:
+            lines += [row for (row,) in conn.execute(f'SELECT t::text FROM "{table}" t ORDER BY 1')]
+    return "\n".join(lines).encode()
 
 
 def file_bytes(db: Path) -> bytes:
@@ -135,19 +162,21 @@ def test_a_provider_account_never_manages_a_group_without_provider() -> None:
     ],
 )
 def test_scopes_are_checked(
-    accounts: Accounts, db: Path, role: str, scope: str | None, problem: str
+    accounts: Accounts, stored: Callable[[], bytes], role: str, scope: str | None, problem: str
 ) -> None:
-    before = file_bytes(db)
+    before = stored()
     with pytest.raises(InvalidValueError, match=problem):
         accounts.add("x", role, scope=scope, actor="ann")
-    assert file_bytes(db) == before
+    assert stored() == before
 
 
-def test_a_group_account_needs_an_existing_group(accounts: Accounts, db: Path) -> None:
-    before = file_bytes(db)
+def test_a_group_account_needs_an_existing_group(
+    accounts: Accounts, stored: Callable[[], bytes]
+) -> None:
+    before = stored()
     with pytest.raises(UnknownGroupError):
         accounts.add("g", Role.GROUP, scope="nowhere", actor="ann")
-    assert file_bytes(db) == before  # not even the accounts' tables were created
+    assert stored() == before  # not even the accounts' tables were created
     assert accounts.list() == []
 
 
@@ -298,13 +327,13 @@ def test_tokens_expire_by_the_clock(accounts: Accounts, clock: Clock) -> None:
     ],
 )
 def test_token_options_are_checked(
-    accounts: Accounts, db: Path, kwargs: dict[str, Any], problem: str
+    accounts: Accounts, stored: Callable[[], bytes], kwargs: dict[str, Any], problem: str
 ) -> None:
     accounts.add("sw", "softswitch", actor="ann")
-    before = file_bytes(db)
+    before = stored()
     with pytest.raises(InvalidValueError, match=problem):
         accounts.issue_token("sw", actor="ann", **kwargs)
-    assert file_bytes(db) == before
+    assert stored() == before
 
 
 def test_sessions_end_with_their_ttl_and_at_logout(store: PolicyStore, clock: Clock) -> None:
@@ -525,24 +554,26 @@ def test_changes_are_audited_with_the_accounts_group(
 
 
 def test_no_password_or_secret_reaches_the_file(
-    accounts: Accounts, store: PolicyStore, db: Path
+    accounts: Accounts, store: PolicyStore, stored: Callable[[], bytes]
 ) -> None:
     accounts.add("ann", "operator", password=PASSWORD, actor="ann")
     _api, api_text = accounts.issue_token("ann", actor="ann")
     _s, session_text = accounts.login("ann", PASSWORD, source="::1")
     refused_login(accounts, "ann", WRONG)
     accounts.set_password("ann", OTHER, actor="ann")
-    everything = file_bytes(db)
+    everything = stored()
     store.close()
-    everything += file_bytes(db)
+    everything += stored()
     for secret in (PASSWORD, OTHER, WRONG, api_text, session_text):
         for part in (secret, secret.split("_")[-1]):
             assert part.encode() not in everything, part
 
 
-def test_refused_changes_leave_the_file_as_it_was(accounts: Accounts, db: Path) -> None:
+def test_refused_changes_leave_the_file_as_it_was(
+    accounts: Accounts, stored: Callable[[], bytes]
+) -> None:
     accounts.add("ann", "operator", actor="ann")
-    before = file_bytes(db)
+    before = stored()
     refusals = [
         lambda: accounts.add("ann", "operator", actor="ann"),
         lambda: accounts.add("bob", "operator", password="short", actor="ann"),
@@ -556,7 +587,7 @@ def test_refused_changes_leave_the_file_as_it_was(accounts: Accounts, db: Path) 
     for refusal in refusals:
         with pytest.raises((InvalidValueError, ConflictError, KeyError)):
             refusal()
-        assert file_bytes(db) == before
+        assert stored() == before
 
 
 def test_a_read_only_store_gets_no_tables(db: Path, clock: Clock) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 
 import callcodes as cc
 from callcodes.store import PolicyStore
+from callcodes.store.components import component_version
 from callcodes.store.directory import ALL, DirectoryUser, Match, UserDirectory, write_csv
+from callcodes.store.sql_tx import SqlTransaction
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -25,8 +28,9 @@ globex,erin,Erin,Smith,Sales,,201
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with PolicyStore(tmp_path / "p.db", clock=lambda: NOW) as opened:
+def store(store_at: Callable[..., PolicyStore]) -> Iterator[PolicyStore]:
+    """A store with two groups, on each backend (SQLite, PostgreSQL)."""
+    with store_at(clock=lambda: NOW) as opened:
         opened.set_group("acme", cc.GroupSettings(mode=cc.Mode.AUTHORIZATION), actor="t")
         opened.set_group("globex", cc.GroupSettings(mode=cc.Mode.ACCOUNT), actor="t")
         yield opened
@@ -122,10 +126,10 @@ class TestImport:
     def test_the_directory_is_a_component_of_its_own(
         self, store: PolicyStore, directory: UserDirectory
     ) -> None:
-        with sqlite3.connect(store.path) as conn:
-            versions = dict(conn.execute("SELECT component, version FROM callcodes_schema"))
-        assert versions["directory"] == 1
-        assert versions["policy"] == store.schema_version
+        with store.reading() as tx:
+            assert isinstance(tx, SqlTransaction)
+            assert component_version(tx, "directory") == 1
+            assert component_version(tx, "policy") == store.schema_version
 
     def test_a_newer_directory_schema_is_refused(self, tmp_path: Path) -> None:
         path = tmp_path / "p.db"

@@ -7,6 +7,7 @@ segments rolled and removed.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -115,7 +116,9 @@ class TestShipperOfItsOwn:
         PostgresSink(pg_url, node="other").close()  # the tables exist, as on a running fleet
         writers = [SpoolSink(root / f"w{n}", pg_url, node=f"w{n}", ship=False) for n in (1, 2)]
         argv = [sys.executable, "-m", "callcodes", "events", "--log", pg_url, "ship", str(root)]
-        shipper = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        shipper = subprocess.Popen(
+            [*argv, "--json"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+        )
         try:
             for n, writer in enumerate(writers):
                 writer.write_many([make(100 * n + k) for k in range(20)])
@@ -129,9 +132,11 @@ class TestShipperOfItsOwn:
             wait_until(lambda: stored_count(pg_url) == 60)
         finally:
             shipper.send_signal(signal.SIGTERM)
-            assert shipper.wait(DELIVERY_WAIT) == 0
+            out, _ = shipper.communicate(timeout=DELIVERY_WAIT)
+            assert shipper.returncode == 0
             for writer in writers:
                 writer.close()
+        assert json.loads(out)["delivered"] == 60
         expected = {f"call-{100 * n + k}" for n in (0, 1) for k in range(30)}
         ids = stored_call_ids(pg_url)
         assert sorted(ids) == sorted(expected)  # type: ignore[type-var]

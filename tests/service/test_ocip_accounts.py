@@ -24,7 +24,7 @@ from callcodes._errors import AccessDeniedError, InvalidValueError, UnknownAccou
 from callcodes.cli import main
 from callcodes.store import PolicyStore
 from callcodes.store.accounts import Accounts, LoginPolicy, oci_verifier
-from callcodes.store.accounts_sqlite import MIGRATIONS
+from callcodes.store.accounts_sql import MIGRATIONS
 from callcodes.store.audit import Action
 
 PASSWORD = "correct horse battery"

@@ -269,13 +269,15 @@ def purge(ctx: click.Context, *, before: str, yes: bool, as_json: bool) -> None:
 
 @events.command("ship")
 @click.argument("spool", type=click.Path(file_okay=False, path_type=Path))
+@JSON_OPTION
 @click.pass_context
-def ship(ctx: click.Context, spool: Path) -> None:
+def ship(ctx: click.Context, spool: Path, *, as_json: bool) -> None:
     """Deliver the journals under SPOOL to the PostgreSQL log (--log URL) until stopped.
 
     Each folder under SPOOL is one writer's journal, named by its node (a Kamailio node's
     workers: SPOOL is its configuration's spool). Runs until SIGTERM or Ctrl-C, then delivers
-    what is left; while the database is away it retries, losing nothing.
+    what is left, and says how many events it delivered; while the database is away it
+    retries, losing nothing.
     """
     source = _database(ctx)
     if not _postgres.is_url(source):
@@ -284,4 +286,8 @@ def ship(ctx: click.Context, spool: Path) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     spool.mkdir(parents=True, exist_ok=True)
-    ship_spools(spool, str(source), stop=stop)
+    delivered = ship_spools(spool, str(source), stop=stop)
+    if as_json:
+        echo_json({"spool": str(spool), "log": redact(str(source)), "delivered": delivered})
+        return
+    click.echo(f"delivered {delivered} event(s) from {spool} to {redact(str(source))}")

@@ -516,15 +516,17 @@ def ship_spools(
     *,
     stop: threading.Event,
     every: float = 0.05,
-) -> None:
+) -> int:
     """Deliver every journal folder under *spool* (named by its node) until *stop* is set.
 
     The folders of a Kamailio node's workers, for one: each new folder is taken up as it
     appears. While the database is away, tries again at most every ``MAX_RETRY`` seconds.
-    Delivers what is left once more after *stop*, when the database answers.
+    Delivers what is left once more after *stop*, when the database answers. Returns how many
+    records it delivered.
     """
     shippers: dict[Path, SpoolShipper] = {}
     retry = every
+    delivered = 0
     try:
         while True:
             final = stop.is_set()
@@ -533,13 +535,13 @@ def ship_spools(
                     if folder.is_dir() and folder not in shippers:
                         shippers[folder] = SpoolShipper(folder, url, node=folder.name)
                 for shipper in shippers.values():
-                    shipper.ship()
+                    delivered += shipper.ship()
                 retry = every
             except SinkError as exc:
                 _log.warning("event spool %s: cannot deliver yet (%s); retrying", spool, exc)
                 retry = min(max(retry * 2, every), MAX_RETRY)
             if final:
-                return
+                return delivered
             stop.wait(retry)
     finally:
         for shipper in shippers.values():

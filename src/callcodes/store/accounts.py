@@ -13,7 +13,7 @@ guessed, so a fast hash is enough and keeps every request cheap. Logins are thro
 account name (also names without an account, which get the same answer after the same work)
 and per source address (``logins``). An account enabled for OCI-P also keeps the SHA-1 verifier
 of its password that BroadWorks' signed-password login needs (:meth:`Accounts.set_oci`). What a
-backend provides is only :class:`AccountRows` (``accounts_sqlite`` for SQLite).
+backend provides is only :class:`AccountRows` (``accounts_sql`` for SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from .logins import NAME, SOURCE, LoginPolicy, ThrottleRows, count_failure, key,
 from .writes import BaseStore
 
 if TYPE_CHECKING:
-    from .accounts_sqlite import AccountRow, TokenRow
+    from .accounts_sql import AccountRow, TokenRow
 
 __all__ = [
     "LOGIN_ACTOR",
@@ -209,16 +209,9 @@ RowsFor = Callable[[Transaction, bool], AccountRows | None]
 
 
 def _rows_for(store: BaseStore) -> RowsFor:
-    from .accounts_sqlite import sqlite_rows  # noqa: PLC0415  # the SQLite store's rows
-    from .sqlite import PolicyStore  # noqa: PLC0415
+    from .accounts_sql import account_rows  # noqa: PLC0415  # the rows in SQL
 
-    if not isinstance(store, PolicyStore):
-        raise InvalidValueError(
-            "store",
-            type(store).__name__,
-            "the accounts are kept in an SQLite store for now: use one (--db PATH)",
-        )
-    return sqlite_rows(store)
+    return account_rows(store)
 
 
 def _argon2() -> Any:

@@ -12,7 +12,7 @@ without entries keeps enrolling any user id): one rule (``checks.check_enrolled`
 store's own writes follow too. Every change is one transaction of the policy
 store with one audit record per group it changes (``users.directory`` or ``users.update``), so
 nothing is ever half written. What a backend provides is only :class:`DirectoryRows`; the checks
-and the search are here, the same for every database (``directory_sqlite`` for SQLite).
+and the search are here, the same for every database (``directory_sql`` for SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
@@ -136,16 +136,9 @@ class DirectoryRows(Protocol):
 
 
 def _rows_for(store: BaseStore) -> Callable[[Transaction], DirectoryRows]:
-    from .directory_sqlite import sqlite_rows  # noqa: PLC0415  # the SQLite store's rows
-    from .sqlite import PolicyStore  # noqa: PLC0415
+    from .directory_sql import directory_rows  # noqa: PLC0415  # the rows in SQL
 
-    if not isinstance(store, PolicyStore):
-        raise InvalidValueError(
-            "store",
-            type(store).__name__,
-            "the user directory is kept in an SQLite store for now: use one (--db PATH)",
-        )
-    return sqlite_rows(store)
+    return directory_rows(store)
 
 
 class UserDirectory:

@@ -34,7 +34,7 @@ _SECRET_VERSION: Final = 4
 _NO_LIMIT: Final = 1 << 62
 _IN_CHUNK: Final = 500  # codes per "IN (...)" query, well under SQLite's parameter limit
 _WRITE_CHUNK: Final = 100_000  # codes per executemany, between progress reports
-#: The user directory's table (``directory_sqlite`` creates it on the directory's first write).
+#: The user directory's table (``directory_sql`` creates it on the directory's first write).
 _DIRECTORY_TABLE: Final = "directory_users"
 # Stored times were written by iso(), so they parse without further checks.
 _from_text: Final = datetime.fromisoformat
@@ -174,7 +174,7 @@ class SqlTransaction:
         """Write the group's service provider, or clear it with None."""
         self._conn.execute("UPDATE policy_groups SET provider = ? WHERE id = ?", (provider, gid))
 
-    # -- the user directory (component ``directory``, tables in ``directory_sqlite``) -------------
+    # -- the user directory (component ``directory``, tables in ``directory_sql``) ---------------
 
     def _has_directory(self) -> bool:
         return self._has_component("directory")

@@ -1,4 +1,4 @@
-"""The accounts' SQLite tables and row operations, in the policy store's file.
+"""The accounts' tables and row operations, in the policy store's database (SQLite or PostgreSQL).
 
 The accounts are a component of their own: their tables are named ``accounts_*`` and their
 version is the ``accounts`` row of the shared ``callcodes_schema`` table, so they are upgraded
@@ -7,25 +7,26 @@ store's own transactions, so a change and its audit record commit together. The 
 argon2 hashes of passwords and SHA-256 digests of token secrets, never a password or a secret;
 an account enabled for OCI-P also has the SHA-1 verifier of its password (``oci_verifier``).
 
-A file without the tables gets them in the transaction of its first change to the accounts,
-so a refused first change leaves the file as it was, and reading (or a store opened read-only)
-creates nothing: a file without the tables simply holds no accounts.
+A store without the tables gets them in the transaction of its first change to the accounts,
+so a refused first change leaves the store as it was, and reading (or a store opened read-only)
+creates nothing: a store without the tables simply holds no accounts. The SQL is the portable
+SQL of ``sql_tx``.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
-from .. import _sqlite
 from .._timefmt import iso
 from .backend import Transaction
+from .components import component_version, create_component, refuse_newer
+from .directory_sql import store_name
 from .sql_tx import SqlTransaction
-from .sqlite import PolicyStore
+from .writes import BaseStore
 
-__all__ = ["COMPONENT", "MIGRATIONS", "SCHEMA_VERSION", "SqliteAccountRows", "sqlite_rows"]
+__all__ = ["COMPONENT", "MIGRATIONS", "SCHEMA_VERSION", "SqlAccountRows", "account_rows"]
 
 #: The component whose version ``callcodes_schema`` records for these tables.
 COMPONENT: Final = "accounts"
@@ -102,12 +103,12 @@ def _token(row: Sequence[object]) -> TokenRow:
     )
 
 
-class SqliteAccountRows:
+class SqlAccountRows:
     """The accounts' row operations on a connection inside one of the store's transactions."""
 
     __slots__ = ("_conn",)
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Any) -> None:
         self._conn = conn
 
     # -- accounts ---------------------------------------------------------------------------------
@@ -139,15 +140,16 @@ class SqliteAccountRows:
         """Delete the account and its tokens; how many tokens went with it."""
         gone = self._conn.execute("DELETE FROM accounts_tokens WHERE account = ?", (name,))
         self._conn.execute("DELETE FROM accounts_accounts WHERE name = ?", (name,))
-        return gone.rowcount
+        return int(gone.rowcount)
 
     def set_password(self, name: str, old: str | None, new: str | None) -> bool:
         """Replace the account's hash *old* by *new*; False when the hash was not *old* anymore."""
         cursor = self._conn.execute(
-            "UPDATE accounts_accounts SET password = ? WHERE name = ? AND password IS ?",
+            "UPDATE accounts_accounts SET password = ? "
+            "WHERE name = ? AND password IS NOT DISTINCT FROM ?",
             (new, name, old),
         )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
     def oci_verifier(self, name: str) -> str | None:
         """The account's OCI-P verifier, or None (not enabled, or no such account)."""
@@ -201,14 +203,14 @@ class SqliteAccountRows:
     def remove_token(self, token_id: str) -> bool:
         """Delete token *token_id*; whether there was one."""
         cursor = self._conn.execute("DELETE FROM accounts_tokens WHERE id = ?", (token_id,))
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
     def remove_tokens(self, account: str, kind: str) -> int:
         """Delete every token of *kind* of *account*; how many."""
         cursor = self._conn.execute(
             "DELETE FROM accounts_tokens WHERE account = ? AND kind = ?", (account, kind)
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
     def remove_expired(self, kind: str, now: datetime) -> int:
         """Delete the tokens of *kind* that expired by *now*; how many."""
@@ -216,7 +218,7 @@ class SqliteAccountRows:
             "DELETE FROM accounts_tokens WHERE kind = ? AND expires IS NOT NULL AND expires <= ?",
             (kind, iso(now)),
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
     # -- failed logins and locks ------------------------------------------------------------------
 
@@ -260,59 +262,41 @@ class SqliteAccountRows:
         )
 
 
-def _connection(tx: Transaction) -> sqlite3.Connection:
+def _sql(tx: Transaction) -> SqlTransaction:
     if not isinstance(tx, SqlTransaction):
-        raise TypeError("SQLite accounts need the SQLite store's transactions")
-    conn: sqlite3.Connection = tx.connection
-    return conn
+        raise TypeError("the accounts need an SQL policy store's transactions")
+    return tx
 
 
-def _create(conn: sqlite3.Connection, path: str) -> None:
-    """Bring the tables up to date inside the caller's write transaction.
-
-    ``_sqlite.migrate`` would open a transaction of its own; here the tables come with the
-    first change to the accounts, so that a refused first change creates nothing either.
-    """
-    conn.execute(_sqlite.SCHEMA_TABLE)
-    version = _sqlite.schema_version(conn, COMPONENT)
-    _sqlite.refuse_newer(path, COMPONENT, version, SCHEMA_VERSION)
-    for step in MIGRATIONS[version:]:
-        for statement in step:
-            conn.execute(statement)
-    conn.execute(
-        "INSERT INTO callcodes_schema (component, version) VALUES (?, ?) "
-        "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-        (COMPONENT, SCHEMA_VERSION),
-    )
-
-
-def sqlite_rows(store: PolicyStore) -> Callable[[Transaction, bool], SqliteAccountRows | None]:
-    """The accounts' rows for each transaction of *store*; None where the file has no tables.
+def account_rows(store: BaseStore) -> Callable[[Transaction, bool], SqlAccountRows | None]:
+    """The accounts' rows for each transaction of *store*; None where it has no tables.
 
     Tables of an older version are upgraded now (``add_component``), unless the store was
-    opened read-only; a file without them gets them with its first change to the accounts
+    opened read-only; a store without them gets them with its first change to the accounts
     (the rows of a write transaction), and a read finds no tables and no rows.
     """
+    where = store_name(store)
     with store.reading() as tx:
-        version = _sqlite.schema_version(_connection(tx), COMPONENT)
-    _sqlite.refuse_newer(store.path, COMPONENT, version, SCHEMA_VERSION)
+        version = refuse_newer(_sql(tx), where, COMPONENT, MIGRATIONS)
     if 0 < version < SCHEMA_VERSION:
+        upgrade: Callable[[str, Sequence[Sequence[str]]], None] = store.add_component  # type: ignore[attr-defined]  # both SQL stores have it
         try:
-            store.add_component(COMPONENT, MIGRATIONS)
-        except sqlite3.OperationalError as exc:
-            if "readonly" not in str(exc):  # a store opened read-only is read as it is
+            upgrade(COMPONENT, MIGRATIONS)
+        except Exception as exc:
+            text = str(exc).lower()
+            if "readonly" not in text and "read-only" not in text:  # read-only: read as it is
                 raise
     ready = version == SCHEMA_VERSION
 
-    def rows(tx: Transaction, write: bool) -> SqliteAccountRows | None:
+    def rows(tx: Transaction, write: bool) -> SqlAccountRows | None:
         nonlocal ready
-        conn = _connection(tx)
+        sql = _sql(tx)
         if not ready:
-            if _sqlite.schema_version(conn, COMPONENT) < SCHEMA_VERSION:
+            if component_version(sql, COMPONENT) < SCHEMA_VERSION:
                 if not write:
                     return None
-                _create(conn, str(store.path))
+                create_component(sql, where, COMPONENT, MIGRATIONS)
             ready = True
-        return SqliteAccountRows(conn)
+        return SqlAccountRows(sql.connection)
 
     return rows

@@ -1,28 +1,34 @@
-"""The user directory's SQLite tables and row operations, in the policy store's file.
+"""The user directory's tables and row operations, in the policy store's database.
 
 The directory is a component of its own: its tables are named ``directory_*`` and their version
 is the ``directory`` row of the shared ``callcodes_schema`` table, so it is upgraded apart from
 the policy tables. Its rows are written on the policy store's connection, inside the store's own
 transactions, so a directory change and its audit record commit together. The tables are created
-(or upgraded) by the directory's first write, inside that write's transaction: reading a file
-without them finds no users, and a refused change or a store opened read-only leaves the file
-as it was. Users are keyed by group name and user id; the rows hold validated values only (the
-directory checks them).
+(or upgraded) by the directory's first write, inside that write's transaction: reading a store
+without them finds no users, and a refused change or a store opened read-only leaves the store
+as it was. The SQL is the portable SQL of ``sql_tx``: the same on SQLite and PostgreSQL. Users
+are keyed by group name and user id; the rows hold validated values only (the directory checks
+them).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from .. import _sqlite
 from .backend import Transaction
+from .components import create_component, refuse_newer
 from .sql_tx import SqlTransaction
-from .sqlite import PolicyStore
+from .writes import BaseStore
 
-__all__ = ["COMPONENT", "MIGRATIONS", "SCHEMA_VERSION", "SqliteDirectoryRows", "sqlite_rows"]
+__all__ = [
+    "COMPONENT",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SqlDirectoryRows",
+    "directory_rows",
+    "store_name",
+]
 
 #: The component whose version ``callcodes_schema`` records for these tables.
 COMPONENT: Final = "directory"
@@ -52,25 +58,40 @@ COLUMNS: Final = "grp, user_id, first_name, last_name, department, phone_number,
 Row = tuple[str, str, str, str, str, str, str]
 
 
-class SqliteDirectoryRows:
-    """The directory's row operations on a connection inside one of the store's transactions."""
+def store_name(store: BaseStore) -> str:
+    """How messages name *store*: its file, or its URL without the password."""
+    from .. import _postgres  # noqa: PLC0415  # cheap; kept beside its one use
 
-    __slots__ = ("_conn", "_path")
+    url = getattr(store, "url", None)
+    if isinstance(url, str):
+        return _postgres.redact(url)
+    return str(getattr(store, "path", "the policy store"))
 
-    def __init__(self, conn: sqlite3.Connection, path: Path | str = "the policy store") -> None:
-        self._conn = conn
-        self._path = path
+
+def _sql(tx: Transaction) -> SqlTransaction:
+    if not isinstance(tx, SqlTransaction):
+        raise TypeError("the directory needs an SQL policy store's transactions")
+    return tx
+
+
+class SqlDirectoryRows:
+    """The directory's row operations inside one of the store's transactions."""
+
+    __slots__ = ("_conn", "_tx", "_where")
+
+    def __init__(self, tx: SqlTransaction, where: str = "the policy store") -> None:
+        self._tx = tx
+        self._conn: Any = tx.connection
+        self._where = where
 
     def version(self) -> int:
-        """The version of the directory's tables in the file (0: none yet); newer is refused."""
-        version = _sqlite.schema_version(self._conn, COMPONENT)
-        _sqlite.refuse_newer(self._path, COMPONENT, version, SCHEMA_VERSION)
-        return version
+        """The version of the directory's tables (0: none yet); newer is refused."""
+        return refuse_newer(self._tx, self._where, COMPONENT, MIGRATIONS)
 
     def rows(self, group: str | None) -> list[Row]:
         """The rows of *group* (every group's when None), by group then user id.
 
-        A file without the directory's tables has none (and is not changed to say so).
+        A store without the directory's tables has none (and is not changed to say so).
         """
         if self.version() == 0:
             return []
@@ -87,42 +108,25 @@ class SqliteDirectoryRows:
 
     def replace(self, group: str, rows: Sequence[Row]) -> None:
         """Make *rows* the whole directory of *group*, creating the tables first if need be."""
-        self._create_tables()
+        if self.version() != SCHEMA_VERSION:
+            create_component(self._tx, self._where, COMPONENT, MIGRATIONS)
         self._conn.execute("DELETE FROM directory_users WHERE grp = ?", (group,))
         self._conn.executemany(
             f"INSERT INTO directory_users ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
             rows,
         )
 
-    def _create_tables(self) -> None:
-        """Bring the tables to ``SCHEMA_VERSION`` inside the write transaction under way."""
-        version = self.version()
-        if version == SCHEMA_VERSION:
-            return
-        self._conn.execute(_sqlite.SCHEMA_TABLE)
-        for step in MIGRATIONS[version:]:
-            for statement in step:
-                self._conn.execute(statement)
-        self._conn.execute(
-            "INSERT INTO callcodes_schema (component, version) VALUES (?, ?) "
-            "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-            (COMPONENT, SCHEMA_VERSION),
-        )
 
-
-def sqlite_rows(store: PolicyStore) -> Callable[[Transaction], SqliteDirectoryRows]:
+def directory_rows(store: BaseStore) -> Callable[[Transaction], SqlDirectoryRows]:
     """The directory's rows in each of *store*'s transactions; nothing is created until a write.
 
-    Only the store's public seam is used: its path and its transactions' connection.
+    Only the store's public seam is used: its name and its transactions' connection.
     """
-    path = store.path
+    where = store_name(store)
     with store.reading() as tx:  # a newer directory is refused at once; nothing is written
-        if isinstance(tx, SqlTransaction):
-            SqliteDirectoryRows(tx.connection, path).version()
+        SqlDirectoryRows(_sql(tx), where).version()
 
-    def rows(tx: Transaction) -> SqliteDirectoryRows:
-        if not isinstance(tx, SqlTransaction):
-            raise TypeError("an SQLite directory needs the SQLite store's transactions")
-        return SqliteDirectoryRows(tx.connection, path)  # inside the same transaction
+    def rows(tx: Transaction) -> SqlDirectoryRows:
+        return SqlDirectoryRows(_sql(tx), where)  # inside the same transaction
 
     return rows

@@ -2,8 +2,7 @@
 
 The same commands give the same answers on both backends: a script of administrator's steps is
 run against an SQLite file and against a database of the test server, and their outputs and
-the stores they leave are compared. What is kept in SQLite only for now (serve) is refused
-saying so.
+the stores they leave are compared.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-import callcodes as cc
 from callcodes.cli import main
 from callcodes.store import PolicyStore
 from callcodes.store.postgres import PostgresPolicyStore
@@ -83,19 +81,3 @@ def test_the_directory_and_accounts_answer_alike(pg_url: str, tmp_path: Path) ->
         answers.append([(r.exit_code, r.stdout, r.stderr) for r in (run(db, *s) for s in steps)])
     assert answers[0] == answers[1]
     assert [code for code, _, _ in answers[0]] == [0] * len(steps)
-
-
-def test_serve_stays_on_sqlite_for_now_saying_so(pg_url: str) -> None:
-    assert run(pg_url, "group", "set", "acme").exit_code == 0
-    serve = run(pg_url, "serve", "--listen", "127.0.0.1:0")
-    assert serve.exit_code == 2
-    assert "SQLite file for now" in serve.output
-
-
-def test_an_unreachable_database_is_one_line_without_its_password() -> None:
-    result = run("postgresql://ann:s3cret@127.0.0.1:1/policy", "codes", "list", "acme")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("Error: ")
-    assert "unreachable" in result.stderr
-    assert "s3cret" not in result.output
-    assert isinstance(cc.UnavailableError("x"), ConnectionError)

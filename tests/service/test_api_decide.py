@@ -25,6 +25,7 @@ from callcodes.dialplan import read_dialed
 from callcodes.service import ServiceConfig, create_app
 from callcodes.store import PolicyStore
 from callcodes.store.accounts import Accounts, Role
+from callcodes.store.postgres import PostgresPolicyStore
 
 PLAN = cc.DialPlan("US", extensions=["1000-1999"], outside_prefix="9", local_prefixes=["212"])
 #: The plan of groups without one: the service's default region.
@@ -55,11 +56,19 @@ USERS = ["1001", "1002", "1003", "2001", "2002", "7777"]
 GROUPS = ["acme", "globex", "initech", "nowhere"]
 
 
-def make_policy(path: Path) -> dict[str, str]:
+def open_store(place: Path | str) -> PolicyStore:
+    """The policy store in an SQLite file, or in the PostgreSQL database a URL names."""
+    if isinstance(place, str):
+        return PostgresPolicyStore(place)  # type: ignore[return-value]  # the same methods
+    return PolicyStore(place)
+
+
+def make_policy(path: Path | str) -> dict[str, str]:
     """Groups acme (authorization, provider north), globex (account, provider south) and
     initech (deactivated, no provider); one token per role. Returns the tokens by role name.
+    *path* is an SQLite file or a PostgreSQL URL.
     """
-    with PolicyStore(path) as store:
+    with open_store(path) as store:
         store.set_group(
             "acme",
             cc.GroupSettings(

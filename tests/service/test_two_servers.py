@@ -2,7 +2,9 @@
 
 A code added through the first server's API is seen by the second server's decisions and by a
 Kamailio router in this process (driven by ``FakeKSR``); a code deleted through the second is
-refused by the first. Propagation is awaited by asking again until the answer changes, within
+refused by the first; the decisions of both are read from one event log. On each backend: an
+SQLite file, and a PostgreSQL database (each server journaling its events in a spool).
+Propagation is awaited by asking again until the answer changes, within
 a bound that only ends a broken run.
 """
 
@@ -15,12 +17,12 @@ from typing import Final
 
 import pytest
 from real_server import Server
-from test_api_decide import DECIDE, PLAN, make_policy
+from test_api_decide import DECIDE, PLAN, make_policy, open_store
 
 import callcodes as cc
 from callcodes.integrations import kamailio as kam
-from callcodes.store import PolicyStore
 from callcodes.testing import FakeKSR, Request
+from pgserver import PostgresServer
 
 #: The longest a change may take to reach every process before the test fails (a bound on a
 #: broken run, not a wait: the test goes on as soon as the change is seen).
@@ -40,7 +42,7 @@ def eventually(condition: Callable[[], bool], what: str) -> None:
 class Kamailio:
     """A Kamailio worker's router on the same store, its own event log, a stand-in KSR."""
 
-    def __init__(self, db: Path, events: Path) -> None:
+    def __init__(self, db: Path | str, events: Path) -> None:
         config = kam.KamailioConfig(
             store=db,
             events=events,
@@ -60,11 +62,18 @@ class Kamailio:
         return self.ksr.status
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[Server, Server, Kamailio, dict[str, str]]]:
-    db = tmp_path / "policy.db"
+@pytest.fixture(params=["sqlite", "postgres"])
+def cluster(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Server, Server, Kamailio, dict[str, str]]]:
+    db: Path | str = tmp_path / "policy.db"
+    options: dict[str, tuple[str, ...]] = {"s1": (), "s2": ()}
+    if request.param == "postgres":
+        db = request.getfixturevalue("pg_url")
+        spool = str(tmp_path / "spool")
+        options = {name: ("--spool", spool, "--node", name) for name in options}
     tokens = make_policy(db)
-    with Server(db) as first, Server(db) as second:
+    with Server(db, *options["s1"]) as first, Server(db, *options["s2"]) as second:
         worker = Kamailio(db, tmp_path / "kamailio-events.db")
         try:
             yield first, second, worker, tokens
@@ -117,7 +126,7 @@ def test_a_lock_lifted_through_one_server_frees_the_user_on_the_other(
     locked = first.client.get("/api/v1/groups/acme/locks", headers=first.headers(admin))
     assert locked.json()["locks"] == []
     # A lock placed by hand in the store (as `callcodes locks add` does) reaches both servers.
-    with PolicyStore(worker.router.config.store) as store:
+    with open_store(worker.router.config.store) as store:
         store.lock(cc.Lock("acme", "1001", store.now()), actor="test")
     body = {**CALL, "dialed": "*711234913125550123"}
 
@@ -133,3 +142,62 @@ def test_a_lock_lifted_through_one_server_frees_the_user_on_the_other(
     assert lifted.json()["unlocked"] is True
     assert decided(second) == "authorized"
     eventually(lambda: decided(first) == "authorized", "the first server seeing the unlock")
+
+
+def test_the_decisions_of_both_servers_are_in_one_log(
+    cluster: tuple[Server, Server, Kamailio, dict[str, str]],
+) -> None:
+    """Each server records its decisions; either one reads both (shipped to one database)."""
+    first, second, _worker, tokens = cluster
+    for name, server in (("first", first), ("second", second)):
+        body = {**CALL, "call_id": f"{name}@pbx"}
+        answer = server.client.post(DECIDE, json=body, headers=server.headers(tokens["softswitch"]))
+        assert answer.status_code == 200, answer.text
+
+    def logged(server: Server) -> list[str]:
+        page = server.client.get(
+            "/api/v1/groups/acme/events", headers=server.headers(tokens["acme-admin"])
+        )
+        assert page.status_code == 200, page.text
+        return sorted(event["call_id"] for event in page.json()["events"])
+
+    for server in (first, second):
+        eventually(lambda s=server: logged(s) == ["first@pbx", "second@pbx"], "both decisions")
+
+
+def test_while_postgresql_is_away_decisions_go_on_and_edits_are_refused(
+    postgres: PostgresServer, pg_url: str, tmp_path: Path
+) -> None:
+    """The server decides from the policy it holds; an edit is answered 503 and changes
+    nothing; once the database is back, the edit works and every decision is in the log."""
+    tokens = make_policy(pg_url)
+    switch, admin = tokens["softswitch"], tokens["acme-admin"]
+    with Server(pg_url, "--spool", str(tmp_path / "spool"), "--node", "s1") as server:
+        body = {**CALL, "dialed": "*711234913125550123"}
+        assert reason(server, switch) == "invalid code"
+        postgres.kill()
+        try:
+            for n in range(3):
+                answer = server.client.post(
+                    DECIDE, json={**body, "call_id": f"away-{n}"}, headers=server.headers(switch)
+                )
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["reason"] == "authorized"
+            edit = server.client.post(
+                "/api/v1/groups/acme/codes",
+                json={"codes": [{"code": "4321"}]},
+                headers=server.headers(admin),
+            )
+            assert edit.status_code == 503, edit.text
+        finally:
+            postgres.start()
+        with open_store(pg_url) as store:
+            assert store.get("acme", "4321") is None
+
+        def logged() -> list[str]:
+            page = server.client.get("/api/v1/groups/acme/events", headers=server.headers(admin))
+            if page.status_code != 200:
+                return []
+            return sorted(e["call_id"] for e in page.json()["events"] if e["call_id"])
+
+        eventually(lambda: logged() == ["away-0", "away-1", "away-2"], "the spooled decisions")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import click
 
 from .._errors import MissingDependencyError
-from ._common import JSON_OPTION, echo_json, state
+from ._common import JSON_OPTION, Text, echo_json, state
 
 __all__ = ["serve"]
 
@@ -21,9 +22,16 @@ __all__ = ["serve"]
 )
 @click.option(
     "--events",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The SQLite event log (default: the store's file, where `callcodes events` reads).",
+    type=Text(2048),
+    help="The SQLite event log, or a postgresql:// URL (default: the store's file or "
+    "database, where `callcodes events` reads).",
 )
+@click.option(
+    "--spool",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With the events in PostgreSQL: the local folder where they are journaled first.",
+)
+@click.option("--node", type=Text(100), help="This node's name in the event keys (the host name).")
 @click.option(
     "--region", default="US", show_default=True, help="Dial plan region of groups without a plan."
 )
@@ -43,7 +51,9 @@ __all__ = ["serve"]
 def serve(
     *,
     listen: str,
-    events: Path | None,
+    events: str | None,
+    spool: Path | None,
+    node: str | None,
     region: str,
     certfile: Path | None,
     keyfile: Path | None,
@@ -72,14 +82,15 @@ def serve(
             check_address(*where, option)
         ocis.append(where)
     db = state().db
-    if isinstance(db, str):
-        raise click.UsageError(
-            "callcodes serve keeps its store in an SQLite file for now: give --db PATH"
-        )
     state().store(create=True).close()  # a new store is created, an unusable file refused
     tls = None if certfile is None or keyfile is None else (certfile, keyfile)
+    config = ServiceConfig(
+        db, events, region=region, oci=ocis[0], oci_tls=ocis[1], tls=tls, spool=spool
+    )
+    if node is not None:
+        config = attrs.evolve(config, node=node)
     run(
-        ServiceConfig(db, events, region=region, oci=ocis[0], oci_tls=ocis[1], tls=tls),
+        config,
         listen,
         certfile=certfile,
         keyfile=keyfile,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Final
 
 import attrs
 
+from .._errors import InvalidValueError
+from .._postgres import is_url
 from ..store.accounts import LoginPolicy
 
 __all__ = ["MAX_BODY", "ServiceConfig"]
@@ -15,16 +18,31 @@ __all__ = ["MAX_BODY", "ServiceConfig"]
 MAX_BODY: Final = 8 * 1024 * 1024
 
 
+def _place(value: str | Path) -> Path | str:
+    """A file path, or a ``postgresql://`` URL kept as it is."""
+    return str(value) if is_url(value) else Path(value)
+
+
+def _host_name() -> str:
+    return socket.gethostname()[:100] or "node"
+
+
 @attrs.frozen
 class ServiceConfig:
     """What ``create_app`` needs: the store, the event log, the dial plan region and limits.
 
-    ``events`` defaults to the store's file, where ``callcodes events`` reads by default.
-    ``refresh_ms`` is how often a decision checks whether another process changed the policy.
+    ``store`` is an SQLite file or a ``postgresql://`` URL; ``events`` defaults to the store's
+    file or database, where ``callcodes events`` reads by default. Events in PostgreSQL are
+    journaled first in ``spool``/``node`` on the local disk (required then; the node is the
+    host name unless given) and shipped from there, so decisions go on while the database is
+    away. ``refresh_ms`` is how often a decision checks whether another process changed the
+    policy.
     """
 
-    store: Path = attrs.field(converter=Path)
-    events: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+    store: Path | str = attrs.field(converter=_place)
+    events: Path | str | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_place)
+    )
     region: str = "US"
     max_body: int = MAX_BODY
     refresh_ms: int = 100
@@ -34,8 +52,19 @@ class ServiceConfig:
     oci: tuple[str, int] | None = None
     oci_tls: tuple[str, int] | None = None
     tls: tuple[Path, Path] | None = None
+    spool: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+    node: str = attrs.field(factory=_host_name)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.event_log, str) and self.spool is None:
+            raise InvalidValueError(
+                "spool",
+                None,
+                "with the events in PostgreSQL, name a local folder for the node's journal "
+                "(callcodes serve --spool DIR)",
+            )
 
     @property
-    def event_log(self) -> Path:
-        """The event log's file."""
+    def event_log(self) -> Path | str:
+        """The event log: an SQLite file or a PostgreSQL database's URL."""
         return self.store if self.events is None else self.events

@@ -14,17 +14,23 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 import attrs
 
 from ..core.model import GroupSettings
 from ..dialplan.plan import DialPlan
 from ..engine import Engine
+from ..events._commit import GroupCommitSink
+from ..events.reports import EventSource
 from ..events.sinks import FlushPolicy
+from ..events.spool import SpoolSink
 from ..events.sqlite import SqliteSink
 from ..store.accounts import Account, Accounts
+from ..store.postgres import PostgresPolicyStore
 from ..store.sqlite import PolicyStore
+from ..store.writes import BaseStore
 from .config import ServiceConfig
 from .metrics import Metrics
 
@@ -38,15 +44,26 @@ _MAX_TOKENS: Final = 10_000
 DEFAULT_SETTINGS: Final = GroupSettings()
 
 
+def _open_store(place: Path | str, clock: Callable[[], datetime] | None) -> BaseStore:
+    """The policy store in an SQLite file, or in the PostgreSQL database a URL names."""
+    if isinstance(place, str):
+        return (
+            PostgresPolicyStore(place) if clock is None else PostgresPolicyStore(place, clock=clock)
+        )
+    return PolicyStore(place) if clock is None else PolicyStore(place, clock=clock)
+
+
 @attrs.define
 class Node:
     """The open store, accounts, engine and event log of one service process."""
 
     config: ServiceConfig
-    store: PolicyStore
+    store: BaseStore
     accounts: Accounts
     engine: Engine
-    sink: SqliteSink
+    sink: GroupCommitSink[Any]
+    #: Where the event log is read: the SQLite sink itself, or the PostgreSQL URL.
+    events: EventSource
     plans: dict[str, DialPlan]
     default_plan: DialPlan
     metrics: Metrics
@@ -64,11 +81,7 @@ class Node:
         """Open the store and the event log and load the policy; nothing left open on failure."""
         metrics = Metrics()
         with contextlib.ExitStack() as undo:
-            store = (
-                PolicyStore(config.store)
-                if clock is None
-                else PolicyStore(config.store, clock=clock)
-            )
+            store = _open_store(config.store, clock)
             undo.callback(store.close)
             accounts = (
                 Accounts(store, policy=config.login)
@@ -80,12 +93,31 @@ class Node:
             plans = store.dialplans()
             # Group commit: each event is in the log before the decision is answered; the log
             # is synced at most every 100 ms, so a power loss may take the last 100 ms.
-            sink = SqliteSink(config.event_log, FlushPolicy.group(1000, 100))
+            flush = FlushPolicy.group(1000, 100)
+            log = config.event_log
+            sink: GroupCommitSink[Any]
+            events: EventSource
+            if isinstance(log, str):
+                # Journaled on this host, shipped to the database: decisions go on without it.
+                assert config.spool is not None  # the configuration requires it
+                sink = SpoolSink(config.spool / config.node, log, node=config.node, flush=flush)
+                events = log
+            else:
+                sink = events = SqliteSink(log, flush)
             undo.callback(sink.close)
             engine = Engine(book, sink, clock, store=store, on_lock=metrics.on_lock)
             undo.pop_all()
         node = cls(
-            config, store, accounts, engine, sink, plans, DialPlan(config.region), metrics, seen
+            config,
+            store,
+            accounts,
+            engine,
+            sink,
+            events,
+            plans,
+            DialPlan(config.region),
+            metrics,
+            seen,
         )
         metrics.watch_lag(lambda: sink.written - sink.acknowledged)
         return node

@@ -35,6 +35,7 @@ from .._errors import (
     CallcodesError,
     ConflictError,
     InvalidValueError,
+    UnavailableError,
     UnknownGroupError,
     show,
 )
@@ -127,6 +128,8 @@ def _status(exc: CallcodesError) -> int:
         return 404
     if isinstance(exc, ConflictError):
         return 409
+    if isinstance(exc, UnavailableError):  # the shared database is away: try again later
+        return 503
     return 422
 
 

@@ -146,7 +146,7 @@ def list_events(
     masked, account codes in clear.
     """
     page = query_events(
-        node(request).sink,
+        node(request).events,
         managed,
         user=_user(user),
         code=code,
@@ -185,7 +185,7 @@ def report(
     JSON, or CSV with ``format=csv`` or ``Accept: text/csv``.
     """
     rows = report_events(
-        node(request).sink,
+        node(request).events,
         managed,
         by,
         since=_time("since", since),

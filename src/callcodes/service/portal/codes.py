@@ -30,7 +30,7 @@ from ...policyfile import (
     import_codes_csv,
     parse_codes_csv,
 )
-from ...store.sqlite import PolicyStore
+from ...store.writes import BaseStore
 from ..auth import node
 from ..codes import _check_replacement, _file_name
 from .web import (
@@ -64,7 +64,7 @@ After = Parameter(default=None, max_length=14)
 Size = Parameter(default=50, ge=1, le=max(_SIZES))
 
 
-def _matching(store: PolicyStore, group: str, prefix: str, words: str) -> Iterator[CodeEntry]:
+def _matching(store: BaseStore, group: str, prefix: str, words: str) -> Iterator[CodeEntry]:
     """The group's codes with *prefix* whose description holds *words* (ignoring case)."""
     wanted = words.casefold()
     for entry in store.iter_codes(group, prefix):
@@ -73,7 +73,7 @@ def _matching(store: PolicyStore, group: str, prefix: str, words: str) -> Iterat
 
 
 def _page(
-    store: PolicyStore, group: str, prefix: str, words: str, *, after: str | None, size: int
+    store: BaseStore, group: str, prefix: str, words: str, *, after: str | None, size: int
 ) -> tuple[list[CodeEntry], str | None]:
     """One page of the search, and the ``after`` of the next page (None on the last)."""
     if not words:

@@ -106,7 +106,7 @@ def _report(
     request: Request[Any, Any, Any], group: str, by: str, since: str | None, until: str | None
 ) -> list[ReportRow]:
     return report_events(
-        node(request).sink,
+        node(request).events,
         group,
         by,  # type: ignore[arg-type]  # checked by the route's Literal
         since=records._time("since", since),

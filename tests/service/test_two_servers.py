@@ -189,6 +189,8 @@ def test_while_postgresql_is_away_decisions_go_on_and_edits_are_refused(
                 headers=server.headers(admin),
             )
             assert edit.status_code == 503, edit.text
+            page = server.client.get("/api/v1/groups/acme/events", headers=server.headers(admin))
+            assert page.status_code == 503, page.text
         finally:
             postgres.start()
         with open_store(pg_url) as store:

@@ -35,6 +35,7 @@ from .._errors import (
     CallcodesError,
     ConflictError,
     InvalidValueError,
+    SinkError,
     UnavailableError,
     UnknownGroupError,
     show,
@@ -128,7 +129,7 @@ def _status(exc: CallcodesError) -> int:
         return 404
     if isinstance(exc, ConflictError):
         return 409
-    if isinstance(exc, UnavailableError):  # the shared database is away: try again later
+    if isinstance(exc, UnavailableError | SinkError):  # the database or log is away: retry
         return 503
     return 422
 

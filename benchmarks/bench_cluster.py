@@ -10,7 +10,9 @@ administrator adds one code per sample on another connection. The delay of a sam
 the start of the administrator's write (so the write itself is counted) to the moment the
 node's book holds the code; the reference runs from a bare ``NOTIFY`` to its delivery on
 another connection. Medians and 99th percentiles of 200 samples each. The server is a
-throwaway one, as the tests start theirs.
+throwaway one, as the tests start theirs. The change check a Kamailio worker makes before each
+INVITE (``ListenWatch.stale`` on PostgreSQL, ``StoreWatch.stale`` on SQLite) is timed beside a
+bare ``dict.get``.
 
     pytest benchmarks/bench_cluster.py -p no:cacheprovider -o python_files='bench_*.py' -s
 """
@@ -21,7 +23,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -29,6 +31,8 @@ import pytest
 
 import callcodes as cc
 from callcodes.events.spool import SpoolSink
+from callcodes.integrations.kamailio._watch import ListenWatch, StoreWatch
+from callcodes.store import PolicyStore
 from callcodes.store.postgres import ChangeListener, PostgresPolicyStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -151,3 +155,35 @@ def test_decisions_while_the_database_is_away(server: PostgresServer, tmp_path: 
         f"\ndecisions/s: no event log {bare:,.0f}; spooled, database up {up:,.0f}; "
         f"spooled, database killed {down:,.0f}"
     )
+
+
+def test_change_check_per_invite(server: PostgresServer, tmp_path: Path) -> None:
+    """What a worker pays per INVITE to know whether the policy changed, nothing having."""
+    url = server.create_database("watch")
+    PostgresPolicyStore(url).close()
+    file = tmp_path / "policy.db"
+    PolicyStore(file).close()
+    listen, watch = ListenWatch(url), StoreWatch(file)
+    table: dict[int, int] = {}
+    rounds = 50_000
+    try:
+        timings = {}
+        for name, check in (
+            ("dict.get (reference)", lambda: table.get(1)),
+            ("ListenWatch.stale (PostgreSQL)", listen.stale),
+            ("StoreWatch.stale (SQLite)", watch.stale),
+        ):
+            best = min(_per_call(check, rounds) for _ in range(5))
+            timings[name] = best
+        for name, best in timings.items():
+            print(f"\n{name:32s} {best * 1e6:6.2f} us per INVITE")
+    finally:
+        listen.close()
+        watch.close()
+
+
+def _per_call(check: Callable[[], object], rounds: int) -> float:
+    start = time.perf_counter()
+    for _ in range(rounds):
+        check()
+    return (time.perf_counter() - start) / rounds

@@ -3,7 +3,7 @@
 On SQLite, ``data_version`` changes when another connection commits to the file: one
 statement, a few microseconds, where ``refresh`` reads the change journal in a transaction
 (:class:`StoreWatch`). On PostgreSQL, every write notifies ``callcodes_policy`` when it
-commits; the worker's listening connection is polled without waiting (:class:`ListenWatch`).
+commits; the worker's listening socket is polled without waiting (:class:`ListenWatch`).
 A worker asks before each INVITE (or every ``refresh_ms``) and refreshes only when told.
 Both say "look", the change journal stays the truth: after :meth:`stale` the worker refreshes
 and calls :meth:`settle` only once the refresh succeeded, so a failed one is tried again.
@@ -79,7 +79,7 @@ class ListenWatch:
     def stale(self) -> bool:
         """Whether a change was notified (or may have been missed) since :meth:`settle`."""
         if not self._pending:
-            self._pending = self._listener.wait(0)
+            self._pending = self._listener.poll()
         return self._pending
 
     def settle(self) -> None:

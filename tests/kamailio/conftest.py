@@ -17,8 +17,7 @@ import kamharness as kh
 import pytest
 
 import callcodes as cc
-from callcodes.store import PolicyStore
-from callcodes.store.postgres import PostgresPolicyStore
+from callcodes.store import open_store
 from debian import ensure_debian_packages
 
 # The dial plan of every group in these tests: a US office.
@@ -55,9 +54,7 @@ def make_policy(place: Path | str, now: datetime) -> None:
 
     *place* is an SQLite file, or a PostgreSQL database's URL.
     """
-    store: PolicyStore | PostgresPolicyStore
-    store = PostgresPolicyStore(place) if isinstance(place, str) else PolicyStore(place)
-    with store:
+    with open_store(place) as store:
         store.set_group(
             "acme",
             cc.GroupSettings(

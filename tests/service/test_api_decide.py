@@ -23,9 +23,8 @@ from real_server import Server
 import callcodes as cc
 from callcodes.dialplan import read_dialed
 from callcodes.service import ServiceConfig, create_app
-from callcodes.store import PolicyStore
+from callcodes.store import PolicyStore, open_store
 from callcodes.store.accounts import Accounts, Role
-from callcodes.store.postgres import PostgresPolicyStore
 
 PLAN = cc.DialPlan("US", extensions=["1000-1999"], outside_prefix="9", local_prefixes=["212"])
 #: The plan of groups without one: the service's default region.
@@ -54,13 +53,6 @@ NUMBERS = [
 CODES = ["1234", "0042", "5678", "9999", "5555", "0000", "12", "12a4", "123456"]
 USERS = ["1001", "1002", "1003", "2001", "2002", "7777"]
 GROUPS = ["acme", "globex", "initech", "nowhere"]
-
-
-def open_store(place: Path | str) -> PolicyStore:
-    """The policy store in an SQLite file, or in the PostgreSQL database a URL names."""
-    if isinstance(place, str):
-        return PostgresPolicyStore(place)  # type: ignore[return-value]  # the same methods
-    return PolicyStore(place)
 
 
 def make_policy(path: Path | str) -> dict[str, str]:

@@ -17,10 +17,11 @@ from typing import Final
 
 import pytest
 from real_server import Server
-from test_api_decide import DECIDE, PLAN, make_policy, open_store
+from test_api_decide import DECIDE, PLAN, make_policy
 
 import callcodes as cc
 from callcodes.integrations import kamailio as kam
+from callcodes.store import open_store
 from callcodes.testing import FakeKSR, Request
 from pgserver import PostgresServer
 

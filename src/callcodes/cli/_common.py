@@ -34,6 +34,7 @@ from ..core._validate import (
     whole_number,
 )
 from ..core.model import Lock
+from ..store import open_store
 from ..store.sqlite import PolicyStore
 from ..store.writes import BaseStore
 
@@ -97,9 +98,7 @@ class State:
         opens the PostgreSQL store (same methods, same rules).
         """
         if self._store is None and isinstance(self.db, str):
-            from ..store.postgres import PostgresPolicyStore  # noqa: PLC0415  # the extra
-
-            opened = PostgresPolicyStore(self.db, read_only=read_only)
+            opened = open_store(self.db, read_only=read_only)
             click.get_current_context().call_on_close(opened.close)
             self._store = opened
         if self._store is None:

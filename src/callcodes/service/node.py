@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final
 
 import attrs
@@ -27,9 +26,8 @@ from ..events.reports import EventSource
 from ..events.sinks import FlushPolicy
 from ..events.spool import SpoolSink
 from ..events.sqlite import SqliteSink
+from ..store import open_store
 from ..store.accounts import Account, Accounts
-from ..store.postgres import PostgresPolicyStore
-from ..store.sqlite import PolicyStore
 from ..store.writes import BaseStore
 from .config import ServiceConfig
 from .metrics import Metrics
@@ -42,15 +40,6 @@ _MAX_TOKENS: Final = 10_000
 #: The settings a decision uses for a group the store does not know (its calls pass: rule 2,
 #: not enabled), as the Kamailio adapter uses them.
 DEFAULT_SETTINGS: Final = GroupSettings()
-
-
-def _open_store(place: Path | str, clock: Callable[[], datetime] | None) -> BaseStore:
-    """The policy store in an SQLite file, or in the PostgreSQL database a URL names."""
-    if isinstance(place, str):
-        return (
-            PostgresPolicyStore(place) if clock is None else PostgresPolicyStore(place, clock=clock)
-        )
-    return PolicyStore(place) if clock is None else PolicyStore(place, clock=clock)
 
 
 @attrs.define
@@ -81,7 +70,7 @@ class Node:
         """Open the store and the event log and load the policy; nothing left open on failure."""
         metrics = Metrics()
         with contextlib.ExitStack() as undo:
-            store = _open_store(config.store, clock)
+            store = open_store(config.store, clock=clock)
             undo.callback(store.close)
             accounts = (
                 Accounts(store, policy=config.login)

@@ -10,9 +10,9 @@ log file, each write taken in turn (:class:`Turns`), or in PostgreSQL for every 
 With PostgreSQL, a worker goes on while the database is away: it decides from the policy it
 loaded last (and tries to refresh it again a second later), journals its events in its spool
 folder (:class:`~callcodes.events.spool.SpoolSink`, shipped by ``callcodes events ship`` once
-the database is back), counts
-failures locally and merges them back (:class:`FallbackFailureTracker`), and keeps the locks it
-places in its book until the store takes them (:class:`_LocksWhileAway`).
+the database is back), counts failures locally and merges them back
+(:class:`FallbackFailureTracker`), and keeps the locks it places in its book until the store
+takes them (:class:`_LocksWhileAway`).
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ from ...engine import Engine
 from ...events._commit import GroupCommitSink
 from ...events.sinks import FlushPolicy
 from ...events.spool import SpoolSink
-from ...store import PolicyStore
-from ...store.postgres import PostgresPolicyStore
+from ...store import open_store
 from ...store.writes import BaseStore
 from ._failures import FallbackFailureTracker, SharedFailureTracker
 from ._turns import Turns, TurnSink
@@ -113,16 +112,9 @@ class _LocksWhileAway:
 
 def _open_store(place: Path | str) -> tuple[Watch, BaseStore]:
     """The watch (opened first: a change made while loading is seen) and the store."""
-    if isinstance(place, str):
-        listen = ListenWatch(place)
-        try:
-            return listen, PostgresPolicyStore(place)
-        except BaseException:
-            listen.close()
-            raise
-    watch = StoreWatch(place)
+    watch: Watch = ListenWatch(place) if isinstance(place, str) else StoreWatch(place)
     try:
-        return watch, PolicyStore(place)
+        return watch, open_store(place)
     except BaseException:
         watch.close()
         raise

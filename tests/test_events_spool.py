@@ -14,6 +14,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -97,6 +98,25 @@ class TestShipperOfItsOwn:
             with segment.open("r+b") as file:  # the writer's own record goes after 15
                 file.truncate(segment.stat().st_size - len(b"16\t0000"))
         assert stored_call_ids(pg_url) == [f"call-{n}" for n in range(15)]
+
+    def test_a_folder_that_cannot_be_shipped_leaves_the_others_going(
+        self, pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A new journal under a node name the database holds events of is left, and said so."""
+        root = tmp_path / "spool"
+        with SpoolSink(tmp_path / "old", pg_url, node="taken") as old:
+            old.write(make(0))
+            assert old.wait_delivered(1, timeout=DELIVERY_WAIT)
+        for node, n in (("taken", 1), ("fine", 2)):
+            with SpoolSink(root / node, pg_url, node=node, ship=False) as sink:
+                sink.write(make(n))
+        stop = threading.Event()
+        stop.set()  # one pass, then stop
+        with caplog.at_level(logging.ERROR, logger="callcodes.events"):
+            assert spool.ship_spools(root, pg_url, stop=stop) == 1
+        assert sorted(stored_call_ids(pg_url)) == ["call-0", "call-2"]  # type: ignore[type-var]
+        assert "taken" in caplog.text
+        assert [seq for seq, _ in read_spool(root / "taken")] == [1]  # kept in its journal
 
     def test_one_shipper_per_folder(self, pg_url: str, tmp_path: Path) -> None:
         folder = tmp_path / "spool"

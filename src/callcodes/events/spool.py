@@ -521,10 +521,13 @@ def ship_spools(
 
     The folders of a Kamailio node's workers, for one: each new folder is taken up as it
     appears. While the database is away, tries again at most every ``MAX_RETRY`` seconds.
-    Delivers what is left once more after *stop*, when the database answers. Returns how many
-    records it delivered.
+    Delivers what is left once more after *stop*, when the database answers. A folder that
+    cannot be delivered (another shipper has it, or its node name already has other events in
+    the database) is logged and left as it is; the others go on. Returns how many records it
+    delivered.
     """
     shippers: dict[Path, SpoolShipper] = {}
+    refused: set[Path] = set()  # folders another shipper holds, or whose node name is taken
     retry = every
     delivered = 0
     try:
@@ -532,10 +535,17 @@ def ship_spools(
             final = stop.is_set()
             try:
                 for folder in sorted(Path(spool).iterdir()):
-                    if folder.is_dir() and folder not in shippers:
-                        shippers[folder] = SpoolShipper(folder, url, node=folder.name)
-                for shipper in shippers.values():
-                    delivered += shipper.ship()
+                    if folder.is_dir() and folder not in shippers and folder not in refused:
+                        try:
+                            shippers[folder] = SpoolShipper(folder, url, node=folder.name)
+                        except ConflictError as exc:
+                            _refuse(refused, folder, exc)
+                for folder, shipper in shippers.items():
+                    if folder not in refused:
+                        try:
+                            delivered += shipper.ship()
+                        except ConflictError as exc:
+                            _refuse(refused, folder, exc)
                 retry = every
             except SinkError as exc:
                 _log.warning("event spool %s: cannot deliver yet (%s); retrying", spool, exc)
@@ -546,3 +556,8 @@ def ship_spools(
     finally:
         for shipper in shippers.values():
             shipper.close()
+
+
+def _refuse(refused: set[Path], folder: Path, exc: ConflictError) -> None:
+    _log.error("event spool %s is not delivered: %s; its events stay in the journal", folder, exc)
+    refused.add(folder)

@@ -37,11 +37,18 @@ _READY: Final = "callcodes serve: listening on "
 
 
 class Server:
-    """``python -m callcodes --db DB serve --listen 127.0.0.1:0 ARGS...`` in a child process."""
+    """``python -m callcodes --db DB serve --listen 127.0.0.1:0 ARGS...`` in a child process.
 
-    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        command = [sys.executable, "-m", "callcodes", "--db", str(db), "serve"]
-        command += ["--listen", "127.0.0.1:0", *args]
+    *db* is a file or a ``postgresql://`` URL; None leaves ``--db`` out (``CALLCODES_DB`` in
+    *env* names the store then).
+    """
+
+    def __init__(
+        self, db: Path | str | None, *args: str, env: dict[str, str] | None = None
+    ) -> None:
+        command = [sys.executable, "-m", "callcodes"]
+        command += [] if db is None else ["--db", str(db)]
+        command += ["serve", "--listen", "127.0.0.1:0", *args]
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.DEVNULL,

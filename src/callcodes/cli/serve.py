@@ -29,7 +29,8 @@ __all__ = ["serve"]
 @click.option(
     "--spool",
     type=click.Path(file_okay=False, path_type=Path),
-    help="With the events in PostgreSQL: the local folder where they are journaled first.",
+    help="With the events in PostgreSQL (required then): the folder on this host's disk where "
+    "they are journaled first, in DIR/NODE, until shipped.",
 )
 @click.option("--node", type=Text(100), help="This node's name in the event keys (the host name).")
 @click.option(

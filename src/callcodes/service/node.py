@@ -5,11 +5,16 @@ says another process (a second server, the command line) changed the policy. Req
 management API read and write the store directly, so they always see the latest policy. The
 node's :class:`~callcodes.service.metrics.Metrics` hear of every lock the engine places, and
 ``recorded`` keeps whether the event log took the last event (``/healthz`` tells it).
+
+While a PostgreSQL store cannot be reached, decisions go on: the node keeps the policy it
+loaded last (asking the database again at most once a second) and the bearer tokens it accepted
+before, and its events wait in the spool; requests that read or write the store answer 503.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +23,7 @@ from typing import Any, Final
 
 import attrs
 
+from .._errors import UnavailableError
 from ..core.model import GroupSettings
 from ..dialplan.plan import DialPlan
 from ..engine import Engine
@@ -36,6 +42,10 @@ __all__ = ["DEFAULT_SETTINGS", "Node"]
 
 #: At most this many accepted tokens are remembered.
 _MAX_TOKENS: Final = 10_000
+#: While the store cannot be reached, how often a decision asks it again (seconds).
+RETRY_AWAY: Final = 1.0
+
+_log = logging.getLogger(__name__)
 
 #: The settings a decision uses for a group the store does not know (its calls pass: rule 2,
 #: not enabled), as the Kamailio adapter uses them.
@@ -121,12 +131,17 @@ class Node:
         """The engine, its policy brought up to date if the store changed (every refresh_ms)."""
         now = time.monotonic()
         if now >= self.next_refresh:
-            version = self.store.version
-            if version != self.seen:
-                if self.store.refresh(self.engine.book):
-                    self.plans = self.store.dialplans()
-                self.seen = version
             self.next_refresh = now + self.config.refresh_ms / 1000
+            try:
+                version = self.store.version
+                if version != self.seen:
+                    if self.store.refresh(self.engine.book):
+                        self.plans = self.store.dialplans()
+                    self.seen = version
+            except UnavailableError as exc:
+                # Decide from the policy loaded last; ask again in a moment, not per decision.
+                _log.warning("callcodes keeps the policy it has: %s", exc)
+                self.next_refresh = now + max(RETRY_AWAY, self.config.refresh_ms / 1000)
         return self.engine
 
     def authenticate(self, secret: str) -> Account:
@@ -135,12 +150,18 @@ class Node:
         An accepted token is trusted again for ``refresh_ms`` without reading the store (the
         read costs more than the decision), so a token revoked or a password changed on another
         node stops working within that time; on this node at once (:meth:`forget_tokens`).
+        While the store cannot be reached, a token accepted before is trusted until it answers.
         """
         now = time.monotonic()
         hit = self.tokens.get(secret)
         if hit is not None and hit[1] > now:
             return hit[0]
-        who = self.accounts.authenticate(secret)
+        try:
+            who = self.accounts.authenticate(secret)
+        except UnavailableError:
+            if hit is None:
+                raise
+            return hit[0]  # the store is away: no newer word on the token than this one
         if len(self.tokens) >= _MAX_TOKENS:  # bounded: many clients just read the store
             self.tokens.clear()
         self.tokens[secret] = (who, now + self.config.refresh_ms / 1000)

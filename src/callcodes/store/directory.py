@@ -144,10 +144,10 @@ def _rows_for(store: BaseStore) -> Callable[[Transaction], DirectoryRows]:
 class UserDirectory:
     """The user directories of the groups in a policy *store*.
 
-    ``UserDirectory(store)`` for the SQLite ``PolicyStore`` (its tables are created by its
-    first write, in that write's transaction); another backend passes *rows*, which gives the
-    :class:`DirectoryRows` of one of its transactions. Writes name an *actor* for the audit
-    trail, like the store's own.
+    ``UserDirectory(store)`` for either SQL store, the SQLite ``PolicyStore`` or the
+    ``PostgresPolicyStore`` (its tables are created by its first write, in that write's
+    transaction); another backend passes *rows*, which gives the :class:`DirectoryRows` of one
+    of its transactions. Writes name an *actor* for the audit trail, like the store's own.
     """
 
     def __init__(

@@ -1,17 +1,19 @@
-"""The spooled PostgreSQL log: a local journal first, the database after, each event once.
+"""The spooled event log: a local journal first, the log after, each event once.
 
-Against a real PostgreSQL server (see ``pgserver``): the server killed and restarted while
-events flow, the writer killed mid-stream, a delivery noted late (resent), a torn journal tail,
-segments rolled and removed.
+Into an SQLite file and into a real PostgreSQL server (see ``pgserver``): the writer killed
+mid-stream, a delivery noted late (resent), a torn journal tail, segments rolled and removed,
+a shipper of its own; and for PostgreSQL, the server killed and restarted while events flow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,7 +26,7 @@ import pytest
 
 import callcodes as cc
 from callcodes.events import spool
-from callcodes.events.postgres import PostgresSink, read_postgres
+from callcodes.events.postgres import PostgresSink
 from callcodes.events.spool import SpoolSink, read_spool
 from pgserver import PostgresServer
 from test_events_postgres import make
@@ -34,55 +36,71 @@ WRITER = Path(__file__).with_name("crash_writer.py")
 DELIVERY_WAIT = 120.0
 
 
-def stored_call_ids(url: str) -> list[str | None]:
-    return [event.call_id for event in read_postgres(url)]
+def stored_call_ids(log: str) -> list[str | None]:
+    """The call ids of the events in *log* (a URL or an SQLite file), in their order there."""
+    return [event.call_id for event in cc.read_events(log)] if stored_count(log) else []
 
 
-def stored_count(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM events").fetchone()
-    return int(row[0]) if row else 0
+def stored_count(log: str) -> int:
+    """How many events *log* holds (0: none, or no log yet)."""
+    if log.startswith("postgresql://"):
+        with psycopg.connect(log) as conn:
+            row = conn.execute("SELECT count(*) FROM events").fetchone()
+        return int(row[0]) if row else 0
+    if not Path(log).exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(log)) as conn:
+        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def log(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The event log the journals ship to: an SQLite file, and a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "events.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 class TestDelivery:
-    def test_events_reach_the_database_once_in_order(self, pg_url: str, tmp_path: Path) -> None:
+    def test_events_reach_the_log_once_in_order(self, log: str, tmp_path: Path) -> None:
         """What is written is acknowledged from the journal and delivered, equal, once."""
         written = [make(n) for n in range(40)]
-        with SpoolSink(tmp_path / "spool", pg_url, node="a", flush=cc.FlushPolicy.group()) as sink:
+        with SpoolSink(tmp_path / "spool", log, node="a", flush=cc.FlushPolicy.group()) as sink:
             numbers = [sink.write(event) for event in written[:10]]
             last = sink.write_many(written[10:])
             assert numbers == list(range(1, 11))
             assert last == 40
             assert sink.wait_delivered(40, timeout=DELIVERY_WAIT)
-        assert list(read_postgres(pg_url)) == written
+        assert list(cc.read_events(log)) == written
         assert sink.delivered == 40
 
-    def test_numbers_go_on_after_a_reopen(self, pg_url: str, tmp_path: Path) -> None:
+    def test_numbers_go_on_after_a_reopen(self, log: str, tmp_path: Path) -> None:
         folder = tmp_path / "spool"
-        with SpoolSink(folder, pg_url, node="a") as sink:
+        with SpoolSink(folder, log, node="a") as sink:
             sink.write_many([make(0), make(1)])
-        with SpoolSink(folder, pg_url, node="a") as sink:
+        with SpoolSink(folder, log, node="a") as sink:
             assert sink.write(make(2)) == 3
-        with psycopg.connect(pg_url) as conn:
-            keys = conn.execute("SELECT seq FROM events ORDER BY seq").fetchall()
-        assert [k for (k,) in keys] == [1, 2, 3]
+        assert stored_call_ids(log) == ["call-0", "call-1", "call-2"]
+        with SpoolSink(folder, log, node="a") as sink:  # numbered on: nothing taken as sent
+            assert sink.delivered == 3
 
-    def test_one_writer_per_folder(self, pg_url: str, tmp_path: Path) -> None:
+    def test_one_writer_per_folder(self, log: str, tmp_path: Path) -> None:
         with (
-            SpoolSink(tmp_path / "spool", pg_url, node="a"),
+            SpoolSink(tmp_path / "spool", log, node="a"),
             pytest.raises(cc.ConflictError, match="give each its own folder"),
         ):
-            SpoolSink(tmp_path / "spool", pg_url, node="b")
+            SpoolSink(tmp_path / "spool", log, node="b")
 
 
 class TestShipperOfItsOwn:
     """A writer that only journals (``ship=False``), and a SpoolShipper delivering for it."""
 
-    def test_a_shipper_delivers_a_growing_journal_once(self, pg_url: str, tmp_path: Path) -> None:
+    def test_a_shipper_delivers_a_growing_journal_once(self, log: str, tmp_path: Path) -> None:
         """Shipped between writes and after a torn line in flight: each event once, in order."""
         folder = tmp_path / "spool" / "node-1"
-        with SpoolSink(folder, pg_url, node="node-1", ship=False) as sink:
-            shipper = spool.SpoolShipper(folder, pg_url, node="node-1")
+        with SpoolSink(folder, log, node="node-1", ship=False) as sink:
+            shipper = spool.SpoolShipper(folder, log, node="node-1")
             try:
                 sink.write_many([make(n) for n in range(10)])
                 assert shipper.ship() == 10
@@ -97,34 +115,34 @@ class TestShipperOfItsOwn:
                 shipper.close()
             with segment.open("r+b") as file:  # the writer's own record goes after 15
                 file.truncate(segment.stat().st_size - len(b"16\t0000"))
-        assert stored_call_ids(pg_url) == [f"call-{n}" for n in range(15)]
+        assert stored_call_ids(log) == [f"call-{n}" for n in range(15)]
 
     def test_a_folder_that_cannot_be_shipped_leaves_the_others_going(
-        self, pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+        self, log: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
         """A new journal under a node name the database holds events of is left, and said so."""
         root = tmp_path / "spool"
-        with SpoolSink(tmp_path / "old", pg_url, node="taken") as old:
+        with SpoolSink(tmp_path / "old", log, node="taken") as old:
             old.write(make(0))
             assert old.wait_delivered(1, timeout=DELIVERY_WAIT)
         for node, n in (("taken", 1), ("fine", 2)):
-            with SpoolSink(root / node, pg_url, node=node, ship=False) as sink:
+            with SpoolSink(root / node, log, node=node, ship=False) as sink:
                 sink.write(make(n))
         stop = threading.Event()
         stop.set()  # one pass, then stop
         with caplog.at_level(logging.ERROR, logger="callcodes.events"):
-            assert spool.ship_spools(root, pg_url, stop=stop) == 1
-        assert sorted(stored_call_ids(pg_url)) == ["call-0", "call-2"]  # type: ignore[type-var]
+            assert spool.ship_spools(root, log, stop=stop) == 1
+        assert sorted(stored_call_ids(log)) == ["call-0", "call-2"]  # type: ignore[type-var]
         assert "taken" in caplog.text
         assert [seq for seq, _ in read_spool(root / "taken")] == [1]  # kept in its journal
 
-    def test_one_shipper_per_folder(self, pg_url: str, tmp_path: Path) -> None:
+    def test_one_shipper_per_folder(self, log: str, tmp_path: Path) -> None:
         folder = tmp_path / "spool"
-        SpoolSink(folder, pg_url, node="a", ship=False).close()
-        first = spool.SpoolShipper(folder, pg_url, node="a")
+        SpoolSink(folder, log, node="a", ship=False).close()
+        first = spool.SpoolShipper(folder, log, node="a")
         try:
             with pytest.raises(cc.ConflictError, match="shipped by another process"):
-                spool.SpoolShipper(folder, pg_url, node="a")
+                spool.SpoolShipper(folder, log, node="a")
         finally:
             first.close()
 
@@ -160,6 +178,29 @@ class TestShipperOfItsOwn:
         expected = {f"call-{100 * n + k}" for n in (0, 1) for k in range(30)}
         ids = stored_call_ids(pg_url)
         assert sorted(ids) == sorted(expected)  # type: ignore[type-var]
+
+    def test_the_ship_command_delivers_into_an_sqlite_file(self, tmp_path: Path) -> None:
+        """`callcodes events --log FILE ship SPOOL`: a Kamailio node's journals into its file."""
+        root, log = tmp_path / "spool", str(tmp_path / "events.db")
+        writers = [SpoolSink(root / f"w{n}", log, node=f"w{n}", ship=False) for n in (1, 2)]
+        argv = [sys.executable, "-m", "callcodes", "events", "--log", log, "ship", str(root)]
+        shipper = subprocess.Popen(
+            [*argv, "--json"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            for round_ in range(2):  # written while the shipper runs, in two rounds
+                for n, writer in enumerate(writers):
+                    writer.write_many([make(100 * n + 10 * round_ + k) for k in range(10)])
+                wait_until(lambda r=round_: stored_count(log) == 20 * (r + 1))
+        finally:
+            shipper.send_signal(signal.SIGTERM)
+            out, _ = shipper.communicate(timeout=DELIVERY_WAIT)
+            for writer in writers:
+                writer.close()
+        assert shipper.returncode == 0
+        assert json.loads(out)["delivered"] == 40
+        expected = [f"call-{100 * n + k}" for n in (0, 1) for k in range(20)]
+        assert sorted(stored_call_ids(log)) == sorted(expected)  # type: ignore[type-var]
 
 
 def wait_until(condition: Callable[[], bool]) -> None:
@@ -213,27 +254,27 @@ class TestOutage:
         assert stored_call_ids(pg_url) == [f"call-{n}" for n in range(5)]
 
     def test_a_delivery_noted_late_is_resent_and_stored_once(
-        self, pg_url: str, tmp_path: Path
+        self, log: str, tmp_path: Path
     ) -> None:
         """A crash after storing a batch but before noting it: the batch goes again, once."""
         folder = tmp_path / "spool"
-        with SpoolSink(folder, pg_url, node="a") as sink:
+        with SpoolSink(folder, log, node="a") as sink:
             sink.write_many([make(n) for n in range(10)])
         (folder / "delivered").write_text("3\n")  # as if the last notes were lost
-        with SpoolSink(folder, pg_url, node="a") as sink:
+        with SpoolSink(folder, log, node="a") as sink:
             assert sink.wait_delivered(10, timeout=DELIVERY_WAIT)
             sink.write(make(10))
-        assert stored_count(pg_url) == 11
-        assert stored_call_ids(pg_url) == [f"call-{n}" for n in range(11)]
+        assert stored_count(log) == 11
+        assert stored_call_ids(log) == [f"call-{n}" for n in range(11)]
 
     @pytest.mark.parametrize("policy", ["every", "deferred"])
     def test_a_killed_writer_loses_no_acknowledged_event(
-        self, pg_url: str, tmp_path: Path, policy: str
+        self, log: str, tmp_path: Path, policy: str
     ) -> None:
         """SIGKILL the writing process three times; each reopening ships what was left: every
         acknowledged event is in the database once."""
         folder = tmp_path / "spool"
-        env = {**os.environ, "CALLCODES_TEST_URL": pg_url}
+        env = {**os.environ, "CALLCODES_TEST_URL": log}
         acknowledged: set[str] = set()
         rng = random.Random(policy)
         for round_ in range(3):
@@ -259,55 +300,55 @@ class TestOutage:
             child.send_signal(signal.SIGKILL)
             child.wait(timeout=60)
             child.stdout.close()
-        with SpoolSink(folder, pg_url, node="spooler") as sink:
+        with SpoolSink(folder, log, node="spooler") as sink:
             assert sink.wait_delivered(sink.journaled, timeout=DELIVERY_WAIT)
-        stored = stored_call_ids(pg_url)
+        stored = stored_call_ids(log)
         assert len(stored) == len(set(stored))
         assert not acknowledged - set(stored)
 
 
 class TestJournal:
     def test_a_torn_tail_is_set_aside_and_numbers_go_on(
-        self, pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+        self, log: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
         folder = tmp_path / "spool"
-        with SpoolSink(folder, pg_url, node="a") as sink:
+        with SpoolSink(folder, log, node="a") as sink:
             sink.write_many([make(0), make(1)])
         (segment,) = folder.glob("*.spool")
         with segment.open("ab") as file:
             file.write(b"3\t0000")  # a record cut short by a killed writer
-        with caplog.at_level(logging.WARNING), SpoolSink(folder, pg_url, node="a") as sink:
+        with caplog.at_level(logging.WARNING), SpoolSink(folder, log, node="a") as sink:
             assert sink.write(make(2)) == 3
             assert sink.wait_delivered(3, timeout=DELIVERY_WAIT)
         assert (folder / f"{segment.name}.torn").read_bytes() == b"3\t0000"
         assert "torn tail" in caplog.text
-        assert stored_call_ids(pg_url) == ["call-0", "call-1", "call-2"]
+        assert stored_call_ids(log) == ["call-0", "call-1", "call-2"]
 
     def test_segments_roll_and_delivered_ones_are_removed(
-        self, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self, log: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(spool, "SEGMENT_RECORDS", 10)
         folder = tmp_path / "spool"
-        with SpoolSink(folder, pg_url, node="a") as sink:
+        with SpoolSink(folder, log, node="a") as sink:
             for n in range(35):
                 sink.write(make(n))
             assert sink.wait_delivered(35, timeout=DELIVERY_WAIT)
         assert [p.name for p in folder.glob("*.spool")] == [f"{31:020d}.spool"]
-        assert stored_call_ids(pg_url) == [f"call-{n}" for n in range(35)]
+        assert stored_call_ids(log) == [f"call-{n}" for n in range(35)]
 
     def test_a_new_journal_never_reuses_a_node_name_with_stored_events(
-        self, pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+        self, log: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
         """Its numbers would repeat stored keys and be dropped: nothing is shipped, and the
         events stay in the journal while the log says what to do."""
-        with SpoolSink(tmp_path / "first", pg_url, node="a") as sink:
+        with SpoolSink(tmp_path / "first", log, node="a") as sink:
             sink.write(make(0))
         with (
             caplog.at_level(logging.WARNING),
-            SpoolSink(tmp_path / "second", pg_url, node="a", close_wait=0.5) as sink,
+            SpoolSink(tmp_path / "second", log, node="a", close_wait=0.5) as sink,
         ):
             sink.write(make(1))
             assert not sink.wait_delivered(1, timeout=0.5)
         assert "give this node another name" in caplog.text
         assert [e.call_id for _, e in read_spool(tmp_path / "second")] == ["call-1"]
-        assert stored_call_ids(pg_url) == ["call-0"]
+        assert stored_call_ids(log) == ["call-0"]

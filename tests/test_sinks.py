@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 
 import callcodes as cc
 from callcodes.events._commit import GroupCommitSink
+from callcodes.events.event import row_of
 from callcodes.events.sinks import DurableSink
-from callcodes.events.sqlite import EVENTS_TABLE_VERSION
+from callcodes.events.sqlite import EVENTS_TABLE_VERSION, EVENTS_V1, INSERT, sql_row
 from strategies import events
 
 WRITER = Path(__file__).with_name("crash_writer.py")
@@ -798,13 +799,39 @@ class TestSqlite:
         conn = sqlite3.connect(path)
         try:
             rows = conn.execute("SELECT * FROM callcodes_schema ORDER BY component").fetchall()
-            assert rows == [("events", 1), ("policy", 3)]
+            assert rows == [("events", EVENTS_TABLE_VERSION), ("policy", 3)]
             assert conn.execute("SELECT * FROM policy_groups").fetchall() == [("acme",)]
             tables = {
                 name
                 for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
-            assert tables == {"callcodes_schema", "policy_groups", "events"}
+            assert tables == {"callcodes_schema", "policy_groups", "events", "events_delivered"}
+        finally:
+            conn.close()
+
+    def test_a_first_version_log_is_upgraded_keeping_its_events(self, tmp_path: Path) -> None:
+        """A log written before the spool's table existed gains it, and keeps every event."""
+        path = tmp_path / "events.db"
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute(
+                "CREATE TABLE callcodes_schema("
+                "component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            for statement in EVENTS_V1:
+                conn.execute(statement)
+            conn.execute("INSERT INTO callcodes_schema VALUES ('events', 1)")
+            conn.execute(INSERT, sql_row(row_of(make(0))))
+        conn.close()
+        with cc.SqliteSink(path) as sink:
+            sink.write(make(1))
+        assert [event.call_id for event in cc.read_events(path)] == ["call-0", "call-1"]
+        conn = sqlite3.connect(path)
+        try:
+            assert conn.execute(
+                "SELECT version FROM callcodes_schema WHERE component = 'events'"
+            ).fetchone() == (EVENTS_TABLE_VERSION,)
+            assert conn.execute("SELECT count(*) FROM events_delivered").fetchone() == (0,)
         finally:
             conn.close()
 
@@ -814,10 +841,14 @@ class TestSqlite:
         cc.SqliteSink(path).close()
         conn = sqlite3.connect(path)
         with conn:
-            conn.execute("UPDATE callcodes_schema SET version = 2 WHERE component = 'events'")
+            conn.execute(
+                "UPDATE callcodes_schema SET version = ? WHERE component = 'events'",
+                (EVENTS_TABLE_VERSION + 1,),
+            )
         conn.close()
+        newer = EVENTS_TABLE_VERSION + 1
         with pytest.raises(
-            cc.ConflictError, match=r"version 2, newer than this callcodes.*upgrade"
+            cc.ConflictError, match=rf"version {newer}, newer than this callcodes.*upgrade"
         ):
             cc.SqliteSink(path)
         with pytest.raises(cc.ConflictError, match="newer than this callcodes"):

@@ -172,6 +172,14 @@ class TestConfig:
                 store=url, events=url, spool=tmp_path, node="", gateway="sip:gw", dial_plan=PLAN
             )
 
+    def test_an_sqlite_log_may_have_a_spool_folder(self, tmp_path: Path) -> None:
+        config = kam.KamailioConfig.from_dict(
+            {"store": "policy.db", "events": "events.db", "spool": "spool"}
+            | {"gateway": "sip:gw", "dial_plan": PLAN},
+            base=tmp_path,
+        )
+        assert (config.events, config.spool) == (tmp_path / "events.db", tmp_path / "spool")
+
     def test_a_missing_store_stops_the_start(self, tmp_path: Path) -> None:
         """Router.from_file refuses a store file that does not exist (no empty store appears)."""
         path = tmp_path / "callcodes.toml"

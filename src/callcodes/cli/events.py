@@ -5,7 +5,7 @@ reason, time range); ``events report GROUP --by code|user|day`` sums them. Both 
 or CSV (``--csv``) or JSON Lines (``--json``) for other tools. The log is the SQLite file given
 to the main command (``ctx.obj.db``), or the file or ``postgresql://`` URL given to
 ``events --log``; a JSON Lines log works too. ``events purge --before DATE`` removes old
-events; ``events ship SPOOL`` delivers spooled journals to PostgreSQL.
+events; ``events ship SPOOL`` delivers spooled journals to the log.
 Mistakes in values raise :class:`~callcodes.CallcodesError` subclasses, which the main command
 reports in one line.
 """
@@ -21,7 +21,6 @@ from typing import Any
 
 import click
 
-from .. import _postgres
 from .._errors import InvalidValueError
 from .._postgres import redact
 from .._timefmt import iso_short
@@ -272,16 +271,14 @@ def purge(ctx: click.Context, *, before: str, yes: bool, as_json: bool) -> None:
 @JSON_OPTION
 @click.pass_context
 def ship(ctx: click.Context, spool: Path, *, as_json: bool) -> None:
-    """Deliver the journals under SPOOL to the PostgreSQL log (--log URL) until stopped.
+    """Deliver the journals under SPOOL to the event log (--log: a URL or an SQLite file).
 
     Each folder under SPOOL is one writer's journal, named by its node (a Kamailio node's
     workers: SPOOL is its configuration's spool). Runs until SIGTERM or Ctrl-C, then delivers
-    what is left, and says how many events it delivered; while the database is away it
+    what is left, and says how many events it delivered; while the log is unreachable it
     retries, losing nothing.
     """
     source = _database(ctx)
-    if not _postgres.is_url(source):
-        raise click.UsageError("events ship delivers to PostgreSQL: give events --log URL")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -1,14 +1,17 @@
-"""The spooled PostgreSQL log: events kept in a local journal first, shipped to the database after.
+"""The spooled event log: events kept in a local journal first, shipped to the log after.
 
-A node that must go on recording while the database is away writes each event to a journal on
-its own disk (:class:`SpoolSink`): appending is all the caller waits for, with the durability
-of the flush policy, and the event is acknowledged once it is there. A shipper thread reads
-the journal and stores its records in the PostgreSQL log in batches, each keyed by the node's
-name and the record's number, then notes how far it got (``delivered``) and deletes the
-journal files it no longer needs. While the database is unreachable the journal grows and the
-shipper retries; a crash between storing a batch and noting it makes the next shipper send the
-batch again, which the keys store once. So every acknowledged event reaches the database once,
-whatever stops: the caller, the process or the database.
+A writer that must not wait for the log writes each event to a journal on its own disk
+(:class:`SpoolSink`): appending (one ``write(2)``) is all the caller waits for, with the
+durability of the flush policy, and the event is acknowledged once it is there. This serves a
+node that must go on recording while PostgreSQL is away, and a SIP proxy's worker that must not
+spend a database transaction per call. A shipper (a thread of the sink, or
+:class:`SpoolShipper` in a process of its own) reads the journal and stores its records in the
+log in batches, each keyed by the writer's name and the record's number (in PostgreSQL, or
+an SQLite file: :class:`~callcodes.events.sqlite.SqliteWriter`), then notes how far it got
+(``delivered``) and deletes the journal files it no longer needs. While the log is
+unreachable the journal grows and the shipper retries; a crash between storing a batch and
+noting it makes the next shipper send the batch again, which the keys store once. So every
+acknowledged event reaches the log once, whatever stops: the caller, the process or the log.
 
 The journal is a folder of segment files named by their first record's number. A record is one
 line: the number, a CRC-32 of the event's JSON, the JSON. A torn last line (a killed writer) is
@@ -27,16 +30,17 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from .._errors import ConflictError, InvalidValueError, SinkError
 from .._files import atomic_write
+from .._postgres import is_url
 from ..core._validate import check_name
 from ._commit import GroupCommitSink, fdatasync, sync_directory
 from .event import Event, Row, row_of, row_to_json
 from .postgres import PostgresWriter
 from .sinks import DurableHook, FlushPolicy
-from .sqlite import sql_row
+from .sqlite import SqliteWriter, sql_row
 
 __all__ = ["SpoolShipper", "SpoolSink", "read_spool", "ship_spools"]
 
@@ -138,6 +142,26 @@ def _recover(path: Path, first: int) -> int:
     return last
 
 
+class _Writer(Protocol):
+    """What a shipper stores through: :class:`PostgresWriter` or :class:`SqliteWriter`."""
+
+    def last_stored(self) -> int: ...
+    def store(self, rows: list[tuple[Any, ...]], first: int) -> None: ...
+    def close(self) -> None: ...
+
+
+def _log_name(log: str | os.PathLike[str]) -> str:
+    """The log as given: a PostgreSQL URL, or the path of an SQLite file."""
+    return log if isinstance(log, str) else os.fspath(log)
+
+
+def _open_writer(log: str, node: str) -> _Writer:
+    """The writer of *log*: a ``postgresql://`` URL, else the path of an SQLite file."""
+    if is_url(log):
+        return PostgresWriter(log, node)
+    return SqliteWriter(log, node)
+
+
 def read_spool(folder: str | os.PathLike[str]) -> Iterator[tuple[int, Event]]:
     """Every record still in a journal folder: (number, event), in order."""
     for first, path in _segments(Path(folder)):
@@ -146,14 +170,14 @@ def read_spool(folder: str | os.PathLike[str]) -> Iterator[tuple[int, Event]]:
 
 
 class _Delivery:
-    """Moving a journal's records into the PostgreSQL log: the part the sink and the shipper share.
+    """Moving a journal's records into the log: the part the sink and the shipper share.
 
     Keeps the delivered watermark (the ``delivered`` file), the shipper's reading cursor, and
     refuses a new journal for a node the database already holds events of.
     """
 
     _folder: Path
-    _url: str
+    _log: str
     _node: str
     _journaled: int
     _on_delivered: DurableHook | None
@@ -195,21 +219,25 @@ class _Delivery:
             if following - 1 <= through:  # every record of this segment is delivered
                 path.unlink(missing_ok=True)
 
-    def _connect_writer(self) -> PostgresWriter:
-        writer = PostgresWriter(self._url, self._node)
+    def _connect_writer(self) -> _Writer:
+        writer = _open_writer(self._log, self._node)
         if self._fresh:
             stored = writer.last_stored()
             if stored:
                 writer.close()
                 raise ConflictError(
                     f"node {self._node!r} already has events numbered up to {stored} in the "
-                    f"database, but the journal {self._folder} is new: give this node another "
+                    f"event log, but the journal {self._folder} is new: give this node another "
                     "name, or restore its journal folder"
                 )
+            # Noted before the first batch: a crash after storing it must not make this
+            # journal look new (and refused) at the next opening.
+            with atomic_write(self._folder / _DELIVERED, mode=0o600) as file:
+                file.write("0\n")
             self._fresh = False
         return writer
 
-    def _ship_some(self, writer: PostgresWriter) -> None:
+    def _ship_some(self, writer: _Writer) -> None:
         """Store the next batch of journal records after the delivered watermark."""
         start = self._delivered + 1
         last = min(self._journaled, start + SHIP_BATCH - 1)
@@ -238,13 +266,14 @@ class _Delivery:
 
 
 class SpoolSink(_Delivery, GroupCommitSink[list[str]]):
-    """Events journaled in *folder* on the local disk, then shipped to the PostgreSQL log.
+    """Events journaled in *folder* on the local disk, then shipped to the event log *log*.
 
-    *node* is this writer's name in the database's idempotent keys; keep it with the folder
+    *log* is a PostgreSQL URL or the path of an SQLite file. *node* is this writer's name in
+    the log's idempotent keys; keep it with the folder
     (the same folder and name after a restart, so that numbers go on and nothing left in the
     journal is lost). ``acknowledged`` tells what is in the journal as the flush policy
-    promises; ``delivered`` what is in the database. The sink opens and records even when the
-    database is unreachable; :meth:`close` waits up to *close_wait* seconds for the shipper to
+    promises; ``delivered`` what is in the log. The sink opens and records even when the log
+    is unreachable; :meth:`close` waits up to *close_wait* seconds for the shipper to
     deliver the rest, and leaves what it could not in the journal for the next opening.
     *on_delivered* hears each new delivered watermark, from the shipper's thread. With
     ``ship=False`` the sink only journals, and a :class:`SpoolShipper` in another process
@@ -255,7 +284,7 @@ class SpoolSink(_Delivery, GroupCommitSink[list[str]]):
     def __init__(
         self,
         folder: str | os.PathLike[str],
-        url: str,
+        log: str | os.PathLike[str],
         *,
         node: str,
         flush: FlushPolicy | None = None,
@@ -266,7 +295,7 @@ class SpoolSink(_Delivery, GroupCommitSink[list[str]]):
         ship: bool = True,
     ) -> None:
         self._folder = Path(folder)
-        self._url = url
+        self._log = _log_name(log)
         self._node = check_name("node", node, "a node name", 128)
         if type(close_wait) not in (int, float) or not 0 <= close_wait <= 3600:
             raise InvalidValueError("close_wait", close_wait, "0 to 3600 seconds")
@@ -411,7 +440,7 @@ class SpoolSink(_Delivery, GroupCommitSink[list[str]]):
     # -- the shipper -----------------------------------------------------------------------------
 
     def _ship_loop(self) -> None:
-        writer: PostgresWriter | None = None
+        writer: _Writer | None = None
         retry = 0.05
         stop_at: float | None = None
         while True:
@@ -452,14 +481,16 @@ class SpoolShipper(_Delivery):
     One shipper per folder (a lock file of its own: the writer keeps writing meanwhile);
     *node* is the writer's name. :meth:`ship` stores what the journal holds now, in batches,
     and returns how many records it delivered; it raises :class:`~callcodes.SinkError` while
-    the database is away (nothing is lost: the next call goes on from the watermark).
+    the log is unreachable (nothing is lost: the next call goes on from the watermark).
     """
 
     _growing = True
 
-    def __init__(self, folder: str | os.PathLike[str], url: str, *, node: str) -> None:
+    def __init__(
+        self, folder: str | os.PathLike[str], log: str | os.PathLike[str], *, node: str
+    ) -> None:
         self._folder = Path(folder)
-        self._url = url
+        self._log = _log_name(log)
         self._node = check_name("node", node, "a node name", 128)
         self._on_delivered = None
         self._journaled = 2**62  # unknown: read up to the last whole record
@@ -478,7 +509,7 @@ class SpoolShipper(_Delivery):
         except BaseException:
             os.close(self._lock_fd)
             raise
-        self._writer: PostgresWriter | None = None
+        self._writer: _Writer | None = None
 
     @property
     def delivered(self) -> int:
@@ -512,19 +543,19 @@ class SpoolShipper(_Delivery):
 
 def ship_spools(
     spool: str | os.PathLike[str],
-    url: str,
+    log: str | os.PathLike[str],
     *,
     stop: threading.Event,
     every: float = 0.05,
 ) -> int:
     """Deliver every journal folder under *spool* (named by its node) until *stop* is set.
 
-    The folders of a Kamailio node's workers, for one: each new folder is taken up as it
-    appears. While the database is away, tries again at most every ``MAX_RETRY`` seconds.
-    Delivers what is left once more after *stop*, when the database answers. A folder that
-    cannot be delivered (another shipper has it, or its node name already has other events in
-    the database) is logged and left as it is; the others go on. Returns how many records it
-    delivered.
+    *log* is a PostgreSQL URL or the path of an SQLite file. The folders of a Kamailio node's
+    workers, for one: each new folder is taken up as it appears. While the log is unreachable,
+    tries again at most every ``MAX_RETRY`` seconds. Delivers what is left once more after
+    *stop*, when the log answers. A folder that cannot be delivered (another shipper has it,
+    or its node name already has other events in the log) is logged and left as it is; the
+    others go on. Returns how many records it delivered.
     """
     shippers: dict[Path, SpoolShipper] = {}
     refused: set[Path] = set()  # folders another shipper holds, or whose node name is taken
@@ -537,7 +568,7 @@ def ship_spools(
                 for folder in sorted(Path(spool).iterdir()):
                     if folder.is_dir() and folder not in shippers and folder not in refused:
                         try:
-                            shippers[folder] = SpoolShipper(folder, url, node=folder.name)
+                            shippers[folder] = SpoolShipper(folder, log, node=folder.name)
                         except ConflictError as exc:
                             _refuse(refused, folder, exc)
                 for folder, shipper in shippers.items():

@@ -27,6 +27,7 @@ from .sinks import DurableHook, FlushPolicy
 __all__ = [
     "EVENTS_TABLE_VERSION",
     "SqliteSink",
+    "SqliteWriter",
     "event_from_sql",
     "purge_sqlite",
     "read_sqlite",
@@ -57,8 +58,16 @@ EVENTS_V1: Final = (
     "CREATE INDEX events_group_user_time ON events(group_id, user_id, time_us)",
     "CREATE INDEX events_group_code_time ON events(group_id, code, time_us) WHERE code IS NOT NULL",
 )
+#: Version 2: how far each spooled writer's journal is stored (``SqliteWriter``), so that a
+#: batch shipped twice goes in once.
+EVENTS_V2: Final = (
+    """CREATE TABLE events_delivered(
+        node TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    )""",
+)
 #: ``_STEPS[i]`` takes the tables from version i to i + 1 (the first creates them).
-_STEPS: Final = (EVENTS_V1,)
+_STEPS: Final = (EVENTS_V1, EVENTS_V2)
 #: Version of the SQLite tables, recorded as component 'events' in ``callcodes_schema``.
 EVENTS_TABLE_VERSION: Final = len(_STEPS)
 COLUMNS: Final = (
@@ -175,6 +184,27 @@ def read_sqlite(path: str | os.PathLike[str], *, chunk: int = 10_000) -> Iterato
         conn.close()
 
 
+def _open_log(path: Path, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+    """A writer's connection to the log at *path*, created or brought to this version."""
+    existed = path.exists()
+    try:
+        conn = _sqlite.connect(path, busy_timeout=busy_timeout)
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot open event log: {_sqlite.problem(path, exc)}") from exc
+    try:
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        _sqlite.migrate(conn, path, _COMPONENT, _STEPS)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise SinkError(f"cannot open event log: {_sqlite.problem(path, exc)}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    if not existed:
+        sync_directory(path)
+    return conn
+
+
 class SqliteSink(GroupCommitSink[list[tuple[Any, ...]]]):
     """Events in the ``events`` table of an SQLite file (WAL mode): the embedded default.
 
@@ -196,26 +226,10 @@ class SqliteSink(GroupCommitSink[list[tuple[Any, ...]]]):
     ) -> None:
         self._path = Path(path)
         super().__init__(f"event log {self._path}", flush or FlushPolicy(), clock, on_durable)
-        existed = self._path.exists()
-        try:
-            conn = _sqlite.connect(self._path, busy_timeout=busy_timeout)
-        except sqlite3.Error as exc:
-            raise SinkError(f"cannot open event log: {_sqlite.problem(self._path, exc)}") from exc
-        try:
-            # Every commit of a policy that syncs each one is synced by SQLite (FULL); the
-            # others are synced by _sync, which syncs the write-ahead log (NORMAL).
-            sync = "FULL" if self._policy._syncs_each_commit else "NORMAL"
-            conn.execute(f"PRAGMA synchronous={sync}")
-            _sqlite.migrate(conn, self._path, _COMPONENT, _STEPS)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise SinkError(f"cannot open event log: {_sqlite.problem(self._path, exc)}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-        if not existed:
-            sync_directory(self._path)
+        # Every commit of a policy that syncs each one is synced by SQLite (FULL); the
+        # others are synced by _sync, which syncs the write-ahead log (NORMAL).
+        sync = "FULL" if self._policy._syncs_each_commit else "NORMAL"
+        self._conn = _open_log(self._path, sync, busy_timeout)
         self._start_timer()
 
     @property
@@ -259,6 +273,69 @@ class SqliteSink(GroupCommitSink[list[tuple[Any, ...]]]):
 
     def _release(self) -> None:
         self._conn.close()
+
+
+class SqliteWriter:
+    """A journal's shipper writing to an SQLite log: it stores numbered rows, each once.
+
+    The PostgreSQL log keys every row by its writer's *node* name and number; here the file
+    keeps, per node, the number of the last row stored (``events_delivered``), updated in the
+    same transaction as the rows. A batch sent again after a crash between storing it and
+    noting it in the journal is then skipped, row by row. Each batch takes its turn with the
+    file's other frequent writers (a Kamailio node's workers count failed entries there).
+    Not thread-safe: one caller at a time.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], node: str, *, busy_timeout: float = 5.0
+    ) -> None:
+        self.path = Path(path)
+        self.node = node
+        self._conn = _open_log(self.path, "FULL", busy_timeout)  # on the disk before noted
+        try:
+            self._turns = _sqlite.Turns(self.path)
+        except OSError as exc:
+            self._conn.close()
+            raise SinkError(f"cannot open event log {self.path}: {exc}") from exc
+
+    def last_stored(self) -> int:
+        """The node's highest stored number (0: none)."""
+        try:
+            return self._stored(self._conn)
+        except sqlite3.Error as exc:
+            raise SinkError(f"cannot read event log: {_sqlite.problem(self.path, exc)}") from exc
+
+    def _stored(self, conn: sqlite3.Connection) -> int:
+        row = conn.execute(
+            "SELECT seq FROM events_delivered WHERE node = ?", (self.node,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def store(self, rows: list[tuple[Any, ...]], first: int) -> None:
+        """Store *rows* (``sql_row`` values) numbered from *first*; each number at most once."""
+        try:
+            with self._turns, _sqlite.transaction(self._conn) as conn:
+                skip = max(0, self._stored(conn) - first + 1)
+                if skip >= len(rows):
+                    return
+                conn.executemany(INSERT, rows[skip:])
+                conn.execute(
+                    "INSERT INTO events_delivered (node, seq) VALUES (?, ?) "
+                    "ON CONFLICT (node) DO UPDATE SET seq = excluded.seq",
+                    (self.node, first + len(rows) - 1),
+                )
+        except sqlite3.Error as exc:
+            raise SinkError(
+                f"cannot write to event log: {_sqlite.problem(self.path, exc)}; "
+                "the events were not kept"
+            ) from exc
+
+    def close(self) -> None:
+        """Close the file and its lock file."""
+        try:
+            self._conn.close()
+        finally:
+            self._turns.close()
 
 
 def purge_sqlite(path: str | os.PathLike[str], before: datetime) -> int:

@@ -29,6 +29,7 @@ from typing import Any, Final
 import attrs
 
 from ..._errors import UnavailableError
+from ..._sqlite import Turns
 from ...core.guard import LockEvent
 from ...core.model import GroupSettings, Lock
 from ...core.usage import LimitEvent
@@ -40,7 +41,7 @@ from ...events.spool import SpoolSink
 from ...store import open_store
 from ...store.writes import BaseStore
 from ._failures import FallbackFailureTracker, SharedFailureTracker
-from ._turns import Turns, TurnSink
+from ._turns import TurnSink
 from ._usage import SharedUseCounter
 from ._watch import ListenWatch, StoreWatch, Watch
 from .config import KamailioConfig
@@ -150,8 +151,8 @@ class Worker:
     ) -> Worker:
         """Open the store, load the policy and open the event log for this process.
 
-        *rank* is Kamailio's number of the worker: with the events in PostgreSQL, it names
-        the worker's spool folder and its events (``<node>-<rank>``, the process id when
+        *rank* is Kamailio's number of the worker: with a spool, it names the worker's
+        journal folder and its events (``<node>-<rank>``, the process id when
         None). Raises what opening raised (the store or the event log unusable), with
         nothing left open.
         """
@@ -171,19 +172,19 @@ class Worker:
                 plans = store.dialplans()
                 sink: GroupCommitSink[Any]
                 failures: SharedFailureTracker | FallbackFailureTracker
-                if isinstance(events, str):
+                if config.spool is not None:
                     name = f"{config.node}-{f'p{os.getpid()}' if rank is None else rank}"
-                    assert config.spool is not None  # the configuration requires it
                     # Kamailio 5 runs no Python thread between requests: `callcodes events ship`
                     # delivers the journal from a process of its own.
                     sink = SpoolSink(
                         config.spool / name, events, node=name, flush=flush, ship=False
                     )
-                    undo.callback(sink.close)
+                else:
+                    sink = TurnSink(events, flush, turns)  # type: ignore[arg-type]  # SQLite
+                undo.callback(sink.close)
+                if isinstance(events, str):
                     failures = FallbackFailureTracker(SharedFailureTracker(events))
                 else:
-                    sink = TurnSink(events, flush, turns)  # type: ignore[arg-type]  # set above
-                    undo.callback(sink.close)
                     failures = SharedFailureTracker(events, turns=turns)
                 undo.callback(failures.close)
                 usage = SharedUseCounter(events, store.fingerprinter(), turns=turns)

@@ -127,9 +127,12 @@ class KamailioConfig:
     * ``store``: the policy store file (:class:`~callcodes.store.PolicyStore`), which must
       exist, or a ``postgresql://`` URL (:class:`~callcodes.store.PostgresPolicyStore`);
       ``events``: the SQLite event log file (created when missing), or a ``postgresql://``
-      URL: the failure and use counts are then shared there with every node, and each
-      worker journals its events in a folder of its own under ``spool`` (required then), from
-      where they are shipped to the database (see docs/cluster.md).
+      URL: the failure and use counts are then shared there with every node.
+    * ``spool``: a local folder where each worker appends its events to a journal of its own
+      (one ``write(2)`` per event, no database transaction on the call path), from where
+      ``callcodes events ship`` moves them into the event log (see docs/kamailio.md).
+      Required with the events in PostgreSQL; recommended with SQLite above a few hundred
+      calls per second.
     * ``node``: this Kamailio's name among the nodes sharing a database (the host name unless
       given); worker *n* records its events as ``<node>-<n>``.
     * ``gateway``: the SIP URI every call that may proceed is relayed to.

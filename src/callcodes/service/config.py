@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Final
 
 import attrs
 
 from .._errors import InvalidValueError
-from .._postgres import is_url
+from .._places import host_name, to_place
 from ..store.accounts import LoginPolicy
 
 __all__ = ["MAX_BODY", "ServiceConfig"]
 
 #: The largest request body the service reads (a CSV import of about 100,000 codes).
 MAX_BODY: Final = 8 * 1024 * 1024
-
-
-def _place(value: str | Path) -> Path | str:
-    """A file path, or a ``postgresql://`` URL kept as it is."""
-    return str(value) if is_url(value) else Path(value)
-
-
-def _host_name() -> str:
-    return socket.gethostname()[:100] or "node"
 
 
 @attrs.frozen
@@ -39,9 +29,9 @@ class ServiceConfig:
     policy.
     """
 
-    store: Path | str = attrs.field(converter=_place)
+    store: Path | str = attrs.field(converter=to_place)
     events: Path | str | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_place)
+        default=None, converter=attrs.converters.optional(to_place)
     )
     region: str = "US"
     max_body: int = MAX_BODY
@@ -53,7 +43,7 @@ class ServiceConfig:
     oci_tls: tuple[str, int] | None = None
     tls: tuple[Path, Path] | None = None
     spool: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
-    node: str = attrs.field(factory=_host_name)
+    node: str = attrs.field(factory=host_name)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.event_log, str) and self.spool is None:

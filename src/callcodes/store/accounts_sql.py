@@ -21,8 +21,7 @@ from typing import Any, Final
 
 from .._timefmt import iso
 from .backend import Transaction
-from .components import component_version, create_component, refuse_newer
-from .directory_sql import store_name
+from .components import component_version, create_component, refuse_newer, store_name
 from .sql_tx import SqlTransaction
 from .writes import BaseStore
 

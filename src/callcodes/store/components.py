@@ -9,11 +9,21 @@ first change creates nothing either.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .. import _postgres, _sqlite
 from .sql_tx import SqlTransaction
 
-__all__ = ["component_version", "create_component", "on_postgres", "refuse_newer"]
+if TYPE_CHECKING:
+    from .writes import BaseStore
+
+__all__ = [
+    "component_version",
+    "create_component",
+    "on_postgres",
+    "refuse_newer",
+    "store_name",
+]
 
 
 def on_postgres(tx: SqlTransaction) -> bool:
@@ -58,3 +68,11 @@ def create_component(
         "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
         (component, len(migrations)),
     )
+
+
+def store_name(store: BaseStore) -> str:
+    """How messages name *store*: its file, or its URL without the password."""
+    url = getattr(store, "url", None)
+    if isinstance(url, str):
+        return _postgres.redact(url)
+    return str(getattr(store, "path", "the policy store"))

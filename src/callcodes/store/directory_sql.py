@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from .backend import Transaction
-from .components import create_component, refuse_newer
+from .components import create_component, refuse_newer, store_name
 from .sql_tx import SqlTransaction
 from .writes import BaseStore
 
@@ -27,7 +27,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "SqlDirectoryRows",
     "directory_rows",
-    "store_name",
 ]
 
 #: The component whose version ``callcodes_schema`` records for these tables.
@@ -56,16 +55,6 @@ COLUMNS: Final = "grp, user_id, first_name, last_name, department, phone_number,
 
 #: One directory row: group, user id, first and last name, department, phone number, extension.
 Row = tuple[str, str, str, str, str, str, str]
-
-
-def store_name(store: BaseStore) -> str:
-    """How messages name *store*: its file, or its URL without the password."""
-    from .. import _postgres  # noqa: PLC0415  # cheap; kept beside its one use
-
-    url = getattr(store, "url", None)
-    if isinstance(url, str):
-        return _postgres.redact(url)
-    return str(getattr(store, "path", "the policy store"))
 
 
 def _sql(tx: Transaction) -> SqlTransaction:

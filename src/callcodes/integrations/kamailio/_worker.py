@@ -106,9 +106,24 @@ class _LocksWhileAway:
             self._store.lock(lock, actor=actor)
             self._waiting.pop(0)
 
-    def __getattr__(self, name: str) -> Any:
-        # consume, unlock, suspend, restore: the store's own, failing while it is away.
-        return getattr(self._store, name)
+    # The other writes the engine makes go to the store as they are, and fail while it is
+    # away: a use of a use-limited code cannot be counted for every node then.
+
+    def consume(self, group: str, code: str) -> bool:
+        """Count one use of a use-limited code in the store; False when none is left."""
+        return self._store.consume(group, code)
+
+    def unlock(self, group: str, user: str | None = None, *, actor: str) -> bool:
+        """Lift a stored lock; whether one was lifted."""
+        return self._store.unlock(group, user, actor=actor)
+
+    def suspend(self, group: str, code: str, since: datetime, *, actor: str) -> bool:
+        """Suspend a listed code in the store; False when it is not listed."""
+        return self._store.suspend(group, code, since, actor=actor)
+
+    def restore(self, group: str, code: str, *, actor: str) -> bool:
+        """Lift a code's suspension in the store; whether it was suspended."""
+        return self._store.restore(group, code, actor=actor)
 
 
 def _open_store(place: Path | str) -> tuple[Watch, BaseStore]:
@@ -195,7 +210,7 @@ class Worker:
                 book,
                 sink,
                 clock,
-                store=locks,  # the store's own methods, by __getattr__
+                store=locks,
                 on_lock=_log_lock,
                 tracker=failures,
                 usage=usage,

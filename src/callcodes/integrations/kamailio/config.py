@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import os
-import socket
 import tomllib
 import types
 from collections.abc import Mapping
@@ -20,8 +19,8 @@ from typing import Any, Final
 
 import attrs
 
-from ... import _postgres
 from ..._errors import InvalidValueError
+from ..._places import MAX_NODE, host_name, to_path, to_place
 from ...core._validate import check_bool, check_group, check_int, check_name, member
 from ...dialplan.plan import DialPlan
 
@@ -38,8 +37,6 @@ _TOKEN: Final = frozenset(
 )
 _REQUIRED: Final = ("store", "events", "gateway", "dial_plan")
 _PLACES: Final = ("store", "events", "spool")
-# A worker's name in the event log's keys is the node's, a dash and the worker's rank.
-_MAX_NODE: Final = 100
 
 
 class CallerSource(enum.StrEnum):
@@ -68,31 +65,12 @@ def _check_gateway(_instance: object, attribute: attrs.Attribute[Any], value: ob
         )
 
 
-def _to_path(value: object) -> Path:
-    if isinstance(value, Path):
-        return value
-    if isinstance(value, str) and value:
-        return Path(value)
-    raise InvalidValueError("path", value, "a file path is a non-empty string")
-
-
-def _to_place(value: object) -> Path | str:
-    """A file path, or a ``postgresql://`` URL kept as it is."""
-    if _postgres.is_url(value):
-        return str(value)
-    return _to_path(value)
-
-
 def _to_spool(value: object) -> Path | None:
-    return None if value is None else _to_path(value)
+    return None if value is None else to_path(value)
 
 
 def _check_node(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    check_name(attribute.name, value, "a node name", _MAX_NODE)
-
-
-def _host_name() -> str:
-    return socket.gethostname()[:_MAX_NODE] or "node"
+    check_name(attribute.name, value, "a node name", MAX_NODE)
 
 
 def _to_plan(value: object) -> DialPlan:
@@ -157,8 +135,8 @@ class KamailioConfig:
       needs the module and its ``event_callback`` set to ``ksr_dialog_event``).
     """
 
-    store: Path | str = attrs.field(converter=_to_place)
-    events: Path | str = attrs.field(converter=_to_place)
+    store: Path | str = attrs.field(converter=to_place)
+    events: Path | str = attrs.field(converter=to_place)
     gateway: str = attrs.field(validator=_check_gateway)
     dial_plan: DialPlan = attrs.field(converter=_to_plan)
     group: str | None = attrs.field(default=None, validator=attrs.validators.optional(check_group))
@@ -172,7 +150,7 @@ class KamailioConfig:
     hide_code_in_to: bool = attrs.field(default=True, validator=check_bool)
     dialog: bool = attrs.field(default=False, validator=check_bool)
     spool: Path | None = attrs.field(default=None, converter=_to_spool)
-    node: str = attrs.field(factory=_host_name, validator=_check_node)
+    node: str = attrs.field(factory=host_name, validator=_check_node)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.events, str):
@@ -214,7 +192,7 @@ class KamailioConfig:
         values = dict(data)
         if base is not None:
             for name in _PLACES:
-                place = _to_spool(values.get(name)) if name == "spool" else _to_place(values[name])
+                place = _to_spool(values.get(name)) if name == "spool" else to_place(values[name])
                 if isinstance(place, Path) and not place.is_absolute():
                     values[name] = base / place
         return cls(**values)

@@ -144,6 +144,7 @@ class Router:
         self._clock = clock
         self._worker: Worker | None = None
         self._log_handler: KamailioLogHandler | None = None
+        self._code_pv = f"$hdr({config.code_header})"
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, ksr: Any = None) -> Router:
@@ -328,7 +329,7 @@ class Router:
             call_id = pv.gete("$ci") or None
             user, domain = self._caller(pv)
             group = self._group_of(domain)
-            field = pv.get(f"$hdr({self.config.code_header})")
+            field = pv.get(self._code_pv)
             history = None  # every History-Info header's entries, in order
             if ksr.hdr.is_present("History-Info") > 0:
                 history = pv.get("$(hdr(History-Info)[*])")
@@ -341,6 +342,7 @@ class Router:
                 field=field,
                 call_id=call_id,
                 redirected_by=named,
+                raw=raw,
             )
         except Exception as exc:  # noqa: BLE001  # no INVITE is left without an answer
             return self._failed(ksr, exc, group, dialed)
@@ -371,6 +373,7 @@ class Router:
         field: str | None,
         call_id: str | None,
         redirected_by: tuple[str, str] | None = None,
+        raw: str | None = None,
     ) -> Action:
         worker = self._current()
         settings = worker.settings(group)
@@ -405,17 +408,28 @@ class Router:
         account = None
         if decision.reason is Reason.ACCOUNT_CODE:
             account = decision.entry.code if decision.entry is not None else taken.code
-        self._rewrite(ksr, dialed, call.dialed, account)
+        self._rewrite(ksr, dialed, call.dialed, account, raw=raw, code_sent=field is not None)
         return Action.RELAY
 
-    def _rewrite(self, ksr: Any, dialed: str, destination: str, account: str | None) -> None:
+    def _rewrite(
+        self,
+        ksr: Any,
+        dialed: str,
+        destination: str,
+        account: str | None,
+        *,
+        raw: str | None = None,
+        code_sent: bool = True,
+    ) -> None:
         """Set the Request-URI to *destination* and the headers the gateway receives.
 
         *dialed* is the dial string read from the Request-URI, escapes read; the URI itself
-        (and the To URI that repeats it) may hold it escaped.
+        (and the To URI that repeats it) may hold it escaped: *raw*, when it was read already.
+        *code_sent* False says the code header is absent (it was read): no need to look.
         """
         config = self.config
-        raw = ksr.pv.gete("$rU")
+        if raw is None:
+            raw = ksr.pv.gete("$rU")
         if destination != dialed or raw != destination:
             ksr.pv.sets("$rU", destination)
             to_user = ksr.pv.gete("$tU")
@@ -424,7 +438,7 @@ class Router:
                 # it. The uac module restores the original To in replies and in the dialog.
                 to = ksr.pv.gete("$tu")
                 ksr.uac.uac_replace_to_uri(to.replace(f":{to_user}@", f":{destination}@", 1))
-        if ksr.hdr.is_present(config.code_header) > 0:
+        if code_sent and ksr.hdr.is_present(config.code_header) > 0:
             ksr.hdr.remove(config.code_header)
         if ksr.hdr.is_present(config.account_header) > 0:
             ksr.hdr.remove(config.account_header)  # only this proxy says which account to bill

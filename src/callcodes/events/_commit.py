@@ -365,14 +365,17 @@ class GroupCommitSink(RowSink, Generic[_P]):
 
     def _count_unsynced(self, count: int) -> None:
         """Note *count* events written but not synced; sync when the policy says (leader only)."""
+        policy = self._policy
+        if policy.ms is None:  # a count only: no clock to read on every write
+            self._unsynced += count
+            if self._unsynced >= policy.events:
+                self._sync_now()
+            return
         now = self._clock()
         if not self._unsynced:
             self._unsynced_since = now
         self._unsynced += count
-        policy = self._policy
-        if self._unsynced >= policy.events or (
-            policy.ms is not None and (now - self._unsynced_since) * 1000 >= policy.ms
-        ):
+        if self._unsynced >= policy.events or (now - self._unsynced_since) * 1000 >= policy.ms:
             self._sync_now()
 
     def _sync_now(self) -> None:

@@ -377,14 +377,20 @@ class SpoolSink(_Delivery, GroupCommitSink[list[str]]):
         return [row_to_json(row) for row in rows]
 
     def _commit(self, payloads: list[list[str]], sync: bool) -> None:
-        texts = [text for payload in payloads for text in payload]
         first = self._next
-        data = b"".join(_record(first + i, text) for i, text in enumerate(texts))
+        if len(payloads) == 1 and len(payloads[0]) == 1:  # one writer, one event: the usual
+            texts = payloads[0]
+            data = _record(first, texts[0])
+        else:
+            texts = [text for payload in payloads for text in payload]
+            data = b"".join(_record(first + i, text) for i, text in enumerate(texts))
         try:
             fd = self._segment_fd(first)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            written = os.write(fd, data)
+            if written < len(data):
+                view = memoryview(data)[written:]
+                while view:
+                    view = view[os.write(fd, view) :]
             if sync:
                 fdatasync(fd)
         except OSError as exc:
@@ -396,6 +402,9 @@ class SpoolSink(_Delivery, GroupCommitSink[list[str]]):
         self._next += len(texts)
         self._segment_count += len(texts)
         self._segment_size += len(data)
+        if self._shipper is None:  # no thread waits for the journal to grow
+            self._journaled = self._next - 1
+            return
         with self._ship_cond:
             self._journaled = self._next - 1
             self._ship_cond.notify_all()

@@ -207,22 +207,26 @@ def stop_shipper(proc: subprocess.Popen[bytes]) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def start_gateway(port: int, calls: int, timeout_s: float) -> subprocess.Popen[bytes]:
+    """A sipp gateway answering up to *calls* INVITEs on *port*, once it listens."""
+    argv = kh.sipp_argv(
+        kh.SCENARIOS / "gateway.xml",
+        local_port=port,
+        calls=calls,
+        timeout_s=timeout_s,
+        timeout_error=False,
+    )
+    gw = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+    )
+    kh.wait_for(lambda: kh.udp_port_bound(port), 10, "the sipp gateway")
+    return gw
+
+
 def warm_up(kamailio: kh.Kamailio, gateway: int, workdir: Path) -> None:
     """A few calls outside the measurement: each worker imports, loads and caches first."""
-    gw = subprocess.Popen(
-        kh.sipp_argv(
-            kh.SCENARIOS / "gateway.xml",
-            local_port=gateway,
-            calls=WARM_UP,
-            timeout_s=30,
-            timeout_error=False,
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
+    gw = start_gateway(gateway, WARM_UP, 30)
     try:
-        kh.wait_for(lambda: kh.udp_port_bound(gateway), 10, "the sipp gateway")
         argv = kh.sipp_argv(
             kh.SCENARIOS / "caller.xml",
             remote=f"{kh.LOOPBACK}:{kamailio.port}",
@@ -270,20 +274,9 @@ def run_once(
     shipper_cpu = 0.0
     try:
         warm_up(kamailio, gateway, here)
-        gw = subprocess.Popen(
-            kh.sipp_argv(
-                kh.SCENARIOS / "gateway.xml",
-                local_port=gateway,
-                calls=calls,  # at most: callcodes refuses some; stopped once the caller is done
-                timeout_s=seconds + 30,
-                timeout_error=False,
-            ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
+        # At most *calls*: callcodes refuses some; it is stopped once the caller is done.
+        gw = start_gateway(gateway, calls, seconds + 30)
         try:
-            kh.wait_for(lambda: kh.udp_port_bound(gateway), 10, "the sipp gateway")
             stat = here / "caller.csv"
             argv = kind.caller_argv(kamailio, calls, rate, seconds, stat, found)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -79,3 +79,42 @@ def test_classify_uncached(benchmark, office, ratios: Ratios) -> None:
     _per_second("classify uncached, dial mix", ratios)
     types = {plan.classify(key).call_type for key in keys}
     assert types >= {cc.CallType.INTERNAL, cc.CallType.LOCAL, cc.CallType.INTERNATIONAL}
+
+
+def distinct_numbers(kind: str, count: int = BATCH, seed: int = 9) -> list[str]:
+    """*count* different valid numbers dialed after the outside prefix: nothing repeats."""
+    import phonenumbers
+
+    rng = random.Random(seed)
+    found: dict[str, None] = {}
+    regions = ("GB", "DE", "FR", "IN", "JP", "MX", "BR", "AU")
+    while len(found) < count:
+        if kind == "national":
+            national = f"{rng.choice(AREAS)}{rng.randrange(200, 1000)}{rng.randrange(10000):04d}"
+            number, dialed = phonenumbers.parse(national, "US"), f"91{national}"
+        else:
+            region = rng.choice(regions)
+            example = phonenumbers.example_number_for_type(region, rng.choice((0, 1)))
+            nsn = phonenumbers.national_significant_number(example)
+            nsn = nsn[:-4] + f"{rng.randrange(10000):04d}"
+            number = phonenumbers.parse(f"+{example.country_code}{nsn}")
+            dialed = f"9011{example.country_code}{nsn}"
+        if phonenumbers.is_valid_number(number):
+            found[dialed] = None
+    return list(found)
+
+
+@pytest.mark.parametrize("kind", ["national", "international"])
+@pytest.mark.parametrize("path", ["compiled tables", "phonenumbers"])
+def test_classify_uncached_distinct_numbers(
+    benchmark, office, ratios: Ratios, kind: str, path: str, monkeypatch
+) -> None:
+    """Every call a number not seen before, through the compiled tables or phonenumbers alone."""
+    plan, _ = office
+    keys = distinct_numbers(kind)
+    if path == "phonenumbers":
+        monkeypatch.setattr(cc.DialPlan, "_classify_compiled", lambda _self, _d, _r: None)
+    benchmark.pedantic(loop(plan.classify_uncached, keys), rounds=5, iterations=1)
+    name = f"classify uncached, distinct {kind} numbers, {path}"
+    ratios.record(name, benchmark)
+    ratios.report(name, "dict.get, dial mix")

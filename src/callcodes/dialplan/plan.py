@@ -14,6 +14,7 @@ depends on an optional package, an override or a parse.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -33,6 +34,7 @@ from ._fields import (
     to_public_numbers,
     to_region,
 )
+from ._numbertables import Tables, region_of, tables_for_region, tables_of
 from .emergency import emergency_numbers
 
 if TYPE_CHECKING:
@@ -97,8 +99,11 @@ class _Ranges:
     def __contains__(self, number: str) -> bool:
         if number in self.exact:
             return True
+        found = self.ranges.get(len(number))
+        if found is None:  # the usual answer for a phone number: no generator to build
+            return False
         # Same-length digit strings compare as their numbers do.
-        return any(start <= number <= end for start, end in self.ranges.get(len(number), ()))
+        return any(start <= number <= end for start, end in found)
 
 
 class _Prefixes:
@@ -139,6 +144,7 @@ class _Compiled:
         "local",
         "outside",
         "own",
+        "tables",
     )
 
     def __init__(self, plan: DialPlan) -> None:
@@ -156,6 +162,8 @@ class _Compiled:
         )
         self.local: tuple[str, ...] | None = None  # E.164 local prefixes, once phonenumbers loads
         self.cache: dict[str, Classification] = {}
+        # The region's compiled number tables, once phonenumbers loads (False: none).
+        self.tables: Tables | bool | None = None
 
 
 def _ends(items: Iterable[str], *, plus: bool) -> list[tuple[str, str]]:
@@ -389,12 +397,16 @@ class DialPlan:
         return None
 
     def _classify_number(self, digits: str, rest: str | None) -> Classification:
+        fast = self._classify_compiled(digits, rest)
+        if fast is not None:
+            return fast
         import phonenumbers  # noqa: PLC0415
 
         compiled = self._compiled
         valid = self._valid_number(digits, rest)
         if valid is not None:
-            return self._classify_valid(*valid)
+            found, e164, domestic = valid
+            return self._classify_valid(e164, domestic, number=found)
         number = self._parse(rest if rest is not None else digits)
         if number is None and rest is not None:
             number = self._parse(digits)
@@ -420,28 +432,85 @@ class DialPlan:
             return Classification(_CT.LOCAL, None, "local number dialed without its area code")
         return _unknown(f"not a valid number in {self.region}: {digits}")
 
-    def _classify_valid(self, number: PhoneNumber, e164: str, domestic: bool) -> Classification:
-        import phonenumbers  # noqa: PLC0415
+    def _classify_compiled(self, digits: str, rest: str | None) -> Classification | None:
+        """What ``_valid_number`` and ``_classify_valid`` answer, from the compiled tables.
 
+        None when the tables are unsure, or when no reading is valid (the phonenumbers path
+        then says what the number is). ASCII digits only: anything else goes that way too.
+        """
+        if not (digits.isascii() and digits.isdecimal()):
+            return None
+        compiled = self._compiled
+        tables = compiled.tables
+        if tables is None:
+            tables = compiled.tables = tables_for_region(self.region) or False
+        if tables is False:
+            return None
+        assert isinstance(tables, Tables)
+        unknown = tables.unknown
+        try:
+            for text in (rest, digits) if rest is not None else (digits,):
+                parsed = tables.parse(text)
+                if parsed is None:
+                    return None
+                code, nsn = parsed
+                kind = tables.number_type(nsn) if code == tables.country_code else unknown
+                domestic = kind != unknown
+                if domestic and tables.main_for_code:
+                    region: str | None = self.region  # what region_of finds first
+                else:
+                    region = region_of(code, nsn)
+                    judged = tables_of(code, region)
+                    kind = unknown if judged is None else judged.number_type(nsn)
+                    if not domestic and kind == unknown:
+                        continue  # not valid: the next reading
+                return self._classify_valid(f"+{code}{nsn}", domestic, region=region, kind=kind)
+        except LookupError:  # a region of the country code has no tables
+            return None
+        return None
+
+    def _classify_valid(
+        self,
+        e164: str,
+        domestic: bool,
+        *,
+        region: str | None = None,
+        kind: int = 0,
+        number: PhoneNumber | None = None,
+    ) -> Classification:
+        """A valid number's classification.
+
+        Its *region* and *kind* (a ``PhoneNumberType``) come from the compiled tables, or from
+        phonenumbers when the parsed *number* is given (only when needed: each costs a search).
+        """
         compiled = self._compiled
         override = compiled.e164_overrides.match(e164) if compiled.e164_overrides else None
         if override is not None:
-            key, kind = override
-            return Classification(kind, e164, f"override {key} ({kind.value})")
+            key, overridden = override
+            return Classification(overridden, e164, f"override {key} ({overridden.value})")
         if e164 in compiled.own:
             return Classification(_CT.INTERNAL, e164, f"own public number {e164}")
         if not domestic:
-            where = phonenumbers.region_code_for_number(number) or "unknown region"
+            if number is not None:
+                import phonenumbers  # noqa: PLC0415
+
+                region = phonenumbers.region_code_for_number(number)
+            where = region or "unknown region"
             return Classification(_CT.INTERNATIONAL, e164, f"international number ({where})")
-        kind_of = phonenumbers.number_type(number)
-        if kind_of == phonenumbers.PhoneNumberType.TOLL_FREE:
+        if number is not None:
+            import phonenumbers  # noqa: PLC0415
+
+            kind = phonenumbers.number_type(number)
+        names = _kind_names()
+        if kind == names.toll_free:
             return Classification(_CT.TOLL_FREE, e164, "toll-free number")
-        if kind_of == phonenumbers.PhoneNumberType.PREMIUM_RATE:
+        if kind == names.premium_rate:
             return Classification(_CT.PREMIUM, e164, "premium-rate number")
-        for prefix in self._local_prefixes():
+        local = compiled.local
+        for prefix in self._local_prefixes() if local is None else local:
             if e164.startswith(prefix):
                 return Classification(_CT.LOCAL, e164, f"local area {prefix}")
-        return Classification(_CT.NATIONAL, e164, f"{_kind_name(kind_of)} number")
+        return Classification(_CT.NATIONAL, e164, names.reason(kind))
 
     def _local_prefixes(self) -> tuple[str, ...]:
         """The local prefixes in E.164 form, computed once (bare area codes need phonenumbers)."""
@@ -526,7 +595,9 @@ def _clean(text: str) -> tuple[str | None, str]:
     return "".join(out), ""
 
 
+@functools.cache
 def _require_phonenumbers() -> None:
+    """Raise when phonenumbers is missing; once found, the answer is remembered."""
     try:
         import phonenumbers  # noqa: F401, PLC0415  # optional dependency
     except ImportError as exc:
@@ -564,10 +635,24 @@ _KIND_NAMES: Final = {
 }
 
 
-def _kind_name(kind: int) -> str:
+@attrs.frozen
+class _KindNames:
+    """phonenumbers' number type values that classification names, read once."""
+
+    toll_free: int
+    premium_rate: int
+    reasons: Mapping[int, str]
+
+    def reason(self, kind: int) -> str:
+        """The reason of a national number of this type: ``"mobile number"``."""
+        return self.reasons.get(kind, "national number")
+
+
+@functools.cache
+def _kind_names() -> _KindNames:
     from phonenumbers import PhoneNumberType  # noqa: PLC0415
 
-    for name, label in _KIND_NAMES.items():
-        if getattr(PhoneNumberType, name) == kind:
-            return label
-    return "national"
+    reasons = {
+        getattr(PhoneNumberType, name): f"{label} number" for name, label in _KIND_NAMES.items()
+    }
+    return _KindNames(PhoneNumberType.TOLL_FREE, PhoneNumberType.PREMIUM_RATE, reasons)

@@ -31,5 +31,10 @@ from callcodes.integrations import kamailio  # noqa: E402
 
 
 def mod_init() -> kamailio.Router:
-    """Called once by Kamailio before it forks its workers: the router object."""
-    return kamailio.Router.from_file(CONFIG)
+    """Called once by Kamailio before it forks its workers: the router, its policy loaded.
+
+    Loading the policy here lets every worker share one copy of it in memory.
+    """
+    router = kamailio.Router.from_file(CONFIG)
+    router.preload()
+    return router

@@ -4,7 +4,8 @@ With ``spool`` set, each worker appends every event to its own journal before th
 (no database transaction on the call path), and ``callcodes events ship`` stores them in the
 event log file. Calls decided by both workers reach the log once each; then every Kamailio
 process is killed (SIGKILL) right after its calls were answered, and the shipper still delivers
-every decision: a crash of Kamailio loses none.
+every decision: a crash of Kamailio loses none. The workers start from the policy loaded once
+before Kamailio forked.
 """
 
 from __future__ import annotations
@@ -95,6 +96,11 @@ def test_every_decision_reaches_the_log_once_even_when_kamailio_is_killed(
     folders = sorted(p.name for p in lab.spool.iterdir() if p.is_dir())
     assert len(folders) >= 1
     assert all(name.startswith("edge-") for name in folders)
+    # The policy was loaded once, in the main process, and every worker started from it.
+    log = lab.kamailio.log_text()
+    assert "before the fork (pid" in log
+    assert "(loaded here)" not in log
+    assert log.count("(loaded before the fork)") >= 2
     # SIGKILL every Kamailio process at once: nothing is flushed or closed.
     for pid in lab.kamailio.pids():
         os.kill(pid, signal.SIGKILL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import string
 from datetime import UTC, datetime, timedelta
@@ -458,6 +459,29 @@ class TestPolicyChanges:
         with PolicyStore(config.store) as admin:
             admin.unlock("acme", "1003", actor="admin")
         assert harness.invite(f"*717777{NATIONAL}", user="1003").relayed
+
+    def test_a_policy_loaded_before_the_fork_is_shared_and_brought_up_to_date(
+        self, config: kam.KamailioConfig
+    ) -> None:
+        """preload (mod_init) loads once; a worker opened later takes that very book, and
+        reads the change written in between, so its first call already sees it."""
+        loaded = Harness(config)
+        try:
+            loaded.router.preload()
+            preloaded = loaded.router._preloaded
+            assert preloaded is not None
+            assert not preloaded.book.get("acme", "7777")
+            with PolicyStore(config.store) as admin:  # after the load, before the fork
+                admin.add_codes("acme", ["7777"], actor="admin")
+            assert loaded.router.child_init(1) == 0
+            worker = loaded.router._worker
+            assert worker is not None
+            assert worker.engine.book is preloaded.book  # not loaded again
+            assert loaded.invite(f"*717777{NATIONAL}").relayed
+            assert gc.get_freeze_count() > 0  # the loaded objects left the collector's passes
+        finally:
+            loaded.router.close()
+            gc.unfreeze()  # this process goes on: let the collector see them again
 
     def test_a_refresh_interval_defers_the_check(self, config: kam.KamailioConfig) -> None:
         """With refresh_ms, a change waits for the interval: the store is not read each call."""

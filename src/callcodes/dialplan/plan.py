@@ -236,6 +236,21 @@ class DialPlan:
         """Every number this plan classifies EMERGENCY: the region's table plus the extras."""
         return emergency_numbers(self.region) | self.extra_emergency
 
+    def prepare(self) -> None:
+        """Build now what classifying numbers needs (the region's compiled number tables).
+
+        For a process that forks after this (Kamailio's main process): its children then share
+        the tables instead of each building its own. Does nothing without ``phonenumbers``.
+        """
+        try:
+            _require_phonenumbers()
+        except MissingDependencyError:
+            return
+        compiled = self._compiled
+        if compiled.tables is None:
+            compiled.tables = tables_for_region(self.region) or False
+        self._local_prefixes()
+
     def classify(self, dialed: str) -> Classification:
         """Classify dialed digits; never raises on any text (UNKNOWN with a reason instead).
 

@@ -292,6 +292,22 @@ class ReadingStore(abc.ABC):
         self._synced[book] = sync.Synced(head, wanted)
         return book
 
+    def loaded_at(self, book: CodeBook) -> int:
+        """The change journal entry *book* (loaded or refreshed by this store) is synced to.
+
+        With :meth:`adopt`, another store object (in a child process, say) refreshes the book
+        from there. Raises ``KeyError`` for a book this store never loaded.
+        """
+        return self._synced[book].seq
+
+    def adopt(self, book: CodeBook, loaded_at: int) -> None:
+        """Refresh *book*, loaded by another store object up to journal entry *loaded_at*, here.
+
+        A process that loaded the policy before it forked hands each child the book and this
+        number; the child's own store then reads only the changes written since.
+        """
+        self._synced[book] = sync.Synced(loaded_at, None)
+
     def refresh(self, book: CodeBook) -> bool:
         """Bring *book* up to date with the store; return whether anything changed.
 

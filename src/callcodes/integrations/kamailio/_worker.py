@@ -30,6 +30,7 @@ import attrs
 
 from ..._errors import UnavailableError
 from ..._sqlite import Turns
+from ...core.book import CodeBook
 from ...core.guard import LockEvent
 from ...core.model import GroupSettings, Lock
 from ...core.usage import LimitEvent
@@ -46,7 +47,7 @@ from ._usage import SharedUseCounter
 from ._watch import ListenWatch, StoreWatch, Watch
 from .config import KamailioConfig
 
-__all__ = ["DEFAULT_SETTINGS", "Worker"]
+__all__ = ["DEFAULT_SETTINGS", "Preloaded", "Worker"]
 
 #: The settings of a group the store does not know (its calls pass: rule 2, not enabled).
 DEFAULT_SETTINGS: Final = GroupSettings()
@@ -136,6 +137,27 @@ def _open_store(place: Path | str) -> tuple[Watch, BaseStore]:
         raise
 
 
+@attrs.frozen
+class Preloaded:
+    """The policy loaded before Kamailio forks: the book, the dial plans, where they stand.
+
+    Every worker starts from these objects, whose memory pages the workers share until one
+    changes them (copy on write); each worker's store reads only the changes written since
+    journal entry ``loaded_at``.
+    """
+
+    book: CodeBook
+    plans: dict[str, DialPlan]
+    loaded_at: int
+
+    @classmethod
+    def load(cls, config: KamailioConfig) -> Preloaded:
+        """Load the policy of *config*'s store, and close the store (nothing open survives)."""
+        with open_store(config.store) as store:
+            book = store.load()
+            return cls(book, store.dialplans(), store.loaded_at(book))
+
+
 @attrs.define
 class Worker:
     """The store, the loaded policy and its engine, the event log and the shared failure count.
@@ -163,8 +185,12 @@ class Worker:
         clock: Callable[[], datetime] | None = None,
         *,
         rank: int | None = None,
+        preloaded: Preloaded | None = None,
     ) -> Worker:
         """Open the store, load the policy and open the event log for this process.
+
+        With *preloaded* (the policy loaded before the fork), the worker takes that book and
+        brings it up to date instead of loading its own.
 
         *rank* is Kamailio's number of the worker: with a spool, it names the worker's
         journal folder and its events (``<node>-<rank>``, the process id when
@@ -183,8 +209,14 @@ class Worker:
                 watch, store = _open_store(config.store)
                 undo.callback(watch.close)
                 undo.callback(store.close)
-                book = store.load()
-                plans = store.dialplans()
+                if preloaded is None:
+                    book = store.load()
+                    plans = store.dialplans()
+                else:
+                    book, plans = preloaded.book, preloaded.plans
+                    store.adopt(book, preloaded.loaded_at)
+                    if store.refresh(book):  # changed since the load: only what changed
+                        plans = store.dialplans()
                 sink: GroupCommitSink[Any]
                 failures: SharedFailureTracker | FallbackFailureTracker
                 if config.spool is not None:

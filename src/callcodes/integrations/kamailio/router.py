@@ -15,13 +15,16 @@ inline code, emergency numbers first, the group's :class:`~callcodes.DialPlan`) 
   relayed, anything else is refused with ``500`` and the error is logged.
 
 The ``KSR`` module exists only inside Kamailio: the router takes it as a parameter, or imports
-it on first use, so everything here can be imported and tested without Kamailio. The store and
-the event log are opened in each worker (``child_init``), never before Kamailio forks.
+it on first use, so everything here can be imported and tested without Kamailio. The policy is
+loaded once, before Kamailio forks (:meth:`Router.preload`, from ``mod_init``), and its memory
+shared by the workers; the store and the event log are opened in each worker (``child_init``),
+never before Kamailio forks.
 """
 
 from __future__ import annotations
 
 import enum
+import gc
 import logging
 import os
 import types
@@ -39,7 +42,7 @@ from ...core.model import Decision, GroupSettings, Reason, Verdict
 from ...dialplan.intake import emergency_destination, read_dialed
 from ...dialplan.plan import DialPlan
 from ._redirect import redirector
-from ._worker import DEFAULT_SETTINGS, Worker
+from ._worker import DEFAULT_SETTINGS, Preloaded, Worker
 from .config import CallerSource, KamailioConfig
 from .log import KamailioLogHandler
 
@@ -143,6 +146,7 @@ class Router:
         self._ksr = ksr
         self._clock = clock
         self._worker: Worker | None = None
+        self._preloaded: Preloaded | None = None
         self._log_handler: KamailioLogHandler | None = None
         self._code_pv = f"$hdr({config.code_header})"
 
@@ -167,6 +171,28 @@ class Router:
         return self._ksr
 
     # -- process life ---------------------------------------------------------------------------
+
+    def preload(self) -> None:
+        """Load the policy now, in Kamailio's main process, before it forks its workers.
+
+        Call it from ``mod_init``. Every worker then starts from this one copy of the policy,
+        whose memory the workers share (copy on write) instead of each loading its own: the
+        loaded objects are frozen out of the garbage collector (``gc.freeze``), whose passes
+        would otherwise write to every one of them in every worker. Each worker still opens
+        its own store and event log, and reads only the changes written since this load.
+        """
+        self._attach_log()
+        _check_store(self.config)
+        preloaded = self._preloaded = Preloaded.load(self.config)
+        for plan in (self.config.dial_plan, *preloaded.plans.values()):
+            plan.prepare()  # the region's compiled number tables, shared as well
+        gc.freeze()
+        _log.info(
+            "callcodes loaded %d group(s) from %s before the fork (pid %d)",
+            len(preloaded.book.groups()),
+            self.config.store,
+            os.getpid(),
+        )
 
     def child_init(self, rank: int) -> int:
         """Kamailio's per-process start: SIP workers (rank > 0) open the store and the log.
@@ -193,13 +219,15 @@ class Router:
         self._attach_log()
         config = self.config
         _check_store(config)
-        worker = self._worker = Worker.open(config, self._clock, rank=rank)
+        preloaded = self._preloaded
+        worker = self._worker = Worker.open(config, self._clock, rank=rank, preloaded=preloaded)
         refresh = f"every {config.refresh_ms} ms" if config.refresh_ms else "before every INVITE"
         _log.info(
-            "callcodes ready in pid %d: %d group(s) from %s, events to %s, policy checked %s",
+            "callcodes ready in pid %d: %d group(s) from %s (%s), events to %s, policy checked %s",
             worker.pid,
             len(worker.engine.book.groups()),
             config.store,
+            "loaded before the fork" if preloaded is not None else "loaded here",
             config.events,
             refresh,
         )

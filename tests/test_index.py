@@ -19,7 +19,8 @@ from hypothesis.stateful import (
 )
 
 import callcodes as cc
-from strategies import books, codes_of, descriptions
+from helpers import NOW, book_state
+from strategies import books, calls, codes_of, descriptions
 
 
 @pytest.fixture
@@ -258,14 +259,37 @@ class TestProperties:
         assert (book.codes(group, limit=None), book.version) == before
 
 
+class TestCompactBooks:
+    """A compact book (no object per plain code) answers exactly as a plain one."""
+
+    @given(book=books(limits=True), placed=st.lists(calls, max_size=10), data=st.data())
+    def test_same_answers(
+        self, book: cc.CodeBook, placed: list[cc.Call], data: st.DataObject
+    ) -> None:
+        compact = cc.CodeBook(compact=True)
+        for group in book.groups():
+            compact.replace_group(group, book.group(group), book.codes(group, limit=None))
+        compact._check()
+        assert book_state(compact) == book_state(book)
+        for call in placed:
+            group = call.group if call.group in book else None
+            known = [e.code for e in book.codes(group, limit=None)] if group else []
+            code = data.draw(st.sampled_from(known) if known else st.just(None))
+            for entry in (code, data.draw(st.none() | codes_of(4))):
+                expected = cc.decide(book, call, entry, now=NOW)
+                assert cc.decide(compact, call, entry, now=NOW) == expected
+
+
 class BookMachine(RuleBasedStateMachine):
     """Drive a CodeBook with random operations against a plain dict-and-list model."""
 
     GROUP = "acme"
 
+    compact = False
+
     def __init__(self) -> None:
         super().__init__()
-        self.book = cc.CodeBook()
+        self.book = cc.CodeBook(compact=self.compact)
         self.book.set_group(self.GROUP, cc.GroupSettings(code_length=3))
         self.model: dict[str, cc.CodeEntry] = {}
 
@@ -328,6 +352,15 @@ class BookMachine(RuleBasedStateMachine):
 
 
 TestBookMachine = BookMachine.TestCase
+
+
+class CompactBookMachine(BookMachine):
+    """The same operations on a compact book."""
+
+    compact = True
+
+
+TestCompactBookMachine = CompactBookMachine.TestCase
 
 
 class TestConcurrency:

@@ -237,24 +237,54 @@ class TestPersistence:
         loaded._check()
         assert book_state(loaded) == book_state(book)
 
-    def test_bulk_install_matches_replace_group(self) -> None:
+    @pytest.mark.parametrize("compact", [False, True])
+    def test_bulk_install_matches_replace_group(self, compact: bool) -> None:
         """The trusted group loader gives the same group as CodeBook.replace_group."""
-        entries = [cc.CodeEntry(f"{i:04d}", f"d{i % 3}") for i in range(50)]
+        entries = [cc.CodeEntry(f"{i:04d}", f"d{i % 3}" if i % 5 else None) for i in range(50)]
         entries[1] = cc.CodeEntry("0001", level=3, valid_from=T0, max_uses=2)
         lock = cc.Lock("g", "alice", T0)
         for mode in cc.Mode:
             settings = cc.GroupSettings(mode=mode)
-            public = cc.CodeBook()
+            public = cc.CodeBook(compact=compact)
             public.replace_group("g", settings, entries, uses={"0001": 1}, locks=[lock])
-            loader = GroupLoader(settings)
+            loader = GroupLoader(settings, compact=compact)
             pending = loader.add_rows((e.code, e.description, e.limited) for e in entries)
             assert pending == ["0001"]
             loader.add_full([("0001", None, 3, T0, None, 2, 1)])
-            private = cc.CodeBook()
+            private = cc.CodeBook(compact=compact)
+            with pytest.raises(cc.InvalidValueError, match="as compact"):
+                loader.install(cc.CodeBook(compact=not compact), "g", [lock])
             loader.install(private, "g", [lock])
             private._check()
             assert book_state(private) == book_state(public)
             assert public._groups["g"].codes == private._groups["g"].codes
+
+    def test_a_compact_book_loads_and_refreshes_like_a_plain_one(self, store: PolicyStore) -> None:
+        """The same groups, entries, uses and locks, and the same decisions, through changes;
+        and a compact book keeps no object for a plain code (nor its decision)."""
+        store.set_group("g", cc.GroupSettings(mode=cc.Mode.AUTHORIZATION), actor="t")
+        store.add_codes("g", ["1111", cc.CodeEntry("2222", "Sales")], actor="t")
+        store.add_codes("g", [cc.CodeEntry("3333", level=2)], actor="t")
+        plain, compact = store.load(), store.load(compact=True)
+        kept = compact._groups["g"].codes
+        assert [type(kept[c]).__name__ for c in ("1111", "2222", "3333")] == [
+            "_NoDescription",
+            "str",
+            "Decision",
+        ]
+        store.add_codes("g", ["4444"], actor="t")
+        store.edit_codes("g", {"1111": "Support", "2222": None}, actor="t")
+        store.update_codes("g", [cc.CodeEntry("3333")], actor="t")
+        store.delete_codes("g", ["4444"], actor="t")
+        store.lock(cc.Lock("g", "alice", T0), actor="t")
+        assert store.refresh(plain)
+        assert store.refresh(compact)
+        compact._check()
+        assert book_state(compact) == book_state(plain)
+        call = cc.Call("g", "bob", "913125550123", cc.CallType.NATIONAL)
+        for code in ("1111", "2222", "3333", "4444", "9999", "12"):
+            assert cc.decide(compact, call, code, now=T0) == cc.decide(plain, call, code, now=T0)
+            assert compact.get("g", code) == plain.get("g", code)
 
     def test_sqlite_store_offers_the_protocol(self, store: PolicyStore) -> None:
         """PolicyStore has every method of the Store protocol, with the same parameters."""

@@ -45,10 +45,10 @@ from .model import (
     description_problem,
     is_code,
 )
-from .plain import ENTRY_SETTERS, entry_reader
+from .plain import ENTRY_SETTERS, entry_reader, plain_entry
 from .rules import listed_outcome
 
-__all__ = ["CodeBook", "GroupLoader", "no_gc", "validated_new_codes"]
+__all__ = ["CodeBook", "GroupLoader", "Listed", "no_gc", "outcome_of", "validated_new_codes"]
 
 #: What ``settings_for`` gives a group the book does not hold.
 _DEFAULTS: Final = GroupSettings()
@@ -72,21 +72,29 @@ class _Group:
         "checks",
         "coded",
         "codes",
+        "compact",
         "group_lock",
         "limited",
+        "reason",
         "settings",
         "suspended",
         "user_locks",
         "uses",
+        "verdict",
     )
 
-    def __init__(self, settings: GroupSettings) -> None:
+    def __init__(self, settings: GroupSettings, *, compact: bool = False) -> None:
         self.settings = settings
+        self.compact = compact  # plain codes kept without an object of their own (see Listed)
         self.coded: frozenset[CallType] = _coded(settings)
+        # What a listed code yields in this mode: a plain code's decision is built from it.
+        template = listed_outcome(settings.mode, _TEMPLATE_ENTRY)
+        self.verdict, self.reason = template.verdict, template.reason
         # Whether a call type has a minimum level or allowed hours: one test on the call path.
         self.checks = bool(settings.min_levels or settings.hours)
-        # code -> the decision it yields in this mode, which holds its entry
-        self.codes: SortedDict[str, Decision] = SortedDict()
+        # code -> what the book keeps of it (see Listed): its decision, or for a plain code
+        # just its description
+        self.codes: SortedDict[str, Listed] = SortedDict()
         # The codes with a window, a use limit or hours, and the suspended ones: the call path
         # reads an entry only for these (an extra memory access per call, which a million-code
         # group notices). Writers add a code here before storing it and discard it after.
@@ -126,7 +134,9 @@ class CodeBook:
     all-or-nothing for readers too.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, compact: bool = False) -> None:
+        """An empty book. *compact* keeps no object per plain code (see ``compact``)."""
+        self.compact = compact
         self._groups: dict[str, _Group] = {}
         self._write_lock = threading.RLock()
         self._version = 0
@@ -164,12 +174,12 @@ class CodeBook:
                         f"{existing.settings.code_length} digits; delete them before changing "
                         f"code_length to {settings.code_length}"
                     )
-            fresh = _Group(settings)
+            fresh = _Group(settings, compact=self.compact)
             if existing is not None:
                 fresh.codes = existing.codes
                 if (existing.settings.mode is Mode.ACCOUNT) != (settings.mode is Mode.ACCOUNT):
                     fresh.codes = SortedDict(
-                        (code, listed_outcome(settings.mode, _entry(listed)))
+                        (code, _kept(settings.mode, _entry_of(code, listed), fresh.compact))
                         for code, listed in existing.codes.items()
                     )
                 fresh.limited = existing.limited
@@ -196,9 +206,9 @@ class CodeBook:
         :class:`BatchError`. Runtime complexity: O(n log n) for n codes.
         """
         _check_group_args(group, settings)
-        fresh = _Group(settings)
+        fresh = _Group(settings, compact=self.compact)
         entries = self._validated_new_codes(group, settings, fresh, codes)
-        fresh.codes = SortedDict((e.code, listed_outcome(settings.mode, e)) for e in entries)
+        fresh.codes = SortedDict((e.code, _kept(settings.mode, e, fresh.compact)) for e in entries)
         fresh.suspended = {c: t for c, t in (suspended or {}).items() if c in fresh.codes}
         fresh.limited = {e.code for e in entries if e.limited} | fresh.suspended.keys()
         fresh.uses = {code: count for code, count in (uses or {}).items() if code in fresh.codes}
@@ -227,7 +237,7 @@ class CodeBook:
             with self._writing():
                 mode = found.settings.mode
                 found.limited.update(e.code for e in entries if e.limited)
-                found.codes.update((e.code, listed_outcome(mode, e)) for e in entries)
+                found.codes.update((e.code, _kept(mode, e, found.compact)) for e in entries)
 
     @staticmethod
     def _validated_new_codes(
@@ -277,7 +287,7 @@ class CodeBook:
                 if problem is not None:
                     bad.append(RowError(row, code, problem))
                     continue
-                edited.append(attrs.evolve(_entry(listed), description=description))
+                edited.append(attrs.evolve(_entry_of(code, listed), description=description))
             if bad:
                 raise BatchError(f"edit codes of group {group!r}", bad)
             self._put(found, edited)
@@ -312,7 +322,7 @@ class CodeBook:
                 if entry.limited:
                     found.limited.add(entry.code)
                 # An existing key: O(1), and the sorted order is untouched.
-                found.codes[entry.code] = listed_outcome(mode, entry)
+                found.codes[entry.code] = _kept(mode, entry, found.compact)
                 if not entry.limited and entry.code not in found.suspended:
                     found.limited.discard(entry.code)
                 if entry.max_uses is None:
@@ -361,7 +371,7 @@ class CodeBook:
             listed = found.codes.get(code)
             if listed is None:
                 return False
-            entry = _entry(listed)
+            entry = _entry_of(code, listed)
             if entry.max_uses is None:
                 return True
             used = found.uses.get(code, 0)
@@ -393,7 +403,7 @@ class CodeBook:
                 return False
             with self._writing():
                 listed = found.codes.get(code)
-                if listed is None or not _entry(listed).limited:
+                if listed is None or not _entry_of(code, listed).limited:
                     found.limited.discard(code)
             return True
 
@@ -466,7 +476,7 @@ class CodeBook:
     def get(self, group: str, code: str) -> CodeEntry | None:
         """The entry for *code* in *group*, or None. Runtime complexity: O(1)."""
         listed = self._get(group).codes.get(code)
-        return None if listed is None else listed.entry
+        return None if listed is None else _entry_of(code, listed)
 
     def count(self, group: str) -> int:
         """How many codes *group* holds. Runtime complexity: O(1)."""
@@ -497,7 +507,7 @@ class CodeBook:
                 low, low_inclusive = after, False
             high = _prefix_end(prefix) if prefix else None
             keys = found.codes.irange(low, high, inclusive=(low_inclusive, False))
-            return [_entry(found.codes[k]) for k in itertools.islice(keys, limit)]
+            return [_entry_of(k, found.codes[k]) for k in itertools.islice(keys, limit)]
 
     @property
     def version(self) -> int:
@@ -510,16 +520,22 @@ class CodeBook:
             settings = found.settings
             assert found.coded == _coded(settings), name
             found.codes._check()  # type: ignore[attr-defined]  # sortedcontainers' own check
-            limited = {code for code, listed in found.codes.items() if _entry(listed).limited}
+            limited = {c for c, listed in found.codes.items() if _entry_of(c, listed).limited}
             assert found.limited == limited | found.suspended.keys(), name
             assert found.suspended.keys() <= found.codes.keys(), name
             assert found.checks == bool(settings.min_levels or settings.hours), name
+            assert (found.verdict, found.reason) == (
+                listed_outcome(settings.mode, _TEMPLATE_ENTRY).verdict,
+                listed_outcome(settings.mode, _TEMPLATE_ENTRY).reason,
+            ), name
             for code, listed in found.codes.items():
-                assert listed == listed_outcome(settings.mode, _entry(listed)), (name, code)
-                assert code == _entry(listed).code, (name, code)
+                entry = _entry_of(code, listed)
+                assert listed == _kept(settings.mode, entry, found.compact), (name, code)
+                assert outcome_of(found, code, listed) == listed_outcome(settings.mode, entry)
+                assert code == entry.code, (name, code)
                 assert is_code(code, settings.code_length), (name, code)
             for code, used in found.uses.items():
-                assert _entry(found.codes[code]).max_uses is not None, (name, code)
+                assert _entry_of(code, found.codes[code]).max_uses is not None, (name, code)
                 assert used > 0, (name, code)
             for user, lock in found.user_locks.items():
                 assert (lock.group, lock.user) == (name, user)
@@ -531,6 +547,68 @@ def _entry(listed: Decision) -> CodeEntry:
     entry = listed.entry
     assert entry is not None  # every stored outcome holds its entry
     return entry
+
+
+class _NoDescription:
+    """What the book keeps for a plain code without a description: one object for them all."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<plain code>"
+
+
+_NO_DESCRIPTION: Final = _NoDescription()
+_TEMPLATE_ENTRY: Final = CodeEntry("00")
+
+#: What a group's index keeps for a code: its decision, which holds its entry (returned as it
+#: is: the fastest call). In a compact book, a plain code (a code and at most a description,
+#: nearly every code) is kept as its description (or ``_NO_DESCRIPTION``) and its decision is
+#: built when a call asks (about 0.8 µs more). So a call then reads no object of the code's
+#: own, and processes forked after loading (Kamailio's workers) share the loaded pages:
+#: CPython writes the reference count of every object it hands out, which would copy the
+#: page into each process.
+Listed = Decision | str | _NoDescription
+
+
+def _is_plain(entry: CodeEntry) -> bool:
+    return (
+        entry.level == 0
+        and entry.valid_from is None
+        and entry.valid_until is None
+        and entry.max_uses is None
+        and entry.hours is None
+    )
+
+
+def _kept(mode: Mode, entry: CodeEntry, compact: bool) -> Listed:
+    """What the index keeps of *entry*: its decision (a plain one's description if compact)."""
+    if compact and _is_plain(entry):
+        return _NO_DESCRIPTION if entry.description is None else entry.description
+    return listed_outcome(mode, entry)
+
+
+def _entry_of(code: str, listed: Listed) -> CodeEntry:
+    """The entry of a listed code (built anew for a plain one)."""
+    if type(listed) is Decision:
+        return _entry(listed)
+    return plain_entry(code, None if listed is _NO_DESCRIPTION else cast(str, listed))
+
+
+def outcome_of(found: _Group, code: str, listed: Listed) -> Decision:
+    """The decision a listed *code* of a group yields (before its limits). Runtime: O(1).
+
+    The stored one, or for a plain code one built now, equal to ``listed_outcome``'s.
+    """
+    if type(listed) is Decision:
+        return listed
+    outcome = _NEW(Decision)
+    set_verdict, set_reason, set_entry, set_retry = _DECISION_SETTERS
+    set_verdict(outcome, found.verdict)
+    set_reason(outcome, found.reason)
+    set_entry(outcome, _entry_of(code, listed))
+    set_retry(outcome, False)
+    return outcome
 
 
 def _description_row_problem(description: object) -> str | None:
@@ -567,16 +645,18 @@ class GroupLoader:
     :meth:`add_rows`, where *more* says that the row also holds a level, a validity window or a
     use limit; those codes are returned, to be given whole to :meth:`add_full`. :meth:`install`
     then puts the group into a book in one batch. Nothing is validated again, so this builds,
-    per code, only what the book stores (the code's outcome in the group's mode, holding its
-    entry); the tests check that it builds exactly what ``CodeBook.replace_group`` builds.
+    per code, only what the book keeps (a plain code's description, another code's outcome
+    holding its entry); the tests check that it builds exactly what ``CodeBook.replace_group``
+    builds.
     """
 
-    __slots__ = ("_outcomes", "_settings", "_uses")
+    __slots__ = ("_compact", "_listed", "_settings", "_uses")
 
-    def __init__(self, settings: GroupSettings) -> None:
-        """Start an empty group with *settings*."""
+    def __init__(self, settings: GroupSettings, *, compact: bool = False) -> None:
+        """Start an empty group with *settings*, for a book that is *compact* or not."""
         self._settings = settings
-        self._outcomes: list[Decision] = []
+        self._compact = compact
+        self._listed: list[tuple[str, Listed]] = []
         self._uses: dict[str, int] = {}
 
     def add_rows(self, rows: Iterable[tuple[str, str | None, object]]) -> list[str]:
@@ -586,10 +666,10 @@ class GroupLoader:
         row.
         """
         pending: list[str] = []
-        outcomes = list(itertools.starmap(self._plain_reader(pending), rows))
+        listed = list(itertools.starmap(self._plain_reader(pending), rows))
         if pending:
-            outcomes = [outcome for outcome in outcomes if outcome is not None]
-        self._outcomes += cast(list[Decision], outcomes)  # the Nones were left out
+            listed = [item for item in listed if item is not None]
+        self._listed += cast(list[tuple[str, Listed]], listed)  # the Nones were left out
         return pending
 
     def add_full(
@@ -605,7 +685,7 @@ class GroupLoader:
         read, mode = entry_reader(), self._settings.mode
         for code, description, level, valid_from, valid_until, max_uses, used, *hours in rows:
             entry = read(code, description, level, valid_from, valid_until, max_uses, *hours)
-            self._outcomes.append(listed_outcome(mode, entry))
+            self._listed.append((code, _kept(mode, entry, self._compact)))
             if max_uses is not None and used:
                 self._uses[code] = min(used, max_uses)
 
@@ -621,13 +701,16 @@ class GroupLoader:
         The codes given must be unique and valid for the settings (as stored rows are). The
         loader is empty afterwards. Runtime complexity: O(n) for n codes in code order.
         """
-        fresh = _Group(self._settings)
-        outcomes, self._outcomes = self._outcomes, []
-        # Every stored outcome holds its entry (an attribute read: _entry() would cost a call).
-        entries = cast(list[CodeEntry], [outcome.entry for outcome in outcomes])
-        fresh.codes = SortedDict(zip([entry.code for entry in entries], outcomes, strict=True))
+        if book.compact != self._compact:
+            raise InvalidValueError("book", book, "a loader fills books as compact as itself")
+        fresh = _Group(self._settings, compact=self._compact)
+        listed, self._listed = self._listed, []
+        fresh.codes = SortedDict(listed)
         fresh.suspended = {c: t for c, t in (suspended or {}).items() if c in fresh.codes}
-        fresh.limited = {entry.code for entry in entries if entry.limited}
+        # Only a code kept whole can be limited (a plain one has no window, limit or hours).
+        fresh.limited = {
+            code for code, kept in listed if type(kept) is Decision and _entry(kept).limited
+        }
         fresh.limited |= fresh.suspended.keys()
         fresh.uses, self._uses = self._uses, {}
         for lock in locks:
@@ -635,19 +718,30 @@ class GroupLoader:
         with book._writing():
             book._groups[group] = fresh
 
-    def _plain_reader(self, pending: list[str]) -> Callable[..., Decision | None]:
-        template = listed_outcome(self._settings.mode, CodeEntry("00"))
+    def _plain_reader(self, pending: list[str]) -> Callable[..., tuple[str, Listed] | None]:
+        shared: dict[str, str] = {}
+        share = shared.setdefault
+        if self._compact:
+
+            def kept(code: str, description: str | None, more: object) -> tuple[str, Listed] | None:
+                if more:
+                    pending.append(code)
+                    return None
+                if description is None:
+                    return code, _NO_DESCRIPTION
+                return code, share(description, description)
+
+            return kept
+        template = listed_outcome(self._settings.mode, _TEMPLATE_ENTRY)
         verdict, reason, retry = template.verdict, template.reason, template.retry
         set_verdict, set_reason, set_entry, set_retry = _DECISION_SETTERS
         set_code, set_description, set_level, set_from, set_until, set_max, set_hours = (
             ENTRY_SETTERS
         )
-        shared: dict[str, str] = {}
-        share = shared.setdefault
 
         # One function builds the entry and its outcome: this runs once per code of every group
         # loaded, and a second function call per row would slow every load.
-        def read(code: str, description: str | None, more: object) -> Decision | None:
+        def read(code: str, description: str | None, more: object) -> tuple[str, Listed] | None:
             if more:
                 pending.append(code)
                 return None
@@ -664,7 +758,7 @@ class GroupLoader:
             set_reason(outcome, reason)
             set_entry(outcome, entry)
             set_retry(outcome, retry)
-            return outcome
+            return code, outcome
 
         return read
 

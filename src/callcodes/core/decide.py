@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Final
 
 from .._errors import InvalidValueError
-from .book import CodeBook, _Group
+from .book import CodeBook, _Group, outcome_of
 from .limits import Redirect
 from .model import (
     Call,
@@ -118,7 +118,9 @@ def decide(
         if type(code) is str:
             listed = found.codes.get(code)
             if listed is not None:
-                return listed  # rule 7, with the entry
+                if type(listed) is Decision:
+                    return listed  # rule 7, with the entry
+                return outcome_of(found, code, listed)  # rule 7: a plain code's entry
             if is_code(code, settings.code_length):
                 return _ACCOUNT_UNLISTED  # rule 7
             return _OUTCOME[_LOG, _MALFORMED, retry]  # rule 8
@@ -131,11 +133,12 @@ def decide(
         if code is None and call.redirected:
             return _redirected(settings, call_type, now)  # rule 10 or 11
         return _OUTCOME[_BLOCK, _MISSING if code is None else _MALFORMED, retry]  # rule 11
-    listed = found.codes.get(code)
-    if listed is None:
+    kept = found.codes.get(code)
+    if kept is None:
         well_formed = is_code(code, settings.code_length)
         reason = Reason.INVALID_CODE if well_formed else _MALFORMED
         return _OUTCOME[_BLOCK, reason, retry]  # rule 11
+    listed = kept if type(kept) is Decision else outcome_of(found, code, kept)
     # The entry is read only when there is something to check: most calls never touch it.
     if found.limited and code in found.limited:
         refusal = _limit_refusal(found, listed.entry, now)  # type: ignore[arg-type]

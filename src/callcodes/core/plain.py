@@ -47,6 +47,7 @@ __all__ = [
     "fraud_to_dict",
     "limits_to_dict",
     "pair_reader",
+    "plain_entry",
     "settings_from_dict",
     "settings_to_dict",
     "users_to_dict",
@@ -102,6 +103,21 @@ assert [f.name for f in attrs.fields(CodeEntry)] == list(ENTRY_FIELDS)
 #: The setters of CodeEntry's slots, in field order, for builders that skip validation.
 ENTRY_SETTERS: Final = tuple(CodeEntry.__dict__[name].__set__ for name in ENTRY_FIELDS)
 _NEW: Final = object.__new__
+
+
+def plain_entry(code: str, description: str | None) -> CodeEntry:
+    """A trusted entry with only a code and a description, built without validating again."""
+    set_code, set_description, set_level, set_from, set_until, set_max, set_hours = ENTRY_SETTERS
+    entry = _NEW(CodeEntry)
+    set_code(entry, code)
+    set_description(entry, description)
+    set_level(entry, 0)
+    set_from(entry, None)
+    set_until(entry, None)
+    set_max(entry, None)
+    set_hours(entry, None)
+    return entry
+
 
 # -- settings -------------------------------------------------------------------------------------
 
@@ -400,7 +416,6 @@ def pair_reader() -> Callable[[str, str], CodeEntry]:
     cost; any other goes through ``CodeEntry``, which refuses it with the model's error.
     Runtime complexity: O(len(code)) per pair, plus O(len(description)) per distinct one.
     """
-    set_code, set_description, set_level, set_from, set_until, set_max, set_hours = ENTRY_SETTERS
     problems: dict[str, str | None] = {}
     shared: dict[str, str] = {}
     share = shared.setdefault
@@ -415,15 +430,7 @@ def pair_reader() -> Callable[[str, str], CodeEntry]:
                 if len(problems) < _REMEMBERED:
                     problems[description] = problem
         if problem is None and MIN_CODE_LENGTH <= len(code) <= MAX_CODE_LENGTH and is_code(code):
-            entry = _NEW(CodeEntry)
-            set_code(entry, code)
-            set_description(entry, share(description, description) if description else None)
-            set_level(entry, 0)
-            set_from(entry, None)
-            set_until(entry, None)
-            set_max(entry, None)
-            set_hours(entry, None)
-            return entry
+            return plain_entry(code, share(description, description) if description else None)
         return CodeEntry(code, description)
 
     return read

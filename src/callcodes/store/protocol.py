@@ -132,7 +132,7 @@ class Store(Protocol):
 
     # -- loaded books ---------------------------------------------------------------------------
 
-    def load(self, groups: Iterable[str] | None = None) -> CodeBook:
+    def load(self, groups: Iterable[str] | None = None, *, compact: bool = False) -> CodeBook:
         """A ``CodeBook`` holding every group (or only *groups*) with codes, uses and locks."""
         ...  # pragma: no cover
 

@@ -280,15 +280,17 @@ class ReadingStore(abc.ABC):
 
     # -- loading and refreshing books -----------------------------------------------------------
 
-    def load(self, groups: Iterable[str] | None = None) -> CodeBook:
+    def load(self, groups: Iterable[str] | None = None, *, compact: bool = False) -> CodeBook:
         """Build a ``CodeBook`` holding every group (or only *groups*) with codes, uses and locks.
 
-        Rows were validated when written, so they are not validated again. Runtime complexity:
-        O(n) for n codes; about a second per million codes (see docs/performance.md).
+        Rows were validated when written, so they are not validated again. *compact* makes a
+        compact book (``CodeBook(compact=True)``: for processes that fork after loading).
+        Runtime complexity: O(n) for n codes; about a second per million codes (see
+        docs/performance.md).
         """
         wanted = None if groups is None else frozenset(groups)
         with self._transaction(write=False) as tx:
-            book, head = sync.load_book(tx, wanted)
+            book, head = sync.load_book(tx, wanted, compact=compact)
         self._synced[book] = sync.Synced(head, wanted)
         return book
 

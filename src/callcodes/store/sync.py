@@ -101,14 +101,16 @@ def must_reload(synced: Synced | None, oldest: int | None) -> bool:
 
 def install(tx: Transaction, book: CodeBook, name: str, gid: int) -> None:
     """Read the whole group *name* into *book*, replacing what it held of it."""
-    loader = GroupLoader(tx.settings(gid))
+    loader = GroupLoader(tx.settings(gid), compact=book.compact)
     tx.read_codes(gid, loader)
     loader.install(book, name, tx.locks(gid, name), tx.suspended(gid))
 
 
-def load_book(tx: Transaction, wanted: frozenset[str] | None) -> tuple[CodeBook, int]:
+def load_book(
+    tx: Transaction, wanted: frozenset[str] | None, *, compact: bool = False
+) -> tuple[CodeBook, int]:
     """A book holding every group (or those *wanted*), and the journal entry it is synced to."""
-    book = CodeBook()
+    book = CodeBook(compact=compact)
     head = tx.head()
     names = tx.names()
     if wanted is not None:

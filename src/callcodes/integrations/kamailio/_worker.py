@@ -154,7 +154,7 @@ class Preloaded:
     def load(cls, config: KamailioConfig) -> Preloaded:
         """Load the policy of *config*'s store, and close the store (nothing open survives)."""
         with open_store(config.store) as store:
-            book = store.load()
+            book = store.load(compact=True)  # no object per plain code: pages stay shared
             return cls(book, store.dialplans(), store.loaded_at(book))
 
 

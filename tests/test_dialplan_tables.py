@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneMetadata, PhoneNumberType, phonenumberutil
 
+import callcodes as cc
 from callcodes.dialplan import _numbertables as tables
 from callcodes.dialplan.plan import Classification, DialPlan
 
@@ -173,3 +174,15 @@ def test_every_region_and_non_geographic_code_has_tables() -> None:
     assert [region for region in REGIONS if tables.tables_for_region(region) is None] == []
     non_geographic = phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
     assert [c for c in non_geographic if tables.tables_for_country_code(c) is None] == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    region=st.sampled_from(["US", "GB", "DE", "FR", "AU", "IN"]),
+    dialed=st.text("0123456789*#+ -9", max_size=20) | st.sampled_from(["911", "9911", "112"]),
+)
+def test_is_emergency_is_what_classify_says(region: str, dialed: str) -> None:
+    """The check a dial string after the code prefix gets equals classifying it whole."""
+    plan = plan_of(region)
+    expected = plan.classify_uncached(dialed).call_type is cc.CallType.EMERGENCY
+    assert plan.is_emergency(dialed) is expected

@@ -88,7 +88,7 @@ def read_dialed(
         call = Call(group, user, destination, _EMERGENCY, call_id)
         return Intake(call, inline.code, inline.source, inline.problem)
     bare = _after_prefix(dialed, settings)
-    if bare is not None and _call_type(plan, bare) is _EMERGENCY:
+    if bare is not None and plan.is_emergency(bare):  # the rest needs no classification
         return Intake(Call(group, user, bare, _EMERGENCY, call_id), None, CodeSource.NONE)
     if not destination:
         return Intake(None, None, inline.source, InlineProblem.NO_DESTINATION)
@@ -114,7 +114,7 @@ def emergency_destination(
         inline = parse_inline(dialed, settings, code)
         bare = _after_prefix(dialed, settings)
         for number in (inline.destination, bare):
-            if number is not None and _call_type(plan, number) is _EMERGENCY:
+            if number is not None and plan.is_emergency(number):
                 return number
     except Exception:  # noqa: BLE001  # the caller is handling a failure already: no other
         return None

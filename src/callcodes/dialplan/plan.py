@@ -299,25 +299,43 @@ class DialPlan:
             if cleaned is None:
                 return _unknown(problem)
             digits = cleaned
+        emergency, rest = self._emergency(digits)
+        if emergency is not None:
+            return emergency
         compiled = self._compiled
-        emergency = compiled.emergency
-        if digits in emergency:
-            return Classification(_CT.EMERGENCY, None, f"emergency number {digits}")
-        prefix = compiled.outside
-        rest = None
-        if prefix is not None and len(digits) > len(prefix) and digits.startswith(prefix):
-            rest = digits[len(prefix) :]
-            if rest in emergency:
-                return Classification(
-                    _CT.EMERGENCY,
-                    None,
-                    f"emergency number {rest} after the outside-line prefix {prefix}",
-                )
         if digits in compiled.extensions and not self._overridden(digits, rest):
             # An extension needs no phone number rules, so no phonenumbers either.
             return Classification(_CT.INTERNAL, None, f"extension {digits}")
         _require_phonenumbers()
         return self._classify_dialable(digits, rest)
+
+    def is_emergency(self, dialed: str) -> bool:
+        """Whether ``classify(dialed)`` is EMERGENCY, found without classifying anything else.
+
+        No ``phonenumbers``, never raises. Runtime complexity: O(len(dialed)).
+        """
+        if not isinstance(dialed, str) or len(dialed) > MAX_DIALED:
+            return False
+        digits = dialed if dialed and DIGITS.issuperset(dialed) else _clean(dialed)[0]
+        return digits is not None and self._emergency(digits)[0] is not None
+
+    def _emergency(self, digits: str) -> tuple[Classification | None, str | None]:
+        """The EMERGENCY classification of *digits* (or None), and what follows the prefix.
+
+        Emergency numbers count alone and after the outside-line prefix.
+        """
+        compiled = self._compiled
+        emergency = compiled.emergency
+        if digits in emergency:
+            return Classification(_CT.EMERGENCY, None, f"emergency number {digits}"), None
+        prefix = compiled.outside
+        rest = None
+        if prefix is not None and len(digits) > len(prefix) and digits.startswith(prefix):
+            rest = digits[len(prefix) :]
+            if rest in emergency:
+                reason = f"emergency number {rest} after the outside-line prefix {prefix}"
+                return Classification(_CT.EMERGENCY, None, reason), rest
+        return None, rest
 
     def _overridden(self, digits: str, rest: str | None) -> bool:
         """Whether an override on dialed digits matches (it comes before extensions)."""

@@ -10,8 +10,10 @@ before Kamailio forked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -96,6 +98,11 @@ def test_every_decision_reaches_the_log_once_even_when_kamailio_is_killed(
     folders = sorted(p.name for p in lab.spool.iterdir() if p.is_dir())
     assert len(folders) >= 1
     assert all(name.startswith("edge-") for name in folders)
+    # The failed entries are counted together in a file of the spool, not in the event log
+    # the shipper writes: the shipper never holds up a worker counting one.
+    with contextlib.closing(sqlite3.connect(lab.spool / "counts.db")) as conn:
+        # One row per failure for the user's count, one for the group's.
+        assert conn.execute("SELECT count(*) FROM guard_failures").fetchone() == (2 * wrong,)
     # The policy was loaded once, in the main process, and every worker started from it.
     log = lab.kamailio.log_text()
     assert "before the fork (pid" in log

@@ -3,9 +3,10 @@
 Kamailio forks its SIP workers after loading the router; database connections do not survive
 ``fork()``, so each worker opens its own (:meth:`Worker.open`, from ``child_init``). Before each
 INVITE the worker asks the store whether it changed (a :class:`~._watch.Watch`) and refreshes
-the policy only then. Failed entries and uses of codes are counted where the events are, for
-every worker together (:class:`SharedFailureTracker`, :class:`SharedUseCounter`): in the event
-log file, each write taken in turn (:class:`Turns`), or in PostgreSQL for every node.
+the policy only then. Failed entries and uses of codes are counted for every worker together
+(:class:`SharedFailureTracker`, :class:`SharedUseCounter`): in PostgreSQL for every node, or
+in an SQLite file (the event log, or with a spool ``<spool>/counts.db``), each write taken in
+turn (:class:`Turns`).
 
 With PostgreSQL, a worker goes on while the database is away: it decides from the policy it
 loaded last (and tries to refresh it again a second later), journals its events in its spool
@@ -127,6 +128,20 @@ class _LocksWhileAway:
         return self._store.restore(group, code, actor=actor)
 
 
+def _counts_place(config: KamailioConfig) -> Path | str:
+    """Where the workers count failed entries and uses together.
+
+    In the database with the events in PostgreSQL (every node counts there); in the SQLite
+    event log without a spool; with a spool, in ``<spool>/counts.db``, a file of its own, so
+    that the shipper's batches into the event log never hold up a worker counting a failure.
+    """
+    events = config.events
+    if isinstance(events, str) or config.spool is None:
+        return events
+    config.spool.mkdir(parents=True, exist_ok=True)
+    return config.spool / "counts.db"
+
+
 def _open_store(place: Path | str) -> tuple[Watch, BaseStore]:
     """The watch (opened first: a change made while loading is seen) and the store."""
     watch: Watch = ListenWatch(place) if isinstance(place, str) else StoreWatch(place)
@@ -199,7 +214,8 @@ class Worker:
         """
         flush = FlushPolicy(config.sync_every, None)
         events = config.events
-        turns = None if isinstance(events, str) else Turns(events)
+        counts = _counts_place(config)
+        turns = None if isinstance(counts, str) else Turns(counts)
         with contextlib.ExitStack() as undo:
             if turns is not None:
                 undo.callback(turns.close)
@@ -229,12 +245,12 @@ class Worker:
                 else:
                     sink = TurnSink(events, flush, turns)  # type: ignore[arg-type]  # SQLite
                 undo.callback(sink.close)
-                if isinstance(events, str):
-                    failures = FallbackFailureTracker(SharedFailureTracker(events))
+                if isinstance(counts, str):
+                    failures = FallbackFailureTracker(SharedFailureTracker(counts))
                 else:
-                    failures = SharedFailureTracker(events, turns=turns)
+                    failures = SharedFailureTracker(counts, turns=turns)
                 undo.callback(failures.close)
-                usage = SharedUseCounter(events, store.fingerprinter(), turns=turns)
+                usage = SharedUseCounter(counts, store.fingerprinter(), turns=turns)
                 undo.callback(usage.close)
             locks = _LocksWhileAway(store)
             # Failed entries and uses are counted for every worker together, not per process.

@@ -59,7 +59,7 @@ def shares(raw: Path) -> tuple[int, collections.Counter[str], collections.Counte
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
     spy = Path(sys.executable).with_name("py-spy")
     with tempfile.TemporaryDirectory(prefix="profile-kamailio-") as folder:
@@ -93,10 +93,9 @@ def main() -> None:
                     [
                         *(str(spy), "record", "-p", str(pid), "-d", str(args.seconds)),
                         *("-r", "250", "-f", "raw", "-o", str(work / f"{pid}.txt")),
-                        *("--nonblocking", "--native"),
+                        "--native",  # Kamailio's C frames too (the worker pauses per sample)
                     ],
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
                 )
                 for pid in workers
             ]

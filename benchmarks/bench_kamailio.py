@@ -21,7 +21,9 @@ every event. Tunings: "strict" (the defaults: every event synced, the policy che
 every INVITE), "tuned" (group commit every 1000 events into the SQLite log, the policy checked
 once a second) and "journal" (the settings docs/kamailio.md recommends for production: "tuned"
 with each worker appending its events to a journal, shipped into the SQLite log by
-``callcodes events ship``, whose CPU is measured too). Runs alternate between the routes and
+``callcodes events ship``, whose CPU is measured too); "journal-to-kept" is "journal" with the
+To header left as the caller sent it (``hide_code_in_to = false``: no ``uac`` rewrite), to
+measure what hiding the code there costs. Runs alternate between the routes and
 repeat; the report gives medians, a Markdown table and, with ``--plot``, a PNG.
 
 As a pytest-benchmark test (one round, the comparison at the rates below):
@@ -69,9 +71,15 @@ SECONDS = 3.0
 REPEATS = 2
 CODES = 10_000
 WARM_UP = 50  # calls before each measurement: imports, caches and the first policy check
-# sync_every, refresh_ms, journaled: the strict defaults; group commit with a policy check per
-# second; and the same with each worker's events journaled and shipped by another process.
-TUNINGS = {"strict": (1, 0, False), "tuned": (1000, 1000, False), "journal": (1000, 1000, True)}
+# sync_every, refresh_ms, journaled, hide_code_in_to: the strict defaults; group commit with a
+# policy check per second; the same with each worker's events journaled and shipped by another
+# process (the production settings); and those with the To header left as the caller sent it.
+TUNINGS = {
+    "strict": (1, 0, False, True),
+    "tuned": (1000, 1000, False, True),
+    "journal": (1000, 1000, True, True),
+    "journal-to-kept": (1000, 1000, True, False),
+}
 
 
 @dataclass
@@ -180,12 +188,13 @@ def write_config(
     path: Path, store: Path, events: Path, gateway: int, tuning: str, kind: Traffic
 ) -> Path | None:
     """The router's configuration; the spool folder when the tuning journals."""
-    sync_every, refresh_ms, journaled = TUNINGS[tuning]
+    sync_every, refresh_ms, journaled, hide_to = TUNINGS[tuning]
     spool = events.with_suffix(".spool") if journaled else None
     path.write_text(
         f'store = "{store}"\nevents = "{events}"\n'
         f'gateway = "sip:{kh.LOOPBACK}:{gateway}"\n{kind.group_line}'
         f"sync_every = {sync_every}\nrefresh_ms = {refresh_ms}\n"
+        f"hide_code_in_to = {str(hide_to).lower()}\n"
         + (f'spool = "{spool}"\n' if spool else "")
         + "[dial_plan]\n"
         + traffic.DIAL_PLAN

@@ -202,6 +202,22 @@ class TestShipperOfItsOwn:
         expected = [f"call-{100 * n + k}" for n in (0, 1) for k in range(20)]
         assert sorted(stored_call_ids(log)) == sorted(expected)  # type: ignore[type-var]
 
+    def test_the_ship_command_refuses_a_log_it_cannot_write(self, tmp_path: Path) -> None:
+        """A JSON Lines log (or any file that is not SQLite) is refused at once, in one line."""
+        log = tmp_path / "events.jsonl"
+        log.write_text("{}\n")
+        argv = [sys.executable, "-m", "callcodes", "events", "--log", str(log), "ship"]
+        done = subprocess.run(
+            [*argv, str(tmp_path / "spool")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2
+        assert "is neither" in done.stderr
+        assert log.read_text() == "{}\n"
+
 
 def wait_until(condition: Callable[[], bool]) -> None:
     """Poll *condition* until true; fail after DELIVERY_WAIT seconds."""

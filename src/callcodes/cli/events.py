@@ -22,7 +22,8 @@ from typing import Any
 import click
 
 from .._errors import InvalidValueError
-from .._postgres import redact
+from .._postgres import is_url, redact
+from .._sqlite import is_sqlite_file
 from .._timefmt import iso_short
 from ..core.model import Reason, Verdict
 from ..events.event import Event
@@ -279,6 +280,13 @@ def ship(ctx: click.Context, spool: Path, *, as_json: bool) -> None:
     retries, losing nothing.
     """
     source = _database(ctx)
+    if not is_url(source):
+        log = Path(source)
+        if log.exists() and not is_sqlite_file(log):
+            raise click.UsageError(
+                f"events ship delivers to an SQLite event log or a postgresql:// URL; {log} is "
+                "neither"
+            )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_errors",),
     ("core",),
     ("_sqlite", "_postgres", "_timefmt", "_csvsafe", "_files"),
-    ("dialplan", "events"),
+    ("dialplan", "events", "_places"),
     ("store", "engine"),
     ("policyfile", "audit"),
     ("integrations", "service"),

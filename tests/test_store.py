@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import callcodes as cc
 from callcodes.audit import Action
-from callcodes.core.book import GroupLoader
+from callcodes.core.loader import GroupLoader
 from callcodes.store import JOURNAL_KEEP, SCHEMA_VERSION, PolicyStore, Store, sync
 from callcodes.store.sqlite_schema import MIGRATIONS
 from policy_helpers import T0, Clock, book_state, copy_into, outcome, snapshot, temp_store

@@ -26,9 +26,9 @@ import contextlib
 import gc
 import itertools
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Final
 
 import attrs
 from sortedcontainers import SortedDict
@@ -38,27 +38,19 @@ from .model import (
     MAX_CODE_LENGTH,
     CallType,
     CodeEntry,
-    Decision,
     GroupSettings,
     Lock,
     Mode,
     description_problem,
     is_code,
 )
-from .plain import ENTRY_SETTERS, entry_reader, plain_entry
 from .rules import listed_outcome
+from .stored import TEMPLATE_ENTRY, Listed, entry_of, kept, outcome_of
 
-__all__ = ["CodeBook", "GroupLoader", "Listed", "no_gc", "outcome_of", "validated_new_codes"]
+__all__ = ["CodeBook", "no_gc", "validated_new_codes"]
 
 #: What ``settings_for`` gives a group the book does not hold.
 _DEFAULTS: Final = GroupSettings()
-
-_NEW: Final = object.__new__
-# GroupLoader sets Decision's slots directly: a change to its fields must show up here.
-assert [f.name for f in attrs.fields(Decision)] == ["verdict", "reason", "entry", "retry"]
-_DECISION_SETTERS: Final = tuple(
-    Decision.__dict__[name].__set__ for name in ("verdict", "reason", "entry", "retry")
-)
 
 
 class _Group:
@@ -88,7 +80,7 @@ class _Group:
         self.compact = compact  # plain codes kept without an object of their own (see Listed)
         self.coded: frozenset[CallType] = _coded(settings)
         # What a listed code yields in this mode: a plain code's decision is built from it.
-        template = listed_outcome(settings.mode, _TEMPLATE_ENTRY)
+        template = listed_outcome(settings.mode, TEMPLATE_ENTRY)
         self.verdict, self.reason = template.verdict, template.reason
         # Whether a call type has a minimum level or allowed hours: one test on the call path.
         self.checks = bool(settings.min_levels or settings.hours)
@@ -179,7 +171,7 @@ class CodeBook:
                 fresh.codes = existing.codes
                 if (existing.settings.mode is Mode.ACCOUNT) != (settings.mode is Mode.ACCOUNT):
                     fresh.codes = SortedDict(
-                        (code, _kept(settings.mode, _entry_of(code, listed), fresh.compact))
+                        (code, kept(settings.mode, entry_of(code, listed), fresh.compact))
                         for code, listed in existing.codes.items()
                     )
                 fresh.limited = existing.limited
@@ -208,7 +200,7 @@ class CodeBook:
         _check_group_args(group, settings)
         fresh = _Group(settings, compact=self.compact)
         entries = self._validated_new_codes(group, settings, fresh, codes)
-        fresh.codes = SortedDict((e.code, _kept(settings.mode, e, fresh.compact)) for e in entries)
+        fresh.codes = SortedDict((e.code, kept(settings.mode, e, fresh.compact)) for e in entries)
         fresh.suspended = {c: t for c, t in (suspended or {}).items() if c in fresh.codes}
         fresh.limited = {e.code for e in entries if e.limited} | fresh.suspended.keys()
         fresh.uses = {code: count for code, count in (uses or {}).items() if code in fresh.codes}
@@ -237,7 +229,7 @@ class CodeBook:
             with self._writing():
                 mode = found.settings.mode
                 found.limited.update(e.code for e in entries if e.limited)
-                found.codes.update((e.code, _kept(mode, e, found.compact)) for e in entries)
+                found.codes.update((e.code, kept(mode, e, found.compact)) for e in entries)
 
     @staticmethod
     def _validated_new_codes(
@@ -287,7 +279,7 @@ class CodeBook:
                 if problem is not None:
                     bad.append(RowError(row, code, problem))
                     continue
-                edited.append(attrs.evolve(_entry_of(code, listed), description=description))
+                edited.append(attrs.evolve(entry_of(code, listed), description=description))
             if bad:
                 raise BatchError(f"edit codes of group {group!r}", bad)
             self._put(found, edited)
@@ -322,7 +314,7 @@ class CodeBook:
                 if entry.limited:
                     found.limited.add(entry.code)
                 # An existing key: O(1), and the sorted order is untouched.
-                found.codes[entry.code] = _kept(mode, entry, found.compact)
+                found.codes[entry.code] = kept(mode, entry, found.compact)
                 if not entry.limited and entry.code not in found.suspended:
                     found.limited.discard(entry.code)
                 if entry.max_uses is None:
@@ -371,7 +363,7 @@ class CodeBook:
             listed = found.codes.get(code)
             if listed is None:
                 return False
-            entry = _entry_of(code, listed)
+            entry = entry_of(code, listed)
             if entry.max_uses is None:
                 return True
             used = found.uses.get(code, 0)
@@ -403,7 +395,7 @@ class CodeBook:
                 return False
             with self._writing():
                 listed = found.codes.get(code)
-                if listed is None or not _entry_of(code, listed).limited:
+                if listed is None or not entry_of(code, listed).limited:
                     found.limited.discard(code)
             return True
 
@@ -476,7 +468,7 @@ class CodeBook:
     def get(self, group: str, code: str) -> CodeEntry | None:
         """The entry for *code* in *group*, or None. Runtime complexity: O(1)."""
         listed = self._get(group).codes.get(code)
-        return None if listed is None else _entry_of(code, listed)
+        return None if listed is None else entry_of(code, listed)
 
     def count(self, group: str) -> int:
         """How many codes *group* holds. Runtime complexity: O(1)."""
@@ -507,7 +499,7 @@ class CodeBook:
                 low, low_inclusive = after, False
             high = _prefix_end(prefix) if prefix else None
             keys = found.codes.irange(low, high, inclusive=(low_inclusive, False))
-            return [_entry_of(k, found.codes[k]) for k in itertools.islice(keys, limit)]
+            return [entry_of(k, found.codes[k]) for k in itertools.islice(keys, limit)]
 
     @property
     def version(self) -> int:
@@ -520,95 +512,28 @@ class CodeBook:
             settings = found.settings
             assert found.coded == _coded(settings), name
             found.codes._check()  # type: ignore[attr-defined]  # sortedcontainers' own check
-            limited = {c for c, listed in found.codes.items() if _entry_of(c, listed).limited}
+            limited = {c for c, listed in found.codes.items() if entry_of(c, listed).limited}
             assert found.limited == limited | found.suspended.keys(), name
             assert found.suspended.keys() <= found.codes.keys(), name
             assert found.checks == bool(settings.min_levels or settings.hours), name
             assert (found.verdict, found.reason) == (
-                listed_outcome(settings.mode, _TEMPLATE_ENTRY).verdict,
-                listed_outcome(settings.mode, _TEMPLATE_ENTRY).reason,
+                listed_outcome(settings.mode, TEMPLATE_ENTRY).verdict,
+                listed_outcome(settings.mode, TEMPLATE_ENTRY).reason,
             ), name
             for code, listed in found.codes.items():
-                entry = _entry_of(code, listed)
-                assert listed == _kept(settings.mode, entry, found.compact), (name, code)
-                assert outcome_of(found, code, listed) == listed_outcome(settings.mode, entry)
+                entry = entry_of(code, listed)
+                assert listed == kept(settings.mode, entry, found.compact), (name, code)
+                outcome = outcome_of(found.verdict, found.reason, code, listed)
+                assert outcome == listed_outcome(settings.mode, entry), (name, code)
                 assert code == entry.code, (name, code)
                 assert is_code(code, settings.code_length), (name, code)
             for code, used in found.uses.items():
-                assert _entry_of(code, found.codes[code]).max_uses is not None, (name, code)
+                assert entry_of(code, found.codes[code]).max_uses is not None, (name, code)
                 assert used > 0, (name, code)
             for user, lock in found.user_locks.items():
                 assert (lock.group, lock.user) == (name, user)
             if found.group_lock is not None:
                 assert (found.group_lock.group, found.group_lock.user) == (name, None)
-
-
-def _entry(listed: Decision) -> CodeEntry:
-    entry = listed.entry
-    assert entry is not None  # every stored outcome holds its entry
-    return entry
-
-
-class _NoDescription:
-    """What the book keeps for a plain code without a description: one object for them all."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<plain code>"
-
-
-_NO_DESCRIPTION: Final = _NoDescription()
-_TEMPLATE_ENTRY: Final = CodeEntry("00")
-
-#: What a group's index keeps for a code: its decision, which holds its entry (returned as it
-#: is: the fastest call). In a compact book, a plain code (a code and at most a description,
-#: nearly every code) is kept as its description (or ``_NO_DESCRIPTION``) and its decision is
-#: built when a call asks (about 0.8 µs more). So a call then reads no object of the code's
-#: own, and processes forked after loading (Kamailio's workers) share the loaded pages:
-#: CPython writes the reference count of every object it hands out, which would copy the
-#: page into each process.
-Listed = Decision | str | _NoDescription
-
-
-def _is_plain(entry: CodeEntry) -> bool:
-    return (
-        entry.level == 0
-        and entry.valid_from is None
-        and entry.valid_until is None
-        and entry.max_uses is None
-        and entry.hours is None
-    )
-
-
-def _kept(mode: Mode, entry: CodeEntry, compact: bool) -> Listed:
-    """What the index keeps of *entry*: its decision (a plain one's description if compact)."""
-    if compact and _is_plain(entry):
-        return _NO_DESCRIPTION if entry.description is None else entry.description
-    return listed_outcome(mode, entry)
-
-
-def _entry_of(code: str, listed: Listed) -> CodeEntry:
-    """The entry of a listed code (built anew for a plain one)."""
-    if type(listed) is Decision:
-        return _entry(listed)
-    return plain_entry(code, None if listed is _NO_DESCRIPTION else cast(str, listed))
-
-
-def outcome_of(found: _Group, code: str, listed: Listed) -> Decision:
-    """The decision a listed *code* of a group yields (before its limits). Runtime: O(1).
-
-    The stored one, or for a plain code one built now, equal to ``listed_outcome``'s.
-    """
-    if type(listed) is Decision:
-        return listed
-    outcome = _NEW(Decision)
-    set_verdict, set_reason, set_entry, set_retry = _DECISION_SETTERS
-    set_verdict(outcome, found.verdict)
-    set_reason(outcome, found.reason)
-    set_entry(outcome, _entry_of(code, listed))
-    set_retry(outcome, False)
-    return outcome
 
 
 def _description_row_problem(description: object) -> str | None:
@@ -636,131 +561,6 @@ def _place_lock(found: _Group, lock: Lock) -> None:
 
 
 # -- trusted bulk loading -------------------------------------------------------------------------
-
-
-class GroupLoader:
-    """One group built from a store's rows, which were validated when written, then installed.
-
-    Most codes hold only a description: they come as ``(code, description, more)`` rows through
-    :meth:`add_rows`, where *more* says that the row also holds a level, a validity window or a
-    use limit; those codes are returned, to be given whole to :meth:`add_full`. :meth:`install`
-    then puts the group into a book in one batch. Nothing is validated again, so this builds,
-    per code, only what the book keeps (a plain code's description, another code's outcome
-    holding its entry); the tests check that it builds exactly what ``CodeBook.replace_group``
-    builds.
-    """
-
-    __slots__ = ("_compact", "_listed", "_settings", "_uses")
-
-    def __init__(self, settings: GroupSettings, *, compact: bool = False) -> None:
-        """Start an empty group with *settings*, for a book that is *compact* or not."""
-        self._settings = settings
-        self._compact = compact
-        self._listed: list[tuple[str, Listed]] = []
-        self._uses: dict[str, int] = {}
-
-    def add_rows(self, rows: Iterable[tuple[str, str | None, object]]) -> list[str]:
-        """Add ``(code, description, more)`` rows; return the codes whose *more* is true.
-
-        Rows should come in code order (sorting is then linear). Runtime complexity: O(1) per
-        row.
-        """
-        pending: list[str] = []
-        listed = list(itertools.starmap(self._plain_reader(pending), rows))
-        if pending:
-            listed = [item for item in listed if item is not None]
-        self._listed += cast(list[tuple[str, Listed]], listed)  # the Nones were left out
-        return pending
-
-    def add_full(
-        self,
-        rows: Iterable[tuple[Any, ...]],
-    ) -> None:
-        """Add whole rows: ``(code, description, level, valid_from, valid_until, max_uses, uses)``.
-
-        A row may end with the code's hours, in their text form (left out or None: any time).
-        Times are aware datetimes or None. The use count of a use-limited code is kept, capped
-        at its limit (the decision is the same: used up). Runtime complexity: O(1) per row.
-        """
-        read, mode = entry_reader(), self._settings.mode
-        for code, description, level, valid_from, valid_until, max_uses, used, *hours in rows:
-            entry = read(code, description, level, valid_from, valid_until, max_uses, *hours)
-            self._listed.append((code, _kept(mode, entry, self._compact)))
-            if max_uses is not None and used:
-                self._uses[code] = min(used, max_uses)
-
-    def install(
-        self,
-        book: CodeBook,
-        group: str,
-        locks: Iterable[Lock] = (),
-        suspended: Mapping[str, datetime] | None = None,
-    ) -> None:
-        """Put the group into *book* in one batch, replacing any group of that name.
-
-        The codes given must be unique and valid for the settings (as stored rows are). The
-        loader is empty afterwards. Runtime complexity: O(n) for n codes in code order.
-        """
-        if book.compact != self._compact:
-            raise InvalidValueError("book", book, "a loader fills books as compact as itself")
-        fresh = _Group(self._settings, compact=self._compact)
-        listed, self._listed = self._listed, []
-        fresh.codes = SortedDict(listed)
-        fresh.suspended = {c: t for c, t in (suspended or {}).items() if c in fresh.codes}
-        # Only a code kept whole can be limited (a plain one has no window, limit or hours).
-        fresh.limited = {
-            code for code, kept in listed if type(kept) is Decision and _entry(kept).limited
-        }
-        fresh.limited |= fresh.suspended.keys()
-        fresh.uses, self._uses = self._uses, {}
-        for lock in locks:
-            _place_lock(fresh, lock)
-        with book._writing():
-            book._groups[group] = fresh
-
-    def _plain_reader(self, pending: list[str]) -> Callable[..., tuple[str, Listed] | None]:
-        shared: dict[str, str] = {}
-        share = shared.setdefault
-        if self._compact:
-
-            def kept(code: str, description: str | None, more: object) -> tuple[str, Listed] | None:
-                if more:
-                    pending.append(code)
-                    return None
-                if description is None:
-                    return code, _NO_DESCRIPTION
-                return code, share(description, description)
-
-            return kept
-        template = listed_outcome(self._settings.mode, _TEMPLATE_ENTRY)
-        verdict, reason, retry = template.verdict, template.reason, template.retry
-        set_verdict, set_reason, set_entry, set_retry = _DECISION_SETTERS
-        set_code, set_description, set_level, set_from, set_until, set_max, set_hours = (
-            ENTRY_SETTERS
-        )
-
-        # One function builds the entry and its outcome: this runs once per code of every group
-        # loaded, and a second function call per row would slow every load.
-        def read(code: str, description: str | None, more: object) -> tuple[str, Listed] | None:
-            if more:
-                pending.append(code)
-                return None
-            entry = _NEW(CodeEntry)
-            set_code(entry, code)
-            set_description(entry, None if description is None else share(description, description))
-            set_level(entry, 0)
-            set_from(entry, None)
-            set_until(entry, None)
-            set_max(entry, None)
-            set_hours(entry, None)
-            outcome = _NEW(Decision)
-            set_verdict(outcome, verdict)
-            set_reason(outcome, reason)
-            set_entry(outcome, entry)
-            set_retry(outcome, retry)
-            return code, outcome
-
-        return read
 
 
 def validated_new_codes(

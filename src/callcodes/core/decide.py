@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Final
 
 from .._errors import InvalidValueError
-from .book import CodeBook, _Group, outcome_of
+from .book import CodeBook, _Group
 from .limits import Redirect
 from .model import (
     Call,
@@ -29,6 +29,7 @@ from .model import (
     is_code,
 )
 from .rules import RULES
+from .stored import outcome_of
 
 __all__ = ["decide", "requirement"]
 
@@ -120,7 +121,7 @@ def decide(
             if listed is not None:
                 if type(listed) is Decision:
                     return listed  # rule 7, with the entry
-                return outcome_of(found, code, listed)  # rule 7: a plain code's entry
+                return outcome_of(found.verdict, found.reason, code, listed)  # rule 7: plain
             if is_code(code, settings.code_length):
                 return _ACCOUNT_UNLISTED  # rule 7
             return _OUTCOME[_LOG, _MALFORMED, retry]  # rule 8
@@ -138,7 +139,7 @@ def decide(
         well_formed = is_code(code, settings.code_length)
         reason = Reason.INVALID_CODE if well_formed else _MALFORMED
         return _OUTCOME[_BLOCK, reason, retry]  # rule 11
-    listed = kept if type(kept) is Decision else outcome_of(found, code, kept)
+    listed = kept if type(kept) is Decision else outcome_of(found.verdict, found.reason, code, kept)
     # The entry is read only when there is something to check: most calls never touch it.
     if found.limited and code in found.limited:
         refusal = _limit_refusal(found, listed.entry, now)  # type: ignore[arg-type]

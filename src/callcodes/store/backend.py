@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from ..core.book import GroupLoader
+from ..core.loader import GroupLoader
 from ..core.model import CodeEntry, GroupSettings, Lock
 from ..dialplan.plan import DialPlan
 from .audit import Action, AuditRecord

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from .._timefmt import ONE_MICROSECOND, iso, zone
-from ..core.book import GroupLoader
+from ..core.loader import GroupLoader
 from ..core.model import CallType, CodeEntry, GroupSettings, Lock, Lockout, Mode
 from ..core.plain import entry_reader, fraud_to_dict, with_fraud
 from ..dialplan.plan import DialPlan

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from .._errors import BatchError, ConflictError, UnknownGroupError
-from ..core.book import CodeBook, GroupLoader, no_gc
+from ..core.book import CodeBook, no_gc
+from ..core.loader import GroupLoader
 from ..core.model import Lock
 from .backend import Change, Transaction
 

@@ -4,8 +4,10 @@
 ``SortedDict``: a ``dict`` for O(1) exact lookup on the call path, and a sorted key list for
 listing and prefix search in O(log n + k). The value stored for a code is the decision it yields
 in the group's mode (rule 7 or 10 of the table), which holds its entry: the call path returns it
-as it is rather than building an object per call. Writers validate a whole batch before touching
-anything, so a refused batch changes nothing.
+as it is rather than building an object per call. A compact book keeps a plain code as its
+description instead, and builds its decision per call (:mod:`.stored`): for processes that share
+the loaded pages after a fork. Writers validate a whole batch before touching anything, so a
+refused batch changes nothing.
 
 Readers never take a lock on the call path, yet never see half a batch. A decision reads one
 group object once; what it reads from it together (settings, the call types they code, the
@@ -15,9 +17,9 @@ at a time (a code, a user's lock, a use count), and a decision reads one code. T
 the GIL making each single dictionary or attribute operation atomic, which CPython guarantees.
 Writers are serialised by one lock, which the administrator's multi-key reads also take.
 
-A store installs whole groups read from its rows with :class:`GroupLoader`, the one way in that
-skips validation: the rows were validated when they were written, and checking a million codes
-again would cost seconds.
+A store installs whole groups read from its rows with :class:`~.loader.GroupLoader`, the one
+way in that skips validation: the rows were validated when they were written, and checking a
+million codes again would cost seconds.
 """
 
 from __future__ import annotations

@@ -7,11 +7,15 @@ is a bare dict.get on the same strings, in the same run.
 
 from __future__ import annotations
 
+import gc
 import random
+import time
+import tracemalloc
 
 import pytest
 
 import callcodes as cc
+from callcodes.dialplan.plan import _Path
 from conftest import BATCH, Ratios, loop
 
 AREAS = ("212", "312", "415", "617", "702", "206", "305", "404", "512", "646")
@@ -107,14 +111,70 @@ def distinct_numbers(kind: str, count: int = BATCH, seed: int = 9) -> list[str]:
 @pytest.mark.parametrize("kind", ["national", "international"])
 @pytest.mark.parametrize("path", ["compiled tables", "phonenumbers"])
 def test_classify_uncached_distinct_numbers(
-    benchmark, office, ratios: Ratios, kind: str, path: str, monkeypatch
+    benchmark, office, ratios: Ratios, kind: str, path: str
 ) -> None:
     """Every call a number not seen before, through the compiled tables or phonenumbers alone."""
     plan, _ = office
     keys = distinct_numbers(kind)
     if path == "phonenumbers":
-        monkeypatch.setattr(cc.DialPlan, "_classify_compiled", lambda _self, _d, _r: None)
-    benchmark.pedantic(loop(plan.classify_uncached, keys), rounds=5, iterations=1)
+
+        def classify(dialed: str) -> object:
+            return plan._classify(dialed, _Path.REFERENCE)  # the tables switched off
+
+    else:
+        classify = plan.classify_uncached
+        # Every number is valid: the tables read each one, none is handed to phonenumbers.
+        assert all(plan._classify(key, _Path.TABLES) is not None for key in keys)
+    rounds = 5 if path == "phonenumbers" else 50
+    benchmark.pedantic(loop(classify, keys), rounds=rounds, iterations=1, warmup_rounds=1)
     name = f"classify uncached, distinct {kind} numbers, {path}"
     ratios.record(name, benchmark)
     ratios.report(name, "dict.get, dial mix")
+
+
+# The regions a US office calls most, and the other common ones: compiled on first use.
+COMMON = ("US", "CA", "GB", "DE", "FR", "IT", "ES", "NL", "IN", "AU", "JP", "BR", "MX")
+
+
+def _compile(regions: tuple[str, ...], *, traced: bool = False) -> float:
+    """Compile *regions* afresh: the seconds taken, or the bytes they hold when *traced*."""
+    from phonenumbers import PhoneMetadata
+
+    from callcodes.dialplan import _numbertables
+
+    for region in regions:  # phonenumbers' own metadata loading is not the tables' cost
+        PhoneMetadata.metadata_for_region(region)
+    _numbertables._tables.clear()
+    _numbertables._mains.clear()
+    _numbertables._code_info.clear()
+    gc.collect()
+    if traced:
+        tracemalloc.start()
+    began = time.perf_counter()
+    for region in regions:
+        _numbertables.table_for(region)
+    took = time.perf_counter() - began
+    if not traced:
+        return took
+    gc.collect()
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return held
+
+
+def test_compile_region_tables(benchmark) -> None:
+    """What compiling costs: one region, the common ones, every region (time and memory)."""
+    import phonenumbers
+
+    every = tuple(sorted(phonenumbers.SUPPORTED_REGIONS))
+    for name, regions in (
+        ("US", ("US",)),
+        ("GB", ("GB",)),
+        ("DE", ("DE",)),
+        (f"{len(COMMON)} common regions", COMMON),
+        (f"all {len(every)} regions", every),
+    ):
+        took, held = _compile(regions), _compile(regions, traced=True)
+        print(f"compile {name}: {took * 1e3:.1f} ms, {held / 1024:.0f} KiB")
+    benchmark.pedantic(lambda: _compile(("US",)), rounds=5, iterations=1)
+    benchmark.extra_info.update(per_round=1)

@@ -7,13 +7,17 @@ destination, reason) for any text and never raises on it; :meth:`DialPlan.call` 
 :class:`~callcodes.Call` that :func:`~callcodes.decide` takes.
 
 Numbers are judged with ``phonenumbers`` (the optional extra ``callcodes[phone]``), imported on
-the first classification that needs it. Emergency numbers come from the table in ``emergency``
-and are recognised before anything else, without ``phonenumbers``: an emergency call never
-depends on an optional package, an override or a parse.
+the first classification that needs it: first with the tables ``_numbertables`` compiles from
+its metadata, which answer as its functions would for a valid number in a fraction of the time,
+then, whenever the tables are not sure or the digits make no valid number, with ``phonenumbers``
+itself (the reference path). Emergency numbers come from the table in ``emergency`` and are
+recognised before anything else, without ``phonenumbers``: an emergency call never depends on an
+optional package, an override or a parse.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -23,6 +27,7 @@ import attrs
 
 from .._errors import InvalidValueError, MissingDependencyError
 from ..core.model import DIGITS, Call, CallType
+from . import _numbertables
 from ._fields import (
     DIALABLE,
     range_ends,
@@ -34,7 +39,7 @@ from ._fields import (
     to_public_numbers,
     to_region,
 )
-from ._numbertables import Tables, region_of, tables_for_region, tables_of
+from ._lookups import Prefixes, Ranges
 from .emergency import emergency_numbers
 
 if TYPE_CHECKING:
@@ -77,59 +82,32 @@ def _unknown(reason: str) -> Classification:
     return Classification(_CT.UNKNOWN, None, reason)
 
 
+class _Path(enum.Enum):
+    """How a number is judged: the tables, phonenumbers, or the tables then phonenumbers."""
+
+    TABLES_THEN_REFERENCE = "tables, then phonenumbers when they are not sure"
+    TABLES = "tables only: None when they are not sure"
+    REFERENCE = "phonenumbers only"
+
+
+_Unsure = _numbertables.Unsure
+_Table = _numbertables.Table
+_read_number = _numbertables.read_number
+# Enum members bound once, for the code that runs on every classification: reading a member
+# from its class costs several dict lookups.
+_BOTH: Final = _Path.TABLES_THEN_REFERENCE
+_TABLES: Final = _Path.TABLES
+_REFERENCE: Final = _Path.REFERENCE
+_UNSURE: Final = _numbertables.UNSURE
+_INTERNAL: Final = CallType.INTERNAL
+_INTERNATIONAL: Final = CallType.INTERNATIONAL
+_TOLL_FREE: Final = CallType.TOLL_FREE
+_PREMIUM: Final = CallType.PREMIUM
+_LOCAL: Final = CallType.LOCAL
+_NATIONAL: Final = CallType.NATIONAL
+
+
 # --- the precomputed form of a plan ------------------------------------------------------------
-
-
-class _Ranges:
-    """Exact strings and same-length ranges, for membership tests. O(1) + O(ranges of a length)."""
-
-    __slots__ = ("exact", "ranges")
-
-    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
-        exact: set[str] = set()
-        ranges: dict[int, list[tuple[str, str]]] = {}
-        for start, end in items:
-            if start == end:
-                exact.add(start)
-            else:
-                ranges.setdefault(len(start), []).append((start, end))
-        self.exact = frozenset(exact)
-        self.ranges = {length: tuple(found) for length, found in ranges.items()}
-
-    def __contains__(self, number: str) -> bool:
-        if number in self.exact:
-            return True
-        found = self.ranges.get(len(number))
-        if found is None:  # the usual answer for a phone number: no generator to build
-            return False
-        # Same-length digit strings compare as their numbers do.
-        return any(start <= number <= end for start, end in found)
-
-
-class _Prefixes:
-    """Override keys: exact matches, then the longest prefix. O(number of distinct key lengths)."""
-
-    __slots__ = ("exact", "lengths", "prefixes")
-
-    def __init__(self, overrides: Mapping[str, CallType]) -> None:
-        self.exact = {k[:-1]: (k, t) for k, t in overrides.items() if k.endswith("$")}
-        self.prefixes = {k: (k, t) for k, t in overrides.items() if not k.endswith("$")}
-        self.lengths = tuple(sorted({len(k) for k in self.prefixes}, reverse=True))
-
-    def match(self, text: str) -> tuple[str, CallType] | None:
-        found = self.exact.get(text)
-        if found is not None:
-            return found
-        prefixes = self.prefixes
-        for length in self.lengths:
-            if length <= len(text):
-                found = prefixes.get(text[:length])
-                if found is not None:
-                    return found
-        return None
-
-    def __bool__(self) -> bool:
-        return bool(self.exact or self.prefixes)
 
 
 class _Compiled:
@@ -150,20 +128,21 @@ class _Compiled:
     def __init__(self, plan: DialPlan) -> None:
         self.emergency = plan.emergency_numbers
         self.outside = plan.outside_prefix
-        self.extensions = _Ranges(_ends(plan.extensions, plus=False))
-        self.own = _Ranges(
+        self.extensions = Ranges(_ends(plan.extensions, plus=False))
+        self.own = Ranges(
             (f"+{start}", f"+{end}") for start, end in _ends(plan.public_numbers, plus=True)
         )
-        self.dialed_overrides = _Prefixes(
-            {k: t for k, t in plan.overrides.items() if not k.startswith("+")}
+        # None when there are none: the common case costs one test.
+        self.dialed_overrides = (
+            Prefixes({k: t for k, t in plan.overrides.items() if not k.startswith("+")}) or None
         )
-        self.e164_overrides = _Prefixes(
-            {k: t for k, t in plan.overrides.items() if k.startswith("+")}
+        self.e164_overrides = (
+            Prefixes({k: t for k, t in plan.overrides.items() if k.startswith("+")}) or None
         )
         self.local: tuple[str, ...] | None = None  # E.164 local prefixes, once phonenumbers loads
         self.cache: dict[str, Classification] = {}
-        # The region's compiled number tables, once phonenumbers loads (False: none).
-        self.tables: Tables | bool | None = None
+        # The region's compiled number table, once phonenumbers loads (UNSURE: none).
+        self.tables: _numbertables.Table | _Unsure | None = None
 
 
 def _ends(items: Iterable[str], *, plus: bool) -> list[tuple[str, str]]:
@@ -246,9 +225,7 @@ class DialPlan:
             _require_phonenumbers()
         except MissingDependencyError:
             return
-        compiled = self._compiled
-        if compiled.tables is None:
-            compiled.tables = tables_for_region(self.region) or False
+        self._home_table()
         self._local_prefixes()
 
     def classify(self, dialed: str) -> Classification:
@@ -283,31 +260,83 @@ class DialPlan:
         """Classify without the cache: the same answer as ``classify``, recomputed every time.
 
         Runtime complexity: O(len(dialed) + r) with r the ranges of one length among the
-        extensions and public numbers, plus at most three ``phonenumbers`` parses (tens of
-        microseconds each) for a number that is not an emergency number or an extension.
+        extensions and public numbers. A valid number is read with tables compiled once per
+        region from libphonenumber's metadata (about 3 microseconds); digits that make no valid
+        number, or that the tables are not sure of, take at most three ``phonenumbers`` parses
+        (tens of microseconds each). Both give the same answer.
         """
+        found = self._classify(dialed, _BOTH)
+        assert found is not None  # only _Path.TABLES leaves a number undecided
+        return found
+
+    def _classify(self, dialed: str, path: _Path) -> Classification | None:
+        """``classify_uncached`` along *path*; ``None`` when the tables alone cannot decide."""
         if not isinstance(dialed, str):
             raise InvalidValueError(
                 "dialed", dialed, "dialed digits are a string, such as '9011442079460958'"
             )
         if len(dialed) > MAX_DIALED:
             return _unknown(f"too long to be a number ({len(dialed)} characters)")
-        if dialed and DIGITS.issuperset(dialed):
+        # ASCII digits only, the usual case: exactly what DIGITS.issuperset tells, in one call.
+        plain = dialed.isascii() and dialed.isdecimal()
+        if plain:
             digits = dialed
         else:
             cleaned, problem = _clean(dialed)
             if cleaned is None:
                 return _unknown(problem)
             digits = cleaned
-        emergency, rest = self._emergency(digits)
-        if emergency is not None:
-            return emergency
         compiled = self._compiled
-        if digits in compiled.extensions and not self._overridden(digits, rest):
+        prefix = compiled.outside
+        rest = None
+        if prefix is not None and len(digits) > len(prefix) and digits.startswith(prefix):
+            rest = digits[len(prefix) :]
+        emergency = compiled.emergency
+        if digits in emergency or rest in emergency:
+            return self._emergency(digits)[0]
+        extensions = compiled.extensions
+        if (
+            len(digits) in extensions.lengths
+            and digits in extensions
+            and not self._overridden(digits, rest)
+        ):
             # An extension needs no phone number rules, so no phonenumbers either.
             return Classification(_CT.INTERNAL, None, f"extension {digits}")
         _require_phonenumbers()
-        return self._classify_dialable(digits, rest)
+        overrides = compiled.dialed_overrides
+        found = None
+        if overrides is not None and (
+            digits in overrides.exact
+            or digits[:1] in overrides.firsts
+            or (rest is not None and (rest in overrides.exact or rest[:1] in overrides.firsts))
+        ):
+            found = overrides.match(digits)
+            if rest is not None:
+                after = overrides.match(rest)
+                if after is not None and (found is None or len(after[0]) > len(found[0])):
+                    found = after
+        if found is not None:
+            key, kind = found
+            destination = self._destination(digits, rest, path)
+            if isinstance(destination, _Unsure):
+                return None
+            return Classification(kind, destination, f"override {key} ({kind.value})")
+        # An extension that no override names was answered above: no need to look again.
+        if not plain and ("*" in digits or "#" in digits):
+            return _unknown(f"feature code {digits}, not a number")
+        if path is not _REFERENCE:
+            home = compiled.tables
+            if isinstance(home, _Table):  # _read, inlined for the common case
+                read = None if rest is None else _read_number(home, rest)
+                if read is None:  # the outside prefix is read first, as in _valid_number
+                    read = _read_number(home, digits)
+            else:
+                read = self._read(digits, rest)
+            if isinstance(read, tuple):
+                return self._classify_reading(*read)
+            if path is _TABLES:
+                return None  # no valid number (short, local, invalid) or not sure: phonenumbers
+        return self._classify_number(digits, rest)
 
     def is_emergency(self, dialed: str) -> bool:
         """Whether ``classify(dialed)`` is EMERGENCY, found without classifying anything else.
@@ -384,23 +413,34 @@ class DialPlan:
 
     # --- the parts that need phonenumbers ------------------------------------------------------
 
-    def _classify_dialable(self, digits: str, rest: str | None) -> Classification:
+    def _home_table(self) -> _numbertables.Table | _Unsure:
+        """The region's compiled number table, looked up once per plan."""
         compiled = self._compiled
-        found = compiled.dialed_overrides.match(digits) if compiled.dialed_overrides else None
-        if rest is not None and compiled.dialed_overrides:
-            after = compiled.dialed_overrides.match(rest)
-            if after is not None and (found is None or len(after[0]) > len(found[0])):
-                found = after
-        if found is not None:
-            key, kind = found
-            valid = self._valid_number(digits, rest)
-            destination = None if valid is None else valid[1]
-            return Classification(kind, destination, f"override {key} ({kind.value})")
-        if digits in compiled.extensions:
-            return Classification(_CT.INTERNAL, None, f"extension {digits}")
-        if "*" in digits or "#" in digits:
-            return _unknown(f"feature code {digits}, not a number")
-        return self._classify_number(digits, rest)
+        if compiled.tables is None:
+            found = _numbertables.table_for(self.region)
+            compiled.tables = _UNSURE if found is None else found
+        return compiled.tables
+
+    def _read(self, digits: str, rest: str | None) -> _numbertables.Reading | _Unsure | None:
+        """``_valid_number`` with the compiled tables: the first valid reading, or not sure."""
+        home = self._home_table()
+        if not isinstance(home, _Table):
+            return _UNSURE
+        read = None if rest is None else _read_number(home, rest)
+        # A valid reading after the outside prefix, or not sure: the digits whole are not read.
+        return _read_number(home, digits) if read is None else read
+
+    def _destination(self, digits: str, rest: str | None, path: _Path) -> str | _Unsure | None:
+        """The E.164 form of the first valid reading of the digits (``None``: there is none)."""
+        if path is not _REFERENCE:
+            # The tables read digits (and a leading "+"); a feature code is phonenumbers' to read.
+            found = _UNSURE if "*" in digits or "#" in digits else self._read(digits, rest)
+            if not isinstance(found, _Unsure):
+                return None if found is None else found[0]
+            if path is _TABLES:
+                return _UNSURE
+        valid = self._valid_number(digits, rest)
+        return None if valid is None else valid[1]
 
     def _parse(self, text: str) -> PhoneNumber | None:
         import phonenumbers  # noqa: PLC0415  # optional dependency, loaded on first use
@@ -430,16 +470,12 @@ class DialPlan:
         return None
 
     def _classify_number(self, digits: str, rest: str | None) -> Classification:
-        fast = self._classify_compiled(digits, rest)
-        if fast is not None:
-            return fast
         import phonenumbers  # noqa: PLC0415
 
         compiled = self._compiled
         valid = self._valid_number(digits, rest)
         if valid is not None:
-            found, e164, domestic = valid
-            return self._classify_valid(e164, domestic, number=found)
+            return self._classify_valid(*valid)
         number = self._parse(rest if rest is not None else digits)
         if number is None and rest is not None:
             number = self._parse(digits)
@@ -465,85 +501,48 @@ class DialPlan:
             return Classification(_CT.LOCAL, None, "local number dialed without its area code")
         return _unknown(f"not a valid number in {self.region}: {digits}")
 
-    def _classify_compiled(self, digits: str, rest: str | None) -> Classification | None:
-        """What ``_valid_number`` and ``_classify_valid`` answer, from the compiled tables.
+    def _classify_valid(self, number: PhoneNumber, e164: str, domestic: bool) -> Classification:
+        import phonenumbers  # noqa: PLC0415
 
-        None when the tables are unsure, or when no reading is valid (the phonenumbers path
-        then says what the number is). ASCII digits only: anything else goes that way too.
-        """
-        if not (digits.isascii() and digits.isdecimal()):
-            return None
-        compiled = self._compiled
-        tables = compiled.tables
-        if tables is None:
-            tables = compiled.tables = tables_for_region(self.region) or False
-        if tables is False:
-            return None
-        assert isinstance(tables, Tables)
-        unknown = tables.unknown
-        try:
-            for text in (rest, digits) if rest is not None else (digits,):
-                parsed = tables.parse(text)
-                if parsed is None:
-                    return None
-                code, nsn = parsed
-                kind = tables.number_type(nsn) if code == tables.country_code else unknown
-                domestic = kind != unknown
-                if domestic and tables.main_for_code:
-                    region: str | None = self.region  # what region_of finds first
-                else:
-                    region = region_of(code, nsn)
-                    judged = tables_of(code, region)
-                    kind = unknown if judged is None else judged.number_type(nsn)
-                    if not domestic and kind == unknown:
-                        continue  # not valid: the next reading
-                return self._classify_valid(f"+{code}{nsn}", domestic, region=region, kind=kind)
-        except LookupError:  # a region of the country code has no tables
-            return None
-        return None
+        if domestic:
+            kind = _type_name(phonenumbers.number_type(number))
+            return self._classify_reading(e164, True, None, kind)
+        where = phonenumbers.region_code_for_number(number)
+        return self._classify_reading(e164, False, where, "UNKNOWN")
 
-    def _classify_valid(
-        self,
-        e164: str,
-        domestic: bool,
-        *,
-        region: str | None = None,
-        kind: int = 0,
-        number: PhoneNumber | None = None,
+    def _classify_reading(
+        self, e164: str, domestic: bool, where: str | None, kind: str
     ) -> Classification:
-        """A valid number's classification.
+        """Classify a valid number, by the same rules whichever path read it.
 
-        Its *region* and *kind* (a ``PhoneNumberType``) come from the compiled tables, or from
-        phonenumbers when the parsed *number* is given (only when needed: each costs a search).
+        *e164* is its E.164 form, *domestic* whether it is valid for the plan's region, *where*
+        the region ``region_code_for_number`` names and *kind* the name of ``number_type`` in
+        ``PhoneNumberType`` (each needed only on its side of *domestic*).
         """
         compiled = self._compiled
-        override = compiled.e164_overrides.match(e164) if compiled.e164_overrides else None
+        overrides = compiled.e164_overrides
+        override = None if overrides is None else overrides.match(e164)
         if override is not None:
-            key, overridden = override
-            return Classification(overridden, e164, f"override {key} ({overridden.value})")
-        if e164 in compiled.own:
-            return Classification(_CT.INTERNAL, e164, f"own public number {e164}")
+            key, kind_of = override
+            return Classification(kind_of, e164, f"override {key} ({kind_of.value})")
+        own = compiled.own
+        if len(e164) in own.lengths and e164.startswith(own.common) and e164 in own:
+            return Classification(_INTERNAL, e164, f"own public number {e164}")
         if not domestic:
-            if number is not None:
-                import phonenumbers  # noqa: PLC0415
-
-                region = phonenumbers.region_code_for_number(number)
-            where = region or "unknown region"
-            return Classification(_CT.INTERNATIONAL, e164, f"international number ({where})")
-        if number is not None:
-            import phonenumbers  # noqa: PLC0415
-
-            kind = phonenumbers.number_type(number)
-        names = _kind_names()
-        if kind == names.toll_free:
-            return Classification(_CT.TOLL_FREE, e164, "toll-free number")
-        if kind == names.premium_rate:
-            return Classification(_CT.PREMIUM, e164, "premium-rate number")
+            where = where or "unknown region"
+            return Classification(_INTERNATIONAL, e164, f"international number ({where})")
+        if kind == "TOLL_FREE":
+            return Classification(_TOLL_FREE, e164, "toll-free number")
+        if kind == "PREMIUM_RATE":
+            return Classification(_PREMIUM, e164, "premium-rate number")
         local = compiled.local
-        for prefix in self._local_prefixes() if local is None else local:
-            if e164.startswith(prefix):
-                return Classification(_CT.LOCAL, e164, f"local area {prefix}")
-        return Classification(_CT.NATIONAL, e164, names.reason(kind))
+        if local is None:
+            local = self._local_prefixes()
+        if local and e164.startswith(local):  # one test for all: most numbers are not local
+            for prefix in local:
+                if e164.startswith(prefix):
+                    return Classification(_LOCAL, e164, f"local area {prefix}")
+        return Classification(_NATIONAL, e164, _KIND_REASONS.get(kind, "national number"))
 
     def _local_prefixes(self) -> tuple[str, ...]:
         """The local prefixes in E.164 form, computed once (bare area codes need phonenumbers)."""
@@ -668,24 +667,15 @@ _KIND_NAMES: Final = {
 }
 
 
-@attrs.frozen
-class _KindNames:
-    """phonenumbers' number type values that classification names, read once."""
-
-    toll_free: int
-    premium_rate: int
-    reasons: Mapping[int, str]
-
-    def reason(self, kind: int) -> str:
-        """The reason of a national number of this type: ``"mobile number"``."""
-        return self.reasons.get(kind, "national number")
+_KIND_REASONS: Final = {name: f"{label} number" for name, label in _KIND_NAMES.items()}
+_TYPE_NAMES: Final = (*_KIND_NAMES, "TOLL_FREE", "PREMIUM_RATE")
 
 
-@functools.cache
-def _kind_names() -> _KindNames:
+def _type_name(kind: int) -> str:
+    """The name in ``PhoneNumberType`` of a type that ``phonenumbers.number_type`` answered."""
     from phonenumbers import PhoneNumberType  # noqa: PLC0415
 
-    reasons = {
-        getattr(PhoneNumberType, name): f"{label} number" for name, label in _KIND_NAMES.items()
-    }
-    return _KindNames(PhoneNumberType.TOLL_FREE, PhoneNumberType.PREMIUM_RATE, reasons)
+    for name in _TYPE_NAMES:
+        if getattr(PhoneNumberType, name) == kind:
+            return name
+    return "UNKNOWN"

@@ -452,6 +452,22 @@ def test_first_use_from_many_threads_compiles_once(monkeypatch: pytest.MonkeyPat
     assert all(table is found[0] for table in found)
 
 
+@pytest.mark.parametrize("every_region", [False, True])
+def test_prepare_compiles_what_a_forking_process_shares(
+    monkeypatch: pytest.MonkeyPatch, every_region: bool
+) -> None:
+    """prepare() builds the home region's table; with every_region, every region's."""
+    monkeypatch.setattr(tables, "_tables", {})
+    monkeypatch.setattr(tables, "_mains", {})
+    cc.DialPlan(region="GB").prepare(every_region=every_region)
+    assert isinstance(tables._tables.get("GB"), tables.Table)
+    compiled = {key for key, table in tables._tables.items() if isinstance(table, tables.Table)}
+    if every_region:
+        assert compiled >= set(EXAMPLES)
+    else:
+        assert compiled == {"GB"}
+
+
 @settings(max_examples=400)
 @given(
     region=st.sampled_from(["US", "GB", "DE", "FR", "AU", "IN"]),

@@ -37,6 +37,7 @@ __all__ = [
     "Reading",
     "Table",
     "Unsure",
+    "compile_every_region",
     "kind_only",
     "read_number",
     "region_and_kind",
@@ -434,6 +435,19 @@ def table_for(region: str, country: int = 0) -> Table | Unsure | None:
                 table = UNSURE
         _tables[key] = table
         return table
+
+
+def compile_every_region() -> None:
+    """Compile now the table of every region and non-geographic calling code phonenumbers knows.
+
+    For a process that forks after this: international numbers then find their tables built
+    and shared, instead of each child compiling (and importing the metadata of) every country
+    it meets. About a second and 10 MB for the 245 regions.
+    """
+    for country, regions in _load_regions().items():
+        _main_table(country)
+        for region in regions:
+            table_for(region, country)
 
 
 def _main_table(country: int) -> Table | Unsure | None:

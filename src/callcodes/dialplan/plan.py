@@ -215,11 +215,13 @@ class DialPlan:
         """Every number this plan classifies EMERGENCY: the region's table plus the extras."""
         return emergency_numbers(self.region) | self.extra_emergency
 
-    def prepare(self) -> None:
+    def prepare(self, *, every_region: bool = False) -> None:
         """Build now what classifying numbers needs (the region's compiled number tables).
 
         For a process that forks after this (Kamailio's main process): its children then share
-        the tables instead of each building its own. Does nothing without ``phonenumbers``.
+        the tables instead of each building its own. With *every_region*, also the tables of
+        every other region, which international numbers are read with (about a second and
+        10 MB, once per process). Does nothing without ``phonenumbers``.
         """
         try:
             _require_phonenumbers()
@@ -227,6 +229,8 @@ class DialPlan:
             return
         self._home_table()
         self._local_prefixes()
+        if every_region:
+            _numbertables.compile_every_region()
 
     def classify(self, dialed: str) -> Classification:
         """Classify dialed digits; never raises on any text (UNKNOWN with a reason instead).

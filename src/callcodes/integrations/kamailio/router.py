@@ -184,8 +184,10 @@ class Router:
         self._attach_log()
         _check_store(self.config)
         preloaded = self._preloaded = Preloaded.load(self.config)
+        # The number tables of the plans' regions, and of every region international numbers
+        # may reach: compiled in each worker instead, they cost its first calls milliseconds.
         for plan in (self.config.dial_plan, *preloaded.plans.values()):
-            plan.prepare()  # the region's compiled number tables, shared as well
+            plan.prepare(every_region=True)
         gc.freeze()
         _log.info(
             "callcodes loaded %d group(s) from %s before the fork (pid %d)",

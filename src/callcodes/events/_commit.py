@@ -107,6 +107,7 @@ class GroupCommitSink(RowSink, Generic[_P]):
         # Write-through: the open batch, and whether a leader (or the timer) is doing I/O.
         self._open: _Batch[_P] = _Batch()
         self._busy = False
+        self._syncs_each_write = policy.syncs_each_write
         self._unsynced = 0
         self._unsynced_since = 0.0
         self._stop = threading.Event()
@@ -315,20 +316,36 @@ class GroupCommitSink(RowSink, Generic[_P]):
             if self._broken is not None:
                 raise SinkError(self._broken)
             batch = self._open
-            batch.payloads.append(payload)
-            batch.count += len(rows)
-            offset = batch.count  # this writer's last event is the batch's offset-th
-            through = 0
-            while not batch.done:
-                if self._busy:
-                    self._cond.wait()
-                    continue
-                through = self._lead()
-        if batch.error is not None:
-            raise SinkError(str(batch.error)) from batch.error.__cause__
+            if self._busy or batch.payloads or self._syncs_each_write:
+                batch.payloads.append(payload)
+                batch.count += len(rows)
+                offset = batch.count  # this writer's last event is the batch's offset-th
+                through = 0
+                while not batch.done:
+                    if self._busy:
+                        self._cond.wait()
+                        continue
+                    through = self._lead()
+                if batch.error is not None:
+                    raise SinkError(str(batch.error)) from batch.error.__cause__
+                last = batch.first + offset - 1
+            else:
+                last = through = self._write_alone(payload, len(rows))
         if through:
             self._tell_durable(through)
-        return batch.first + offset - 1
+        return last
+
+    def _write_alone(self, payload: _P, count: int) -> int:
+        """Write *payload* now, the condition held; the number of its last event.
+
+        For a writer alone (no batch waiting, none being written) when a write does not sync:
+        cheaper than leading a batch of one, and the lock is held for one short write only.
+        """
+        self._commit([payload], False)
+        self._count_unsynced(count)
+        self._written = self._acknowledged = self._acknowledged + count
+        self._cond.notify_all()  # for wait_durable
+        return self._acknowledged
 
     def _lead(self) -> int:
         """Write the open batch as its leader; called and returns with the condition held.

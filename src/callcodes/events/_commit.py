@@ -340,8 +340,9 @@ class GroupCommitSink(RowSink, Generic[_P]):
 
         For a writer alone (no batch waiting, none being written) when a write does not sync:
         cheaper than leading a batch of one. The lock is held for one short write, and for the
-        sync the policy asks for every so many events: writers arriving meanwhile wait for the
-        lock instead of gathering into a batch, which a sync that rare does not miss.
+        sync the policy asks for after so many events or so much time: writers arriving
+        meanwhile wait for the lock instead of gathering into a batch, which a sync that rare
+        does not miss.
         """
         self._commit([payload], False)
         self._count_unsynced(count)

@@ -39,16 +39,18 @@ PARTS = (
 )
 
 
-def totals(folder: Path) -> tuple[dict[str, int], dict[str, int]]:
-    """Nanoseconds and calls per timer, summed over the workers' files in *folder*."""
+def per_invite(folder: Path) -> dict[str, float]:
+    """Microseconds per INVITE of each timer, over every worker's file of every run in *folder*."""
     spent: dict[str, int] = {}
     calls: dict[str, int] = {}
-    for path in folder.glob("*.json"):
+    for path in folder.glob("*/*.json"):
         data = json.loads(path.read_text())
         for label, ns in data["spent_ns"].items():
             spent[label] = spent.get(label, 0) + ns
             calls[label] = calls.get(label, 0) + data["calls"][label]
-    return spent, calls
+    # Every INVITE goes through check_invite; the trivial route relays (record-routes) each.
+    invites = calls.get("  check_invite") or calls.get("  Kamailio record_route") or 1
+    return {label: ns / invites / 1000 for label, ns in spent.items()}
 
 
 def main() -> None:
@@ -68,15 +70,14 @@ def main() -> None:
         runs = []
         timers = {"trivial": work / "timers-trivial", "callcodes": work / "timers-callcodes"}
         for repeat in range(args.repeats):
-            for route, folder_ in timers.items():
-                folder_.mkdir(exist_ok=True)
+            for route, timed in timers.items():
+                (timed / str(repeat)).mkdir(parents=True)
                 env = {
                     "TIMED_ROUTE": route,
-                    "TIMERS_DIR": str(folder_ / str(repeat)),
+                    "TIMERS_DIR": str(timed / str(repeat)),
                     "CALLCODES_EXAMPLE": str(kh.EXAMPLE),
                     "TRIVIAL_GATEWAY": f"sip:{kh.LOOPBACK}:{gateway}",
                 }
-                (folder_ / str(repeat)).mkdir()
                 events = spool = None
                 if route == "callcodes":
                     events = work / f"events-{repeat}.db"
@@ -102,22 +103,11 @@ def main() -> None:
         )
         print("\nthread CPU per INVITE, summed over the workers (µs):\n")
         print("| part | trivial | callcodes |\n|---|---:|---:|")
-        found_totals = {}
-        for route, folder_ in timers.items():
-            spent: dict[str, int] = {}
-            calls: dict[str, int] = {}
-            for sub in folder_.iterdir():
-                s, c = totals(sub)
-                for label in s:
-                    spent[label] = spent.get(label, 0) + s[label]
-                    calls[label] = calls.get(label, 0) + c[label]
-            invites = calls.get("  check_invite") or calls.get("  Kamailio record_route") or 1
-            found_totals[route] = {label: ns / invites / 1000 for label, ns in spent.items()}
+        table = {route: per_invite(timers[route]) for route in timers}
         for label in PARTS:
             depth = (len(label) - len(label.lstrip())) // 2
             cells = [
-                f"{found_totals[route][label]:.1f}" if label in found_totals[route] else ""
-                for route in timers
+                f"{table[route][label]:.1f}" if label in table[route] else "" for route in timers
             ]
             print(f"| {'· ' * depth}{label.strip()} | {cells[0]} | {cells[1]} |")
 

@@ -8,11 +8,13 @@ import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import phonenumbers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import callcodes as cc
+from callcodes.dialplan import _numbertables as numbertables
 from callcodes.integrations import kamailio as kam
 from callcodes.store import PolicyStore
 from callcodes.testing import Clock, FakeKSR, Request
@@ -461,13 +463,17 @@ class TestPolicyChanges:
         assert harness.invite(f"*717777{NATIONAL}", user="1003").relayed
 
     def test_a_policy_loaded_before_the_fork_is_shared_and_brought_up_to_date(
-        self, config: kam.KamailioConfig
+        self, config: kam.KamailioConfig, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """preload (mod_init) loads once; a worker opened later takes that very book, and
-        reads the change written in between, so its first call already sees it."""
+        reads the change written in between, so its first call already sees it. The number
+        tables of every region are built there too, for the workers to share."""
+        monkeypatch.setattr(numbertables, "_tables", {})
+        monkeypatch.setattr(numbertables, "_mains", {})
         loaded = Harness(config)
         try:
             loaded.router.preload()
+            assert set(numbertables._tables) >= set(phonenumbers.SUPPORTED_REGIONS)
             preloaded = loaded.router._preloaded
             assert preloaded is not None
             assert not preloaded.book.get("acme", "7777")

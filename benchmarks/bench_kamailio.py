@@ -202,6 +202,22 @@ def write_config(
     return spool
 
 
+def callcodes_env(
+    workdir: Path,
+    tag: str,
+    store: Path,
+    site: str,
+    gateway: int,
+    tuning: str,
+    kind: Traffic,
+) -> tuple[dict[str, str], Path, Path | None]:
+    """The Kamailio environment of one callcodes run, its event log and its spool folder."""
+    events = workdir / f"events-{tag}.db"
+    config = workdir / f"cc-{tag}.toml"
+    spool = write_config(config, store, events, gateway, tuning, kind)
+    return {"CALLCODES_SITE": site, "CALLCODES_CONFIG": str(config)}, events, spool
+
+
 def start_shipper(spool: Path, events: Path) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "callcodes", "events", "--log", str(events), "ship", str(spool)]
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -356,43 +372,16 @@ def compare(
     runs = []
     for rate in rates:
         for repeat in range(repeats):
+            common = (gateway, rate, seconds, repeat, kind, found)
             trivial_env = {"TRIVIAL_GATEWAY": f"sip:{kh.LOOPBACK}:{gateway}"}
-            runs.append(
-                run_once(
-                    workdir,
-                    "trivial",
-                    TRIVIAL,
-                    trivial_env,
-                    gateway,
-                    rate,
-                    seconds,
-                    repeat,
-                    kind,
-                    found,
-                )
-            )
+            runs.append(run_once(workdir, "trivial", TRIVIAL, trivial_env, *common))
             for tuning in tunings:
-                events = workdir / f"events-{rate}-{tuning}-{repeat}.db"
-                config = workdir / f"cc-{rate}-{tuning}-{repeat}.toml"
-                spool = write_config(config, store, events, gateway, tuning, kind)
-                env = {"CALLCODES_SITE": site, "CALLCODES_CONFIG": str(config)}
-                script = kh.EXAMPLE / "callcodes_router.py"
-                runs.append(
-                    run_once(
-                        workdir,
-                        f"callcodes {tuning}",
-                        script,
-                        env,
-                        gateway,
-                        rate,
-                        seconds,
-                        repeat,
-                        kind,
-                        found,
-                        events,
-                        spool,
-                    )
+                env, events, spool = callcodes_env(
+                    workdir, f"{rate}-{tuning}-{repeat}", store, site, gateway, tuning, kind
                 )
+                script = kh.EXAMPLE / "callcodes_router.py"
+                label = f"callcodes {tuning}"
+                runs.append(run_once(workdir, label, script, env, *common, events, spool))
     return runs
 
 

@@ -80,10 +80,10 @@ def main() -> None:
                 }
                 events = spool = None
                 if route == "callcodes":
-                    events = work / f"events-{repeat}.db"
-                    config = work / f"cc-{repeat}.toml"
-                    spool = bench.write_config(config, store, events, gateway, "journal", kind)
-                    env |= {"CALLCODES_SITE": site, "CALLCODES_CONFIG": str(config)}
+                    own_env, events, spool = bench.callcodes_env(
+                        work, str(repeat), store, site, gateway, "journal", kind
+                    )
+                    env |= own_env
                 run = bench.run_once(
                     *(work, route, TIMED, env, gateway, args.rate, args.seconds, repeat, kind),
                     *(found, events, spool),

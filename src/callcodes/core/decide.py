@@ -119,6 +119,7 @@ def decide(
         if type(code) is str:
             listed = found.codes.get(code)
             if listed is not None:
+                # outcome_of makes the same test; made here, the usual book saves the call.
                 if type(listed) is Decision:
                     return listed  # rule 7, with the entry
                 return outcome_of(found.verdict, found.reason, code, listed)  # rule 7: plain

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from .._errors import InvalidValueError, MissingDependencyError
-from ..core.model import DIGITS, Call, CallType
+from ..core.model import Call, CallType
 from . import _numbertables
 from ._fields import (
     DIALABLE,
@@ -281,7 +281,7 @@ class DialPlan:
             )
         if len(dialed) > MAX_DIALED:
             return _unknown(f"too long to be a number ({len(dialed)} characters)")
-        # ASCII digits only, the usual case: exactly what DIGITS.issuperset tells, in one call.
+        # ASCII digits only (the model's DIGITS), the usual case: two string methods tell it.
         plain = dialed.isascii() and dialed.isdecimal()
         if plain:
             digits = dialed
@@ -349,7 +349,7 @@ class DialPlan:
         """
         if not isinstance(dialed, str) or len(dialed) > MAX_DIALED:
             return False
-        digits = dialed if dialed and DIGITS.issuperset(dialed) else _clean(dialed)[0]
+        digits = dialed if dialed.isascii() and dialed.isdecimal() else _clean(dialed)[0]
         return digits is not None and self._emergency(digits)[0] is not None
 
     def _emergency(self, digits: str) -> tuple[Classification | None, str | None]:

@@ -184,10 +184,12 @@ class Router:
         self._attach_log()
         _check_store(self.config)
         preloaded = self._preloaded = Preloaded.load(self.config)
-        # The number tables of the plans' regions, and of every region international numbers
-        # may reach: compiled in each worker instead, they cost its first calls milliseconds.
-        for plan in (self.config.dial_plan, *preloaded.plans.values()):
-            plan.prepare(every_region=True)
+        # The number tables of every region, which international numbers may reach: compiled
+        # in each worker instead, they cost its first calls milliseconds. Each group's plan
+        # then only binds its region's table, built already.
+        self.config.dial_plan.prepare(every_region=True)
+        for plan in preloaded.plans.values():
+            plan.prepare()
         gc.freeze()
         _log.info(
             "callcodes loaded %d group(s) from %s before the fork (pid %d)",

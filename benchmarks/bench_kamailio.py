@@ -1,9 +1,10 @@
 """INVITEs per second through Kamailio with callcodes, against a trivial Python route.
 
 Both routes run in the same Kamailio (examples/kamailio/kamailio.cfg, 2 workers, 1 GB of shared
-memory), on loopback, one after the other in the same run: a sipp caller offers a fixed rate of
-INVITEs (answered, acknowledged and hung up through the proxy by a sipp gateway) for a few
-seconds. For each run: calls completed and failed, retransmissions, the CPU time of every
+memory managed by TLSF, as docs/kamailio.md recommends for production; ``--memory qm`` for
+Kamailio's default), on loopback, one after the other in the same run: a sipp caller offers a
+fixed rate of INVITEs (answered, acknowledged and hung up through the proxy by a sipp gateway)
+for a few seconds. For each run: calls completed and failed, retransmissions, the CPU time of every
 Kamailio process (utime + stime from /proc) per call, and that of the journal shipper when
 there is one (the node's total). Each Kamailio first takes a few warm-up calls, outside the
 measurement.
@@ -69,6 +70,9 @@ DIALED = "*71123456913125550123"
 RATES = (1000, 2000)
 SECONDS = 3.0
 REPEATS = 2
+MEMORY_MANAGERS = ("qm", "fm", "tlsf")
+MEMORY = "tlsf"  # Kamailio's memory manager for production (its default, qm, costs more per call)
+CHILDREN = 2  # Kamailio's UDP workers: one per core of the machine the figures come from
 CODES = 10_000
 WARM_UP = 50  # calls before each measurement: imports, caches and the first policy check
 # sync_every, refresh_ms, journaled, hide_code_in_to: the strict defaults; group commit with a
@@ -202,6 +206,14 @@ def write_config(
     return spool
 
 
+def prepare(workdir: Path, kind: Traffic, calls: int) -> tuple[str, Path, traffic.Calls | None]:
+    """What every run in *workdir* shares: Kamailio's Python path, the policy, the calls."""
+    site = os.pathsep.join(str(p) for p in kh.kamailio_python_path(workdir / "site"))
+    store = workdir / "policy.db"
+    kind.make_store(store)
+    return site, store, kind.calls_file(workdir / "calls.csv", calls)
+
+
 def callcodes_env(
     workdir: Path,
     tag: str,
@@ -288,13 +300,26 @@ def run_once(
     found: traffic.Calls | None,
     events: Path | None = None,
     spool: Path | None = None,
+    *,
+    children: int = CHILDREN,
+    memory: str = MEMORY,
+    wrapper: tuple[str, ...] = (),
 ) -> Run:
-    """One Kamailio, one gateway, one caller at *rate* INVITEs/s for *seconds*."""
+    """One Kamailio with *children* workers, one gateway, one caller at *rate* INVITEs/s."""
     calls = int(rate * seconds)
     here = workdir / f"{label.replace(' ', '-')}-{rate}-{repeat}"
     here.mkdir(parents=True, exist_ok=True)
-    kamailio = kh.Kamailio(here, kh.EXAMPLE / "kamailio.cfg", script, shm_mb=1024, env=env)
-    kamailio.start()
+    kamailio = kh.Kamailio(
+        here,
+        kh.EXAMPLE / "kamailio.cfg",
+        script,
+        shm_mb=1024,
+        env=env,
+        children=children,
+        memory=memory,
+        wrapper=wrapper,
+    )
+    kamailio.start(timeout=600.0 if wrapper else 20.0)  # a profiler slows the start
     shipper = None if spool is None or events is None else start_shipper(spool, events)
     shipper_cpu = 0.0
     try:
@@ -362,26 +387,28 @@ def compare(
     repeats: int,
     tunings: tuple[str, ...] = tuple(TUNINGS),
     kind: Traffic = TRAFFICS["simple"],
+    children: int = CHILDREN,
+    memory: str = MEMORY,
 ) -> list[Run]:
     """Each rate, *repeats* times: the trivial route, then callcodes with each tuning."""
-    site = os.pathsep.join(str(p) for p in kh.kamailio_python_path(workdir / "site"))
-    store = workdir / "policy.db"
-    kind.make_store(store)
-    found = kind.calls_file(workdir / "calls.csv", int(max(rates) * seconds))
+    site, store, found = prepare(workdir, kind, int(max(rates) * seconds))
     gateway = kh.free_udp_port()
+    options = {"children": children, "memory": memory}  # the same Kamailio for both routes
     runs = []
     for rate in rates:
         for repeat in range(repeats):
             common = (gateway, rate, seconds, repeat, kind, found)
             trivial_env = {"TRIVIAL_GATEWAY": f"sip:{kh.LOOPBACK}:{gateway}"}
-            runs.append(run_once(workdir, "trivial", TRIVIAL, trivial_env, *common))
+            runs.append(run_once(workdir, "trivial", TRIVIAL, trivial_env, *common, **options))
             for tuning in tunings:
                 env, events, spool = callcodes_env(
                     workdir, f"{rate}-{tuning}-{repeat}", store, site, gateway, tuning, kind
                 )
                 script = kh.EXAMPLE / "callcodes_router.py"
                 label = f"callcodes {tuning}"
-                runs.append(run_once(workdir, label, script, env, *common, events, spool))
+                runs.append(
+                    run_once(workdir, label, script, env, *common, events, spool, **options)
+                )
     return runs
 
 
@@ -491,6 +518,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--tunings", nargs="+", choices=list(TUNINGS), default=list(TUNINGS))
     parser.add_argument("--traffic", choices=list(TRAFFICS), default="realistic")
+    parser.add_argument("--children", type=int, default=CHILDREN, help="Kamailio's UDP workers")
+    parser.add_argument(
+        "--memory", choices=MEMORY_MANAGERS, default=MEMORY, help="Kamailio's memory manager (-x)"
+    )
     parser.add_argument("--plot", type=Path, help="write the plot (PNG) here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-kamailio-") as folder:
@@ -501,6 +532,8 @@ def main() -> None:
             args.repeats,
             tuple(args.tunings),
             TRAFFICS[args.traffic],
+            args.children,
+            args.memory,
         )
         report(found)
         if args.plot:

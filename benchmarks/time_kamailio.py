@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ TIMED = Path(__file__).resolve().with_name("kamailio_timed_router.py")
 PARTS = (
     "request route",
     "  check_invite",
+    "    worker and policy refresh",
     "    read_dialed",
     "    Engine.decide",
     "      failed entry counted",
@@ -36,6 +36,9 @@ PARTS = (
     "      uac To rewrite",
     "  Kamailio record_route",
     "  Kamailio t_relay",
+    "  KSR.pv.gete",
+    "  KSR.pv.get",
+    "  KSR.hdr.is_present",
 )
 
 
@@ -62,10 +65,7 @@ def main() -> None:
     kind = bench.TRAFFICS["realistic"]
     with tempfile.TemporaryDirectory(prefix="time-kamailio-") as folder:
         work = Path(folder)
-        site = os.pathsep.join(str(p) for p in kh.kamailio_python_path(work / "site"))
-        store = work / "policy.db"
-        kind.make_store(store)
-        found = kind.calls_file(work / "calls.csv", int(args.rate * args.seconds))
+        site, store, found = bench.prepare(work, kind, int(args.rate * args.seconds))
         gateway = kh.free_udp_port()
         runs = []
         timers = {"trivial": work / "timers-trivial", "callcodes": work / "timers-callcodes"}

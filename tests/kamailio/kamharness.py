@@ -21,7 +21,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,6 +195,8 @@ class Kamailio:
         children: int = 2,
         shm_mb: int = 64,
         env: Mapping[str, str] | None = None,
+        memory: str | None = None,
+        wrapper: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.cfg = cfg
@@ -202,6 +204,8 @@ class Kamailio:
         self.port = port or free_udp_port()
         self.children = children
         self.shm_mb = shm_mb
+        self.memory = memory  # Kamailio's memory manager (-x): qm (its default), fm or tlsf
+        self.wrapper = list(wrapper)  # a command that runs Kamailio (a profiler, say)
         # Kamailio embeds Debian's Python: its standard library is the one under /usr, even
         # when another python3 comes first on PATH (the embedded interpreter looks there).
         self.env = {**os.environ, "PYTHONHOME": "/usr", **(env or {})}
@@ -218,7 +222,9 @@ class Kamailio:
         argv += ["-A", f"LISTEN=udp:{LOOPBACK}:{self.port}"]
         argv += ["-A", f'CALLCODES_SCRIPT="{self.script}"']
         argv += ["-A", f"CHILDREN={self.children}"]
-        return argv
+        if self.memory is not None:
+            argv += ["-x", self.memory]
+        return [*self.wrapper, *argv]
 
     def start(self, timeout: float = 20.0) -> float:
         """Start and wait until it answers OPTIONS; return the seconds it took."""

@@ -68,6 +68,9 @@ def counting(route_class):
 
 timed(KSR.rr, "record_route", "  Kamailio record_route")
 timed(KSR.tm, "t_relay", "  Kamailio t_relay")
+timed(KSR.pv, "gete", "  KSR.pv.gete")
+timed(KSR.pv, "get", "  KSR.pv.get")
+timed(KSR.hdr, "is_present", "  KSR.hdr.is_present")
 
 if ROUTE == "trivial":
     import kamailio_trivial_route as trivial
@@ -87,6 +90,7 @@ else:
 
     timed(router.Router, "ksr_request_route", "request route")
     timed(router.Router, "check_invite", "  check_invite")
+    timed(router.Router, "_current", "    worker and policy refresh")
     timed(router, "read_dialed", "    read_dialed")
     timed(Engine, "decide", "    Engine.decide")
     timed(Engine, "_settle", "      failed entry counted")

@@ -80,24 +80,45 @@ def test_sqlite_commit(benchmark, tmp_path: Path, ratios: Ratios) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def realistic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Worker, list[list[str]]]:
-    work = tmp_path_factory.mktemp("call-path")
-    traffic.make_store(work / "policy.db")
-    found = traffic.write_calls(work / "calls.csv", CALLS * 3)
-    rows = [row.split(";") for row in found.path.read_text().splitlines()[1:]]
+def realistic_worker(policy: Path, run: Path) -> Worker:
+    """A worker opened outside Kamailio on the realistic *policy*, journaling under *run*."""
     config = KamailioConfig.from_dict(
         {
-            "store": str(work / "policy.db"),
-            "events": str(work / "events.db"),
-            "spool": str(work / "spool"),
+            "store": str(policy),
+            "events": str(run / "events.db"),
+            "spool": str(run / "spool"),
             "gateway": "sip:192.0.2.1",
             "sync_every": 1000,
             "refresh_ms": 1000,
             "dial_plan": {"region": "US", "extensions": ["1000-1999"], "outside_prefix": "9"},
         }
     )
-    return Worker.open(config, rank=1), rows
+    return Worker.open(config, rank=1)
+
+
+def decide_each(worker: Worker, rows: list[list[str]], numbers: Iterator[int]) -> None:
+    """Read and decide each call of *rows* as a Kamailio worker does (the event journaled)."""
+    for user, domain, dialed in rows:
+        engine = worker.refreshed()
+        taken = read_dialed(
+            worker.plan_for(domain),
+            worker.settings(domain),
+            domain,
+            user,
+            dialed,
+            call_id=f"c{next(numbers)}",
+        )
+        assert taken.call is not None
+        engine.decide(taken.call, taken.code)
+
+
+@pytest.fixture(scope="module")
+def realistic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Worker, list[list[str]]]:
+    work = tmp_path_factory.mktemp("call-path")
+    traffic.make_store(work / "policy.db")
+    found = traffic.write_calls(work / "calls.csv", CALLS * 3)
+    rows = [row.split(";") for row in found.path.read_text().splitlines()[1:]]
+    return realistic_worker(work / "policy.db", work), rows
 
 
 def test_dict_get_per_call(benchmark, realistic, ratios: Ratios) -> None:
@@ -114,18 +135,7 @@ def test_realistic_call_path(benchmark, realistic, ratios: Ratios) -> None:
     counter = itertools.count()
 
     def run() -> None:
-        for user, domain, dialed in next(batches):
-            engine = worker.refreshed()
-            taken = read_dialed(
-                worker.plan_for(domain),
-                worker.settings(domain),
-                domain,
-                user,
-                dialed,
-                call_id=f"c{next(counter)}",
-            )
-            assert taken.call is not None
-            engine.decide(taken.call, taken.code)
+        decide_each(worker, next(batches), counter)
 
     benchmark.pedantic(run, rounds=6, warmup_rounds=1)
     ratios.record("realistic call: read_dialed + decide + journal", benchmark, CALLS)

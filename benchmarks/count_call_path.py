@@ -4,7 +4,7 @@ The path of bench_call_path.py (a worker opened outside Kamailio on bench_kamail
 realistic policy and traffic; each call read by ``read_dialed`` and decided by the engine,
 which journals its event), run under valgrind's callgrind for *calls* and for twice as many
 calls: the difference over the extra calls is the count per call, without the start. The
-reference runs the same loop over the same rows with a bare ``dict.get`` per call. What
+reference reads the same rows into a dict and makes a bare ``dict.get`` per call. What
 count_kamailio.py finds in the workers' Python route, without Kamailio around it.
 
     python benchmarks/count_call_path.py [--calls 1000]

@@ -65,6 +65,7 @@ from callcodes.store import PolicyStore  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TRIVIAL = HERE / "kamailio_trivial_route.py"
+CALLCODES = kh.EXAMPLE / "callcodes_router.py"  # the example KEMI script, as users install it
 TRAFFIC_CALLER = HERE / "kamailio_caller_traffic.xml"
 DIALED = "*71123456913125550123"
 RATES = (1000, 2000)
@@ -212,6 +213,11 @@ def prepare(workdir: Path, kind: Traffic, calls: int) -> tuple[str, Path, traffi
     store = workdir / "policy.db"
     kind.make_store(store)
     return site, store, kind.calls_file(workdir / "calls.csv", calls)
+
+
+def trivial_env(gateway: int) -> dict[str, str]:
+    """The Kamailio environment of a trivial-route run: the gateway it relays to."""
+    return {"TRIVIAL_GATEWAY": f"sip:{kh.LOOPBACK}:{gateway}"}
 
 
 def callcodes_env(
@@ -398,16 +404,15 @@ def compare(
     for rate in rates:
         for repeat in range(repeats):
             common = (gateway, rate, seconds, repeat, kind, found)
-            trivial_env = {"TRIVIAL_GATEWAY": f"sip:{kh.LOOPBACK}:{gateway}"}
-            runs.append(run_once(workdir, "trivial", TRIVIAL, trivial_env, *common, **options))
+            trivial = trivial_env(gateway)
+            runs.append(run_once(workdir, "trivial", TRIVIAL, trivial, *common, **options))
             for tuning in tunings:
                 env, events, spool = callcodes_env(
                     workdir, f"{rate}-{tuning}-{repeat}", store, site, gateway, tuning, kind
                 )
-                script = kh.EXAMPLE / "callcodes_router.py"
                 label = f"callcodes {tuning}"
                 runs.append(
-                    run_once(workdir, label, script, env, *common, events, spool, **options)
+                    run_once(workdir, label, CALLCODES, env, *common, events, spool, **options)
                 )
     return runs
 

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_kamailio as bench
 
 kh = bench.kh
+REALISTIC = bench.TRAFFICS["realistic"]
 RATE = 20  # calls per second: Kamailio under callgrind runs about fifty times slower
 # Functions whose inclusive counts are shown apart: (label, pattern of callgrind's name).
 PARTS = (
@@ -63,7 +64,7 @@ def counted(folder: Path) -> dict[str, int]:
 
 
 def run_counted(
-    work: Path, route: str, calls: int, memory: str | None, found: object, store: Path, site: str
+    work: Path, route: str, calls: int, memory: str, found: object, store: Path, site: str
 ) -> dict[str, int]:
     """One Kamailio under callgrind through *calls* calls (and the warm-up); its counts."""
     out = work / f"callgrind-{route}-{calls}"
@@ -79,17 +80,16 @@ def run_counted(
     gateway = kh.free_udp_port()
     events = spool = None
     if route == "trivial":
-        script, env = bench.TRIVIAL, {"TRIVIAL_GATEWAY": f"sip:{kh.LOOPBACK}:{gateway}"}
+        script, env = bench.TRIVIAL, bench.trivial_env(gateway)
     else:
-        script = kh.EXAMPLE / "callcodes_router.py"
-        kind = bench.TRAFFICS["realistic"]
+        script = bench.CALLCODES
         env, events, spool = bench.callcodes_env(
-            work, f"{route}-{calls}", store, site, gateway, "journal", kind
+            work, f"{route}-{calls}", store, site, gateway, "journal", REALISTIC
         )
     run = bench.run_once(
         # The call count stands as the repeat number: it names the run's folder.
         *(work, route, script, env, gateway, RATE, calls / RATE, calls),
-        *(bench.TRAFFICS["realistic"], found, events, spool),
+        *(REALISTIC, found, events, spool),
         memory=memory,
         wrapper=wrapper,
     )
@@ -106,10 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
-    kind = bench.TRAFFICS["realistic"]
     with tempfile.TemporaryDirectory(prefix="count-kamailio-") as folder:
         work = Path(folder)
-        site, store, found = bench.prepare(work, kind, 2 * args.calls)
+        site, store, found = bench.prepare(work, REALISTIC, 2 * args.calls)
         per_call = {}
         for route in ("trivial", "callcodes"):
             small = run_counted(work, route, args.calls, args.memory, found, store, site)

@@ -76,7 +76,7 @@ def main() -> None:
                     "TIMED_ROUTE": route,
                     "TIMERS_DIR": str(timed / str(repeat)),
                     "CALLCODES_EXAMPLE": str(kh.EXAMPLE),
-                    "TRIVIAL_GATEWAY": f"sip:{kh.LOOPBACK}:{gateway}",
+                    **bench.trivial_env(gateway),
                 }
                 events = spool = None
                 if route == "callcodes":

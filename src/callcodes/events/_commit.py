@@ -107,7 +107,7 @@ class GroupCommitSink(RowSink, Generic[_P]):
         # Write-through: the open batch, and whether a leader (or the timer) is doing I/O.
         self._open: _Batch[_P] = _Batch()
         self._busy = False
-        self._syncs_each_write = policy.syncs_each_write
+        self._syncs_each_write = policy.syncs_each_write  # the policy is frozen: read once
         self._unsynced = 0
         self._unsynced_since = 0.0
         self._stop = threading.Event()
@@ -360,7 +360,7 @@ class GroupCommitSink(RowSink, Generic[_P]):
         self._busy = True
         self._cond.release()
         try:
-            if self._policy.syncs_each_write:
+            if self._syncs_each_write:
                 self._commit(todo.payloads, True)
                 self._syncs += 1
             else:
